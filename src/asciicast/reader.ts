@@ -1,0 +1,289 @@
+/**
+ * The asciicast reader: parses v2 (and v3, which asciinema 3 writes by default) into the shared
+ * event model. Problems are reported as {@link CastParseError}s with 1-based line numbers, never as
+ * a bare SyntaxError. A final line cut short by a crash is a truncation: the events before it stand.
+ */
+import { createReadStream } from 'node:fs';
+import { CastParseError, type CastProblem } from '../errors.js';
+import type { Event, EventCode, Header } from './event.js';
+import { secondsToMicros } from './time.js';
+
+const CODES = new Set<string>(['o', 'i', 'r', 'm', 'x']);
+const RESIZE = /^[1-9][0-9]*x[1-9][0-9]*$/;
+
+/** A parsed recording. */
+export interface Cast {
+  /** 2 or 3: the version of the file; the header and events are in the v2 model either way. */
+  version: 2 | 3;
+  header: Header;
+  events: Event[];
+  /** Set when the last line was cut short (a crash mid-write); the events before it are kept. */
+  truncated?: CastParseError;
+}
+
+/** Options for {@link parseCast}. */
+export interface ParseOptions {
+  /**
+   * `strict` (default) throws the first problem other than a truncated final line; `collect`
+   * never throws and returns every problem in `problems`.
+   */
+  mode?: 'strict' | 'collect';
+}
+
+/** The result of {@link parseCast} in `collect` mode. */
+export interface CollectedCast extends Partial<Cast> {
+  problems: CastParseError[];
+}
+
+/** Parses one recording line by line; feed it lines, then call `finish()`. */
+export class CastParser {
+  #lineNo = 0;
+  #version: 2 | 3 | undefined;
+  #header: Header | undefined;
+  #lastTime = 0;
+  /** Problems found so far (in collect mode, all of them). */
+  readonly problems: CastParseError[] = [];
+
+  constructor(private readonly onEvent: (event: Event) => void) {}
+
+  get header(): Header | undefined {
+    return this.#header;
+  }
+
+  get version(): 2 | 3 | undefined {
+    return this.#version;
+  }
+
+  /**
+   * Takes one line without its LF. `complete` is false for a final line with no LF after it.
+   * Returns the problem found, if any (it is also added to `problems`).
+   */
+  line(text: string, complete = true): CastParseError | undefined {
+    const n = ++this.#lineNo;
+    const fail = (problem: CastProblem, message: string): CastParseError => {
+      const err = new CastParseError(n, problem, message);
+      this.problems.push(err);
+      return err;
+    };
+    if (text.endsWith('\r')) text = text.slice(0, -1);
+    if (text.trim() === '') {
+      if (this.#version === 3) return undefined;
+      return fail('blank', 'blank line');
+    }
+    if (this.#version === 3 && text.startsWith('#')) return undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      if (!complete) return fail('truncated', 'truncated final line (the recording was cut short)');
+      return fail(this.#header ? 'json' : 'header', 'not valid JSON');
+    }
+    if (!this.#header) return this.#parseHeader(value, fail);
+    const problem = this.#parseEvent(value, fail);
+    if (!problem && !complete) return fail('truncated', 'no newline at the end of the file');
+    return problem;
+  }
+
+  #parseHeader(
+    value: unknown,
+    fail: (p: CastProblem, m: string) => CastParseError,
+  ): CastParseError | undefined {
+    if (!isObject(value)) return fail('header', 'the first line must be a JSON object header');
+    if (value.version !== 2 && value.version !== 3) {
+      return fail('version', `unsupported version ${JSON.stringify(value.version) ?? 'missing'}`);
+    }
+    if (!isWellFormedDeep(value)) return fail('surrogate', 'lone surrogate in the header');
+    const header: Header = { version: 2, width: 0, height: 0 };
+    if (value.version === 2) {
+      if (!isSize(value.width) || !isSize(value.height)) {
+        return fail('header', 'width and height must be positive integers');
+      }
+      header.width = value.width;
+      header.height = value.height;
+    } else {
+      const term = value.term;
+      if (!isObject(term) || !isSize(term.cols) || !isSize(term.rows)) {
+        return fail('header', 'term.cols and term.rows must be positive integers');
+      }
+      header.width = term.cols;
+      header.height = term.rows;
+      if (typeof term.type === 'string') header.env = { TERM: term.type };
+    }
+    if (value.timestamp !== undefined && value.timestamp !== null) {
+      if (typeof value.timestamp !== 'number' || !Number.isFinite(value.timestamp)) {
+        return fail('header', 'timestamp must be a number');
+      }
+      header.timestamp = value.timestamp;
+    }
+    if (typeof value.idle_time_limit === 'number') header.idle_time_limit = value.idle_time_limit;
+    for (const key of ['command', 'title', 'localUser'] as const) {
+      const v = value[key];
+      if (v === undefined || v === null) continue;
+      if (typeof v !== 'string') return fail('header', `${key} must be a string`);
+      header[key] = v;
+    }
+    if (value.env !== undefined && value.env !== null) {
+      if (!isObject(value.env)) return fail('header', 'env must be an object');
+      const env: { TERM?: string; SHELL?: string } = { ...header.env };
+      for (const key of ['TERM', 'SHELL'] as const) {
+        const v = value.env[key];
+        if (typeof v === 'string') env[key] = v;
+      }
+      header.env = env;
+    }
+    this.#version = value.version;
+    this.#header = header;
+    return undefined;
+  }
+
+  #parseEvent(
+    value: unknown,
+    fail: (p: CastProblem, m: string) => CastParseError,
+  ): CastParseError | undefined {
+    if (!Array.isArray(value) || value.length !== 3) {
+      return fail('event', 'an event must be an array [time, code, data]');
+    }
+    const [time, code, data] = value as unknown[];
+    if (typeof time !== 'number' || !Number.isFinite(time) || time < 0) {
+      return fail('event', 'event time must be a non-negative number');
+    }
+    if (typeof code !== 'string' || !CODES.has(code)) {
+      return fail('event', `unknown event code ${JSON.stringify(code)}`);
+    }
+    if (typeof data !== 'string') return fail('event', 'event data must be a string');
+    if (!data.isWellFormed()) return fail('surrogate', 'lone surrogate in event data');
+    if (code === 'r' && !RESIZE.test(data)) return fail('event', 'resize data must be COLSxROWS');
+    let micros = secondsToMicros(time);
+    if (this.#version === 3) micros += this.#lastTime;
+    else if (micros < this.#lastTime) return fail('time', 'time goes backwards');
+    this.#lastTime = micros;
+    this.onEvent({ time: micros, code: code as EventCode, data } as Event);
+    return undefined;
+  }
+
+  /** Call after the last line; reports an empty input. */
+  finish(): CastParseError | undefined {
+    if (this.#lineNo === 0 || (!this.#header && this.problems.length === 0)) {
+      const err = new CastParseError(Math.max(1, this.#lineNo), 'empty', 'empty recording');
+      this.problems.push(err);
+      return err;
+    }
+    return undefined;
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isSize(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v > 0;
+}
+
+function isWellFormedDeep(v: unknown): boolean {
+  if (typeof v === 'string') return v.isWellFormed();
+  if (Array.isArray(v)) return v.every(isWellFormedDeep);
+  if (isObject(v)) return Object.entries(v).every(([k, x]) => k.isWellFormed() && isWellFormedDeep(x));
+  return true;
+}
+
+/** Splits text into lines; the last is marked incomplete when it has no LF after it. */
+function* splitLines(text: string): Generator<[string, boolean]> {
+  let start = 0;
+  for (;;) {
+    const nl = text.indexOf('\n', start);
+    if (nl === -1) {
+      if (start < text.length) yield [text.slice(start), false];
+      return;
+    }
+    yield [text.slice(start, nl), true];
+    start = nl + 1;
+  }
+}
+
+/**
+ * Parses a whole recording. In `strict` mode (default) it throws the first problem, except a
+ * truncated final line, which is returned as `truncated` with the events before it.
+ */
+export function parseCast(text: string, options?: { mode?: 'strict' }): Cast;
+export function parseCast(text: string, options: { mode: 'collect' }): CollectedCast;
+export function parseCast(text: string, options: ParseOptions = {}): Cast | CollectedCast {
+  const events: Event[] = [];
+  const parser = new CastParser((e) => events.push(e));
+  const collect = options.mode === 'collect';
+  for (const [line, complete] of splitLines(text)) {
+    const problem = parser.line(line, complete);
+    if (problem && problem.problem !== 'truncated' && !collect) throw problem;
+  }
+  const empty = parser.finish();
+  if (empty && !collect) throw empty;
+  const truncated = parser.problems.find((p) => p.problem === 'truncated');
+  if (collect) {
+    const out: CollectedCast = { problems: parser.problems, events };
+    if (parser.header) {
+      out.header = parser.header;
+      out.version = parser.version!;
+    }
+    if (truncated) out.truncated = truncated;
+    return out;
+  }
+  const cast: Cast = { version: parser.version!, header: parser.header!, events };
+  if (truncated) cast.truncated = truncated;
+  return cast;
+}
+
+/** One item of {@link readCastStream}: the header first, then each event. */
+export type CastItem =
+  | { kind: 'header'; header: Header; version: 2 | 3 }
+  | { kind: 'event'; event: Event }
+  | { kind: 'truncated'; error: CastParseError };
+
+/**
+ * Reads a recording from a byte stream line by line without holding it in memory. Throws the
+ * first problem (a {@link CastParseError}); a truncated final line is yielded as `truncated`.
+ */
+export async function* readCastStream(source: AsyncIterable<Uint8Array>): AsyncGenerator<CastItem> {
+  const pending: Event[] = [];
+  const parser = new CastParser((e) => pending.push(e));
+  let sentHeader = false;
+  let rest: Buffer<ArrayBufferLike> = Buffer.alloc(0);
+  const take = function* (line: string, complete: boolean): Generator<CastItem> {
+    const problem = parser.line(line, complete);
+    if (problem) {
+      if (problem.problem === 'truncated') {
+        yield* flush();
+        yield { kind: 'truncated', error: problem };
+        return;
+      }
+      throw problem;
+    }
+    yield* flush();
+  };
+  const flush = function* (): Generator<CastItem> {
+    if (!sentHeader && parser.header) {
+      sentHeader = true;
+      yield { kind: 'header', header: parser.header, version: parser.version! };
+    }
+    while (pending.length) yield { kind: 'event', event: pending.shift()! };
+  };
+  for await (const chunk of source) {
+    let buf: Buffer<ArrayBufferLike> = rest.length ? Buffer.concat([rest, chunk]) : Buffer.from(chunk);
+    let start = 0;
+    for (;;) {
+      const nl = buf.indexOf(10, start);
+      if (nl === -1) break;
+      yield* take(buf.toString('utf8', start, nl), true);
+      start = nl + 1;
+    }
+    rest = buf.subarray(start);
+    buf = rest;
+  }
+  if (rest.length) yield* take(rest.toString('utf8'), false);
+  const empty = parser.finish();
+  if (empty) throw empty;
+}
+
+/** Reads a recording file as a stream of header, events and a possible truncation. */
+export function readCastFile(path: string): AsyncGenerator<CastItem> {
+  return readCastStream(createReadStream(path));
+}

@@ -1,0 +1,168 @@
+/**
+ * The streaming asciicast writer: turns events into complete lines and hands each line, as its
+ * exact final bytes, to one sink in one `write()`. Times come from an injectable monotonic clock
+ * and never go backwards. An optional size cap ends the recording with a marker but lets the
+ * final exit event through.
+ */
+import { EventEmitter } from 'node:events';
+import { encodeEvent, encodeHeader } from './encoder.js';
+import type { Event, EventCode, Header } from './event.js';
+import { systemClock, type Clock } from '../recording/clock.js';
+import type { Sink } from '../recording/sink.js';
+import { SinkWriteError } from '../errors.js';
+
+/** The marker written once when `maxBytes` is reached. */
+export const SIZE_LIMIT_MARKER = 'recording size limit reached';
+
+/** Options for {@link CastWriter}. */
+export interface CastWriterOptions {
+  /** Where event times come from. Default: the system clock. */
+  clock?: Clock;
+  /**
+   * A cap on the recording's size in bytes. Past it, one `m` event says so and nothing more is
+   * written but the final `x`. Default: no cap.
+   */
+  maxBytes?: number;
+  /**
+   * Sees every line, header included, as the exact bytes the sink gets, before the sink does.
+   * The one place a later layer (hashing, copies) hooks in.
+   */
+  onLine?: (line: Buffer) => void;
+}
+
+/**
+ * Writes one recording. `start()` writes the header; event methods return false when the caller
+ * should wait for `'drain'`. A sink failure is emitted once as `'error'` (a SinkWriteError); after
+ * it the writer accepts and drops events, so a session can go on unrecorded.
+ */
+export class CastWriter extends EventEmitter {
+  readonly #sink: Sink;
+  readonly #clock: Clock;
+  readonly #maxBytes: number;
+  readonly #onLine: ((line: Buffer) => void) | undefined;
+  #origin = 0;
+  #last = 0;
+  #state: 'new' | 'live' | 'capped' | 'failed' | 'closed' = 'new';
+  #bytes = 0;
+  #lines = 0;
+  #exited = false;
+  #startWall = 0;
+
+  constructor(sink: Sink, options: CastWriterOptions = {}) {
+    super();
+    this.#sink = sink;
+    this.#clock = options.clock ?? systemClock;
+    this.#maxBytes = options.maxBytes ?? Infinity;
+    this.#onLine = options.onLine;
+    sink.on('drain', () => this.emit('drain'));
+    sink.on('error', (err) => {
+      if (this.#state === 'failed') return;
+      this.#state = 'failed';
+      this.emit('error', err instanceof SinkWriteError ? err : new SinkWriteError(sink.name, err));
+    });
+  }
+
+  /** Bytes handed to the sink so far. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Lines handed to the sink so far, header included. */
+  get lines(): number {
+    return this.#lines;
+  }
+
+  /** Wall-clock start in milliseconds since the epoch (0 before `start()`). */
+  get startTime(): number {
+    return this.#startWall;
+  }
+
+  /** Whether the size cap was reached. */
+  get capped(): boolean {
+    return this.#state === 'capped';
+  }
+
+  /** Whether the sink failed; events are dropped from then on. */
+  get failed(): boolean {
+    return this.#state === 'failed';
+  }
+
+  /** The sink's name (a file path for file recordings). */
+  get sinkName(): string {
+    return this.#sink.name;
+  }
+
+  /** Writes the header; `timestamp` defaults to the clock's wall time. Call once. */
+  start(header: Omit<Header, 'version'> & { version?: 2 }): boolean {
+    if (this.#state !== 'new') throw new Error('CastWriter.start() called twice');
+    this.#origin = this.#clock.monotonic();
+    this.#startWall = this.#clock.wall();
+    this.#state = 'live';
+    return this.#emitLine(
+      encodeHeader({ ...header, version: 2, timestamp: header.timestamp ?? Math.floor(this.#startWall / 1000) }),
+    );
+  }
+
+  /** Microseconds since start, never less than the last event's. */
+  now(): number {
+    const t = this.#clock.monotonic() - this.#origin;
+    if (t > this.#last) this.#last = t;
+    return this.#last;
+  }
+
+  /** Writes one event stamped now. Returns false when the caller should wait for `'drain'`. */
+  event(code: EventCode, data: string): boolean {
+    return this.write({ time: this.now(), code, data } as Event);
+  }
+
+  /** Writes one event with its own time (clamped so times never go backwards). */
+  write(event: Event): boolean {
+    if (this.#state === 'new') throw new Error('CastWriter: start() first');
+    if (this.#state !== 'live' && !(this.#state === 'capped' && event.code === 'x')) return true;
+    if (this.#exited) return true;
+    const time = Math.max(event.time, this.#last);
+    this.#last = time;
+    const line = encodeEvent(time === event.time ? event : ({ ...event, time } as Event));
+    if (event.code === 'x') this.#exited = true;
+    else if (this.#bytes + Buffer.byteLength(line) > this.#maxBytes) {
+      this.#state = 'capped';
+      return this.#emitLine(encodeEvent({ time, code: 'm', data: SIZE_LIMIT_MARKER }));
+    }
+    return this.#emitLine(line);
+  }
+
+  /** Output the client was shown. */
+  output(data: string): boolean {
+    return data === '' ? true : this.event('o', data);
+  }
+
+  /** A window size change. */
+  resize(cols: number, rows: number): boolean {
+    return this.event('r', `${cols}x${rows}`);
+  }
+
+  /** A marker with a label. */
+  marker(label: string): boolean {
+    return this.event('m', label);
+  }
+
+  /** The last event: the exit status (128 + n for signal n). Later events are dropped. */
+  exit(status: number): boolean {
+    return this.event('x', String(status));
+  }
+
+  #emitLine(text: string): boolean {
+    if (this.#state === 'failed' || this.#state === 'closed') return true;
+    const buf = Buffer.from(text, 'utf8');
+    this.#bytes += buf.length;
+    this.#lines++;
+    this.#onLine?.(buf);
+    return this.#sink.write(buf);
+  }
+
+  /** Ends the recording and closes the sink; resolves when the sink has everything. */
+  async close(): Promise<void> {
+    if (this.#state !== 'failed') this.#state = 'closed';
+    await this.#sink.close();
+  }
+}

@@ -1,0 +1,34 @@
+export * from './errors.js';
+export type { Event, EventCode, Header } from './asciicast/event.js';
+export { DEFAULT_SIZE } from './asciicast/event.js';
+export { encodeCast, encodeEvent, encodeHeader } from './asciicast/encoder.js';
+export { formatTime, secondsToMicros } from './asciicast/time.js';
+export { Utf8StreamDecoder } from './asciicast/utf8.js';
+export { CastWriter, SIZE_LIMIT_MARKER, type CastWriterOptions } from './asciicast/writer.js';
+export {
+  CastParser,
+  parseCast,
+  readCastFile,
+  readCastStream,
+  type Cast,
+  type CastItem,
+  type CollectedCast,
+  type ParseOptions,
+} from './asciicast/reader.js';
+export { systemClock, ManualClock, type Clock } from './recording/clock.js';
+export { MemorySink, type Sink } from './recording/sink.js';
+export { FileSink, type FileOps, type FileSinkOptions } from './recording/file-sink.js';
+export { RecordingDirectory, sessionFileName, type CreatedFile } from './recording/directory.js';
+export {
+  DEFAULT_RECORDING_DIR,
+  ENABLE_VARIABLE,
+  START_FAILURE_MESSAGE,
+  WRITE_FAILURE_MESSAGE,
+  parseBool,
+  parseSize,
+  recordingEnabledFromEnv,
+  type StartFailurePolicy,
+  type WriteFailurePolicy,
+} from './recording/policy.js';
+export { Recording, type OutputStream, type RecordingInfo } from './recording/recording.js';
+export { Recorder, type RecorderOptions, type SessionMeta } from './recording/recorder.js';

@@ -1,0 +1,160 @@
+/**
+ * A sink that writes to a file descriptor it owns. Lines queue in memory up to `highWaterMark`
+ * and are written in batches with `writev`, so each line reaches the file in a single system call
+ * with the lines around it. A failed write truncates the file back to its last complete line, so
+ * what is on disk always parses.
+ */
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import { SinkWriteError } from '../errors.js';
+import type { Sink } from './sink.js';
+
+/** Options for {@link FileSink}. */
+export interface FileSinkOptions {
+  /** Queued bytes above which `write()` returns false. Default 256 KiB. */
+  highWaterMark?: number;
+  /** fsync the file before `close()` resolves. Default false. */
+  fsync?: boolean;
+  /** The file system calls, replaceable to inject faults in tests. */
+  fs?: FileOps;
+}
+
+/** The file system calls a {@link FileSink} makes. */
+export interface FileOps {
+  writev(fd: number, buffers: Buffer[], cb: (err: Error | null, written: number) => void): void;
+  ftruncate(fd: number, len: number, cb: (err: Error | null) => void): void;
+  fsync(fd: number, cb: (err: Error | null) => void): void;
+  close(fd: number, cb: (err: Error | null) => void): void;
+}
+
+const nodeOps: FileOps = {
+  writev: (fd, bufs, cb) => fs.writev(fd, bufs, (err, n) => cb(err, n)),
+  ftruncate: (fd, len, cb) => fs.ftruncate(fd, len, cb),
+  fsync: (fd, cb) => fs.fsync(fd, cb),
+  close: (fd, cb) => fs.close(fd, cb),
+};
+
+const MAX_BATCH = 1024; // IOV_MAX on Linux
+
+export class FileSink extends EventEmitter implements Sink {
+  readonly name: string;
+  readonly #fd: number;
+  readonly #hwm: number;
+  readonly #fsync: boolean;
+  readonly #ops: FileOps;
+  #queue: Buffer[] = [];
+  #queued = 0;
+  #offset = 0;
+  #writing = false;
+  #needDrain = false;
+  #failed = false;
+  #closing: Promise<void> | undefined;
+  #idle: (() => void) | undefined;
+
+  /** Takes ownership of `fd`, open for writing at offset 0; `name` is its path, for errors. */
+  constructor(fd: number, name: string, options: FileSinkOptions = {}) {
+    super();
+    this.#fd = fd;
+    this.name = name;
+    this.#hwm = options.highWaterMark ?? 256 * 1024;
+    this.#fsync = options.fsync ?? false;
+    this.#ops = options.fs ?? nodeOps;
+  }
+
+  /** Bytes on disk so far. */
+  get bytesWritten(): number {
+    return this.#offset;
+  }
+
+  write(lines: Buffer): boolean {
+    if (this.#failed) return true;
+    if (this.#closing) throw new Error(`write after close: ${this.name}`);
+    this.#queue.push(lines);
+    this.#queued += lines.length;
+    if (!this.#writing) this.#flush();
+    if (this.#queued >= this.#hwm) {
+      this.#needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  #flush(): void {
+    if (this.#failed || this.#queue.length === 0) {
+      this.#writing = false;
+      if (this.#needDrain && !this.#failed) {
+        this.#needDrain = false;
+        this.emit('drain');
+      }
+      this.#idle?.();
+      return;
+    }
+    this.#writing = true;
+    const batch = this.#queue.length <= MAX_BATCH ? this.#queue : this.#queue.slice(0, MAX_BATCH);
+    this.#queue = this.#queue.length <= MAX_BATCH ? [] : this.#queue.slice(MAX_BATCH);
+    let size = 0;
+    for (const b of batch) size += b.length;
+    this.#queued -= size;
+    const start = this.#offset;
+    this.#writeAll(batch, size, 0, (err) => {
+      if (err) return this.#fail(err, start);
+      this.#offset = start + size;
+      if (this.#needDrain && this.#queued < this.#hwm) {
+        this.#needDrain = false;
+        this.emit('drain');
+      }
+      this.#flush();
+    });
+  }
+
+  // writev may write less than asked (a full disk, a signal): write the rest, or fail.
+  #writeAll(bufs: Buffer[], size: number, done: number, cb: (err: Error | null) => void): void {
+    this.#ops.writev(this.#fd, bufs, (err, n) => {
+      if (err) return cb(err);
+      if (n === 0 && size - done > 0) return cb(new Error('write made no progress'));
+      done += n;
+      if (done >= size) return cb(null);
+      let skip = n;
+      const rest: Buffer[] = [];
+      for (const b of bufs) {
+        if (skip >= b.length) {
+          skip -= b.length;
+          continue;
+        }
+        rest.push(skip > 0 ? b.subarray(skip) : b);
+        skip = 0;
+      }
+      this.#writeAll(rest, size, done, cb);
+    });
+  }
+
+  #fail(err: Error, goodOffset: number): void {
+    this.#failed = true;
+    this.#writing = false;
+    this.#queue = [];
+    this.#queued = 0;
+    // Drop a partly written batch so the file ends on a complete line.
+    this.#ops.ftruncate(this.#fd, goodOffset, () => {
+      this.#offset = goodOffset;
+      this.emit('error', new SinkWriteError(this.name, err));
+      this.#idle?.();
+    });
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#writing) await new Promise<void>((resolve) => (this.#idle = resolve));
+      this.#idle = undefined;
+      if (this.#fsync && !this.#failed) {
+        await new Promise<void>((resolve) =>
+          this.#ops.fsync(this.#fd, (err) => {
+            if (err) this.emit('error', new SinkWriteError(this.name, err));
+            resolve();
+          }),
+        );
+      }
+      await new Promise<void>((resolve) => this.#ops.close(this.#fd, () => resolve()));
+    })();
+    return this.#closing;
+  }
+}
