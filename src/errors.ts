@@ -18,15 +18,7 @@ export class SshcastError extends Error {
 
 /** What is wrong with a line of a recording. */
 export type CastProblem =
-  | 'header'
-  | 'version'
-  | 'json'
-  | 'event'
-  | 'time'
-  | 'blank'
-  | 'surrogate'
-  | 'truncated'
-  | 'empty';
+  'header' | 'version' | 'json' | 'event' | 'time' | 'blank' | 'surrogate' | 'truncated' | 'empty';
 
 /** A recording that does not follow the format; `line` is 1-based. */
 export class CastParseError extends SshcastError {

@@ -183,7 +183,8 @@ function isSize(v: unknown): v is number {
 function isWellFormedDeep(v: unknown): boolean {
   if (typeof v === 'string') return v.isWellFormed();
   if (Array.isArray(v)) return v.every(isWellFormedDeep);
-  if (isObject(v)) return Object.entries(v).every(([k, x]) => k.isWellFormed() && isWellFormedDeep(x));
+  if (isObject(v))
+    return Object.entries(v).every(([k, x]) => k.isWellFormed() && isWellFormedDeep(x));
   return true;
 }
 
@@ -267,7 +268,9 @@ export async function* readCastStream(source: AsyncIterable<Uint8Array>): AsyncG
     while (pending.length) yield { kind: 'event', event: pending.shift()! };
   };
   for await (const chunk of source) {
-    let buf: Buffer<ArrayBufferLike> = rest.length ? Buffer.concat([rest, chunk]) : Buffer.from(chunk);
+    let buf: Buffer<ArrayBufferLike> = rest.length
+      ? Buffer.concat([rest, chunk])
+      : Buffer.from(chunk);
     let start = 0;
     for (;;) {
       const nl = buf.indexOf(10, start);

@@ -99,7 +99,11 @@ export class CastWriter extends EventEmitter {
     this.#startWall = this.#clock.wall();
     this.#state = 'live';
     return this.#emitLine(
-      encodeHeader({ ...header, version: 2, timestamp: header.timestamp ?? Math.floor(this.#startWall / 1000) }),
+      encodeHeader({
+        ...header,
+        version: 2,
+        timestamp: header.timestamp ?? Math.floor(this.#startWall / 1000),
+      }),
     );
   }
 

@@ -32,14 +32,19 @@ export class RecordingDirectory {
     try {
       fs.mkdirSync(path, { recursive: true, mode: 0o700 });
     } catch (cause) {
-      throw new RecordingStartError(`cannot create recording directory ${path}: ${reason(cause)}`, { cause });
+      throw new RecordingStartError(`cannot create recording directory ${path}: ${reason(cause)}`, {
+        cause,
+      });
     }
     let fd: number;
     try {
       fd = fs.openSync(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     } catch (cause) {
       const code = (cause as NodeJS.ErrnoException).code;
-      const why = code === 'ELOOP' || code === 'ENOTDIR' ? 'it is a symlink or not a directory' : reason(cause);
+      const why =
+        code === 'ELOOP' || code === 'ENOTDIR'
+          ? 'it is a symlink or not a directory'
+          : reason(cause);
       throw new RecordingStartError(`refusing recording directory ${path}: ${why}`, { cause });
     }
     try {
@@ -51,7 +56,9 @@ export class RecordingDirectory {
       }
       const uid = process.getuid?.() ?? 0;
       if (st.uid !== uid && st.uid !== 0) {
-        throw new RecordingStartError(`refusing recording directory ${path}: it is owned by uid ${st.uid}`);
+        throw new RecordingStartError(
+          `refusing recording directory ${path}: it is owned by uid ${st.uid}`,
+        );
       }
     } catch (err) {
       fs.closeSync(fd);
@@ -68,18 +75,28 @@ export class RecordingDirectory {
 
   /** Creates a new file exclusively (never following a symlink), mode 0600 whatever the umask. */
   create(name: string): CreatedFile {
-    if (name.includes('/') || name === '.' || name === '..') throw new RecordingStartError(`bad file name ${name}`);
+    if (name.includes('/') || name === '.' || name === '..')
+      throw new RecordingStartError(`bad file name ${name}`);
     let fd: number;
     try {
-      fd = fs.openSync(`/proc/self/fd/${this.#fd}/${name}`, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+      fd = fs.openSync(
+        `/proc/self/fd/${this.#fd}/${name}`,
+        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
+        0o600,
+      );
     } catch (cause) {
-      throw new RecordingStartError(`cannot create recording ${name} in ${this.path}: ${reason(cause)}`, { cause });
+      throw new RecordingStartError(
+        `cannot create recording ${name} in ${this.path}: ${reason(cause)}`,
+        { cause },
+      );
     }
     try {
       fs.fchmodSync(fd, 0o600);
     } catch (cause) {
       fs.closeSync(fd);
-      throw new RecordingStartError(`cannot set mode of recording ${name}: ${reason(cause)}`, { cause });
+      throw new RecordingStartError(`cannot set mode of recording ${name}: ${reason(cause)}`, {
+        cause,
+      });
     }
     return { fd, name, path: `${this.path.replace(/\/+$/, '')}/${name}` };
   }

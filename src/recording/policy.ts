@@ -49,9 +49,13 @@ export const WRITE_FAILURE_MESSAGE = 'recording failed; ending session';
 /** Parses a size with an optional K, M or G suffix (powers of 1024). */
 export function parseSize(text: string, name = 'size'): number {
   const m = /^([0-9]+)([KMG])?i?B?$/i.exec(text.trim());
-  if (!m) throw new ConfigError(`invalid ${name} ${JSON.stringify(text)}: use bytes with an optional K, M or G`);
+  if (!m)
+    throw new ConfigError(
+      `invalid ${name} ${JSON.stringify(text)}: use bytes with an optional K, M or G`,
+    );
   const unit = { K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(m[2] ?? '').toUpperCase() as 'K'] ?? 1;
   const n = Number(m[1]) * unit;
-  if (!Number.isSafeInteger(n) || n <= 0) throw new ConfigError(`invalid ${name} ${JSON.stringify(text)}`);
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new ConfigError(`invalid ${name} ${JSON.stringify(text)}`);
   return n;
 }

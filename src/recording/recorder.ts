@@ -122,9 +122,13 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       const error =
         err instanceof RecordingStartError
           ? err
-          : new RecordingStartError(`cannot start recording: ${(err as Error).message}`, { cause: err });
+          : new RecordingStartError(`cannot start recording: ${(err as Error).message}`, {
+              cause: err,
+            });
       const refused = (o.onStartFailure ?? 'refuse') === 'refuse';
-      this.#log(`sshcast: ${error.message}${refused ? '; session refused' : '; session not recorded'}`);
+      this.#log(
+        `sshcast: ${error.message}${refused ? '; session refused' : '; session not recorded'}`,
+      );
       this.emit('start-failure', error, refused);
       if (refused) throw error;
       return Recording.inactive();
@@ -138,12 +142,17 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       onWriteFailure: o.onWriteFailure ?? 'continue',
     });
     recording.on('failure', (err) => {
-      this.#log(`sshcast: ${err.message}; ${o.onWriteFailure === 'terminate' ? 'ending session' : 'session continues unrecorded'}`);
+      this.#log(
+        `sshcast: ${err.message}; ${o.onWriteFailure === 'terminate' ? 'ending session' : 'session continues unrecorded'}`,
+      );
       this.emit('write-failure', err, recording);
     });
     this.#open.add(recording);
     recording.once('close', () => this.#open.delete(recording));
-    const header: Parameters<CastWriter['start']>[0] = { width: meta.cols ?? 0, height: meta.rows ?? 0 };
+    const header: Parameters<CastWriter['start']>[0] = {
+      width: meta.cols ?? 0,
+      height: meta.rows ?? 0,
+    };
     if (meta.command !== undefined) header.command = meta.command;
     if (meta.title !== undefined) header.title = meta.title;
     if (meta.term !== undefined || meta.shell !== undefined) {
@@ -163,7 +172,9 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     if (o.minFreeBytes !== undefined) {
       const free = dir.freeBytes();
       if (free < o.minFreeBytes) {
-        throw new RecordingStartError(`only ${free} bytes free in ${this.dir}, below the minimum of ${o.minFreeBytes}`);
+        throw new RecordingStartError(
+          `only ${free} bytes free in ${this.dir}, below the minimum of ${o.minFreeBytes}`,
+        );
       }
     }
     const file = dir.create(sessionFileName((o.clock ?? systemClock).wall()));

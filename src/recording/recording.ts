@@ -40,7 +40,10 @@ export class Recording extends EventEmitter<RecordingEvents> {
   #finished: Promise<void> | undefined;
 
   /** @internal Use Recorder.start(), or Recording.inactive(). */
-  constructor(writer: CastWriter | undefined, options: { recordInput?: boolean; onWriteFailure?: WriteFailurePolicy } = {}) {
+  constructor(
+    writer: CastWriter | undefined,
+    options: { recordInput?: boolean; onWriteFailure?: WriteFailurePolicy } = {},
+  ) {
     super();
     this.#writer = writer;
     this.#recordInput = options.recordInput ?? false;

@@ -40,11 +40,16 @@ export function parsePasswdLine(line: string): Account | undefined {
 export function lookupAccount(name: string): Promise<Account | undefined> {
   if (!isValidAccountName(name)) return Promise.resolve(undefined);
   return new Promise((resolve) => {
-    execFile('getent', ['passwd', '--', name], { timeout: 10_000, maxBuffer: 64 * 1024 }, (err, stdout) => {
-      if (err) return resolve(undefined);
-      const account = parsePasswdLine(stdout.split('\n')[0] ?? '');
-      resolve(account && account.name === name ? account : undefined);
-    });
+    execFile(
+      'getent',
+      ['passwd', '--', name],
+      { timeout: 10_000, maxBuffer: 64 * 1024 },
+      (err, stdout) => {
+        if (err) return resolve(undefined);
+        const account = parsePasswdLine(stdout.split('\n')[0] ?? '');
+        resolve(account && account.name === name ? account : undefined);
+      },
+    );
   });
 }
 

@@ -1,0 +1,121 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FileSink, type FileOps } from '../../src/recording/file-sink.js';
+import { SinkWriteError } from '../../src/errors.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sshcast-sink-'));
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function open(name = 'a.cast'): { fd: number; file: string } {
+  const file = path.join(dir, name);
+  return { fd: fs.openSync(file, 'wx', 0o600), file };
+}
+
+describe('FileSink', () => {
+  it('writes every line in order and closes the descriptor', async () => {
+    const { fd, file } = open();
+    const sink = new FileSink(fd, file, { highWaterMark: 64 });
+    const lines = Array.from({ length: 500 }, (_, i) =>
+      Buffer.from(`[${i},"o","${'x'.repeat(i % 40)}"]\n`),
+    );
+    let drains = 0;
+    sink.on('drain', () => drains++);
+    let falses = 0;
+    for (const l of lines) if (!sink.write(l)) falses++;
+    await sink.close();
+    expect(fs.readFileSync(file)).toEqual(Buffer.concat(lines));
+    expect(falses).toBeGreaterThan(0);
+    expect(drains).toBeGreaterThan(0);
+    expect(() => fs.fstatSync(fd)).toThrow(/EBADF/);
+    expect(sink.bytesWritten).toBe(Buffer.concat(lines).length);
+  });
+
+  it('finishes partial writes (writev writing fewer bytes than asked)', async () => {
+    const { fd, file } = open();
+    let partials = 0;
+    const ops: FileOps = {
+      writev: (f, bufs, cb) => {
+        // write at most 7 bytes per call
+        const all = Buffer.concat(bufs).subarray(0, 7);
+        if (all.length < Buffer.concat(bufs).length) partials++;
+        fs.write(f, all, (err, n) => cb(err, n));
+      },
+      ftruncate: fs.ftruncate,
+      fsync: fs.fsync,
+      close: fs.close,
+    };
+    const sink = new FileSink(fd, file, { fs: ops });
+    const data = Buffer.from('[1,"o","hello world"]\n[2,"o","again"]\n');
+    sink.write(data.subarray(0, 22));
+    sink.write(data.subarray(22));
+    await sink.close();
+    expect(partials).toBeGreaterThan(0);
+    expect(fs.readFileSync(file)).toEqual(data);
+  });
+
+  it('on a write failure truncates back to the last complete line and reports the sink', async () => {
+    const { fd, file } = open();
+    let calls = 0;
+    const ops: FileOps = {
+      writev: (f, bufs, cb) => {
+        calls++;
+        if (calls < 3) return fs.writev(f, bufs, (err, n) => cb(err, n));
+        // half a line reaches the disk, then the disk is full
+        const half = Buffer.concat(bufs).subarray(0, 5);
+        fs.write(f, half, () =>
+          cb(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }), 0),
+        );
+      },
+      ftruncate: fs.ftruncate,
+      fsync: fs.fsync,
+      close: fs.close,
+    };
+    const sink = new FileSink(fd, file, { fs: ops });
+    const errors: Error[] = [];
+    sink.on('error', (e) => errors.push(e));
+    const write = (s: string) =>
+      new Promise<void>((resolve) => {
+        sink.write(Buffer.from(s));
+        setImmediate(resolve);
+      });
+    await write('{"version":2,"width":80,"height":24}\n');
+    await write('[1,"o","a"]\n');
+    await write('[2,"o","this line hits the full disk"]\n');
+    await write('[3,"o","after"]\n');
+    await sink.close();
+    expect(calls).toBe(3);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(SinkWriteError);
+    expect((errors[0] as SinkWriteError).sink).toBe(file);
+    expect(errors[0]!.message).toMatch(/ENOSPC/);
+    expect(fs.readFileSync(file, 'utf8')).toBe(
+      '{"version":2,"width":80,"height":24}\n[1,"o","a"]\n',
+    );
+  });
+
+  it('fsyncs before close when asked', async () => {
+    const { fd, file } = open();
+    const order: string[] = [];
+    const ops: FileOps = {
+      writev: (f, b, cb) => fs.writev(f, b, (e, n) => cb(e, n)),
+      ftruncate: fs.ftruncate,
+      fsync: (f, cb) => {
+        order.push('fsync');
+        fs.fsync(f, cb);
+      },
+      close: (f, cb) => {
+        order.push('close');
+        fs.close(f, cb);
+      },
+    };
+    const sink = new FileSink(fd, file, { fs: ops, fsync: true });
+    sink.write(Buffer.from('x\n'));
+    await sink.close();
+    expect(order).toEqual(['fsync', 'close']);
+  });
+});
