@@ -12,6 +12,8 @@ const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 /** How much of the start is read to find the header line, and how much of the end for the last event. */
 export const SUMMARY_HEAD_BYTES = 64 * 1024;
 export const SUMMARY_TAIL_BYTES = 64 * 1024;
+/** The longest last line looked for before a file is called damaged. */
+export const SUMMARY_MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 /** What a listing shows about one recording. */
 export interface CastSummary {
@@ -58,30 +60,55 @@ export async function summarizeCast(path: string): Promise<CastSummary> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ELOOP' ? 'is a symlink' : `cannot be opened (${code ?? String(err)})`;
-    return { file, size: 0, mtimeMs: 0, hasEvents: false, status: 'damaged', error: `the file ${why}` };
+    return {
+      file,
+      size: 0,
+      mtimeMs: 0,
+      hasEvents: false,
+      status: 'damaged',
+      error: `the file ${why}`,
+    };
   }
   try {
     return await summarizeHandle(fh, file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return { file, size: 0, mtimeMs: 0, hasEvents: false, status: 'damaged', error: `read failed (${code ?? String(err)})` };
+    return {
+      file,
+      size: 0,
+      mtimeMs: 0,
+      hasEvents: false,
+      status: 'damaged',
+      error: `read failed (${code ?? String(err)})`,
+    };
   } finally {
     await fh.close();
   }
 }
 
 /** Summarises an already open recording (the caller keeps ownership of `fh`). */
-export async function summarizeHandle(fh: fs.promises.FileHandle, file: string): Promise<CastSummary> {
+export async function summarizeHandle(
+  fh: fs.promises.FileHandle,
+  file: string,
+): Promise<CastSummary> {
   const st = await fh.stat();
-  const out: CastSummary = { file, size: st.size, mtimeMs: st.mtimeMs, hasEvents: false, status: 'ok' };
-  const damaged = (error: string): CastSummary => Object.assign(out, { status: 'damaged' as const, error });
+  const out: CastSummary = {
+    file,
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+    hasEvents: false,
+    status: 'ok',
+  };
+  const damaged = (error: string): CastSummary =>
+    Object.assign(out, { status: 'damaged' as const, error });
   if (!st.isFile()) return damaged('not a regular file');
   if (st.size === 0) return damaged('empty file');
 
   const head = await readAt(fh, 0, Math.min(st.size, SUMMARY_HEAD_BYTES));
   const nl = head.indexOf(10);
   const complete = nl !== -1;
-  if (!complete && st.size > head.length) return damaged(`header line longer than ${SUMMARY_HEAD_BYTES} bytes`);
+  if (!complete && st.size > head.length)
+    return damaged(`header line longer than ${SUMMARY_HEAD_BYTES} bytes`);
   const parser = new CastParser(() => {});
   const problem = parser.line(head.toString('utf8', 0, complete ? nl : head.length), complete);
   if (!parser.header) return damaged(`line 1: ${problem?.message ?? 'bad header'}`);
@@ -98,18 +125,22 @@ export async function summarizeHandle(fh: fs.promises.FileHandle, file: string):
     return out;
   }
 
-  const tailStart = Math.max(nl + 1, st.size - SUMMARY_TAIL_BYTES);
-  const tail = await readAt(fh, tailStart, st.size - tailStart);
-  const lastNl = tail.lastIndexOf(10);
-  if (lastNl !== tail.length - 1) out.status = 'partial';
-  // Complete lines in the window; the first is skipped when the window starts mid-line.
-  const lines = lastNl === -1 ? [] : tail.toString('utf8', 0, lastNl).split('\n');
-  if (tailStart > nl + 1) lines.shift();
-  const last = lines.at(-1);
-  if (last === undefined) {
-    if (tailStart === nl + 1 || lastNl === -1) return out;
-    return damaged('no complete line in the last 64 KiB');
+  // The last complete line: in the last 64 KiB, or a wider window for one very long event line.
+  let last: string | undefined;
+  for (let window = SUMMARY_TAIL_BYTES; ; window *= 4) {
+    const tailStart = Math.max(nl + 1, st.size - window);
+    const tail = await readAt(fh, tailStart, st.size - tailStart);
+    const lastNl = tail.lastIndexOf(10);
+    out.status = lastNl === tail.length - 1 || tail.length === 0 ? 'ok' : 'partial';
+    // Complete lines in the window; the first is skipped when the window starts mid-line.
+    const lines = lastNl === -1 ? [] : tail.toString('utf8', 0, lastNl).split('\n');
+    if (tailStart > nl + 1) lines.shift();
+    last = lines.at(-1);
+    if (last !== undefined || tailStart === nl + 1) break;
+    if (window >= SUMMARY_MAX_LINE_BYTES)
+      return damaged(`a line longer than ${SUMMARY_MAX_LINE_BYTES} bytes`);
   }
+  if (last === undefined) return out;
   const event = parseEventLine(last);
   if (typeof event === 'string') return damaged(`last complete line: ${event}`);
   out.hasEvents = true;
@@ -138,10 +169,14 @@ function parseEventLine(line: string): { time: number; code: string; data: strin
 }
 
 /** asciicast v3 times are intervals: the duration is their sum, so the whole file is scanned. */
-async function v3Duration(fh: fs.promises.FileHandle, from: number, size: number): Promise<number | undefined> {
+async function v3Duration(
+  fh: fs.promises.FileHandle,
+  from: number,
+  size: number,
+): Promise<number | undefined> {
   let total = 0;
   let rest = '';
-  for (let pos = from; pos < size; ) {
+  for (let pos = from; pos < size;) {
     const chunk = await readAt(fh, pos, Math.min(1 << 20, size - pos));
     pos += chunk.length;
     const text = rest + chunk.toString('latin1');
@@ -156,7 +191,11 @@ async function v3Duration(fh: fs.promises.FileHandle, from: number, size: number
   return Math.round(total * 1e6) / 1e6;
 }
 
-async function readAt(fh: fs.promises.FileHandle, position: number, length: number): Promise<Buffer> {
+async function readAt(
+  fh: fs.promises.FileHandle,
+  position: number,
+  length: number,
+): Promise<Buffer> {
   const buf = Buffer.alloc(length);
   let got = 0;
   while (got < length) {

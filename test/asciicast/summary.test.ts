@@ -1,0 +1,96 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { summarizeCast } from '../../src/asciicast/summary.js';
+
+let dir: string;
+const header =
+  '{"version":2,"width":80,"height":24,"timestamp":1700000000,"command":"ls","localUser":"alice"}\n';
+const put = (name: string, text: string | Buffer): string => {
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, text);
+  return p;
+};
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sshcast-summary-'));
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('summarizeCast', () => {
+  it('reads header fields, duration from the last event and the exit status', async () => {
+    const p = put('ok.cast', header + '[0.5,"o","hi\\r\\n"]\n[2.25,"x","3"]\n');
+    const s = await summarizeCast(p);
+    expect(s).toMatchObject({
+      file: 'ok.cast',
+      start: 1700000000,
+      duration: 2.25,
+      localUser: 'alice',
+      command: 'ls',
+      exit: '3',
+      hasEvents: true,
+      status: 'ok',
+    });
+    expect(s.size).toBe(fs.statSync(p).size);
+  });
+
+  it('a cut last line is partial, with the duration of the last complete event', async () => {
+    const s = await summarizeCast(put('cut.cast', header + '[1.5,"o","a"]\n[2.0,"o","unfin'));
+    expect(s).toMatchObject({ status: 'partial', duration: 1.5, hasEvents: true });
+  });
+
+  it('a header alone has no events; a cut header is partial', async () => {
+    expect(await summarizeCast(put('h.cast', header))).toMatchObject({
+      status: 'ok',
+      hasEvents: false,
+    });
+    expect(await summarizeCast(put('h2.cast', header.slice(0, 20)))).toMatchObject({
+      status: 'damaged',
+    });
+    expect(await summarizeCast(put('h3.cast', header + '[0.1,"o"'))).toMatchObject({
+      status: 'partial',
+      hasEvents: false,
+    });
+  });
+
+  it('damage in the header or the last line is reported, never thrown', async () => {
+    expect(await summarizeCast(put('bad.cast', 'not json\n[1,"o","x"]\n'))).toMatchObject({
+      status: 'damaged',
+    });
+    expect(await summarizeCast(put('bad2.cast', header + '{"oops":1}\n'))).toMatchObject({
+      status: 'damaged',
+      error: expect.stringContaining('last complete line'),
+    });
+    expect(await summarizeCast(put('empty.cast', ''))).toMatchObject({
+      status: 'damaged',
+      error: 'empty file',
+    });
+    expect(await summarizeCast(path.join(dir, 'missing.cast'))).toMatchObject({
+      status: 'damaged',
+    });
+  });
+
+  it('does not follow a symlink', async () => {
+    const target = put('target.cast', header + '[1,"o","x"]\n');
+    fs.symlinkSync(target, path.join(dir, 'link.cast'));
+    expect(await summarizeCast(path.join(dir, 'link.cast'))).toMatchObject({
+      status: 'damaged',
+      error: 'the file is a symlink',
+    });
+  });
+
+  it('finds the last line beyond the 64 KiB tail window and reads only header and tail', async () => {
+    const big = 'x'.repeat(200_000);
+    const s = await summarizeCast(
+      put('long.cast', header + `[1,"o","${big}"]\n[7.5,"o","${big}"]\n`),
+    );
+    expect(s).toMatchObject({ status: 'ok', duration: 7.5 });
+  });
+
+  it('sums v3 intervals', async () => {
+    const v3 =
+      '{"version":3,"term":{"cols":80,"rows":24},"timestamp":1}\n[0.5,"o","a"]\n# c\n[1.25,"o","b"]\n';
+    expect(await summarizeCast(put('v3.cast', v3))).toMatchObject({ status: 'ok', duration: 1.75 });
+  });
+});
