@@ -111,7 +111,7 @@ export async function summarizeHandle(
     return damaged(`header line longer than ${SUMMARY_HEAD_BYTES} bytes`);
   const parser = new CastParser(() => {});
   const problem = parser.line(head.toString('utf8', 0, complete ? nl : head.length), complete);
-  if (!parser.header) return damaged(`line 1: ${problem?.message ?? 'bad header'}`);
+  if (!parser.header) return damaged(problem?.message ?? 'line 1: bad header');
   const h = parser.header;
   if (h.timestamp !== undefined) out.start = h.timestamp;
   out.width = h.width;

@@ -1,0 +1,129 @@
+/**
+ * `sshcast web [DIR] [--host 127.0.0.1] [--port 8080] [--token-file FILE]`: serves a private page
+ * to browse and replay the recordings in DIR until SIGINT or SIGTERM.
+ */
+import fs from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DEFAULT_RECORDING_DIR } from '../recording/policy.js';
+import { newToken, tokenProblem } from '../web/access.js';
+import { startWebServer } from '../web/server.js';
+
+/** The text of `sshcast web --help`. */
+export const help = `Usage: sshcast web [DIR] [--host HOST] [--port PORT] [--token-file FILE]
+
+Serves a private web page to browse and replay the recordings in DIR
+(default ${DEFAULT_RECORDING_DIR}) with asciinema-player.
+
+When ready it prints: serving http://HOST:PORT/?token=TOKEN
+Open that URL; a request without the token gets 401, one with a Host
+other than HOST:PORT gets 421. Stop it with Ctrl-C.
+
+Options:
+  --host HOST        address to listen on (default 127.0.0.1)
+  --port PORT        port (default 8080; 0 picks a free one)
+  --token-file FILE  read the token from FILE instead of making a random one
+  -h, --help         show this help
+`;
+
+/** Runs `sshcast web`; resolves with the exit status once the server stops (0 on SIGINT/SIGTERM). */
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'string', default: '8080' },
+        'token-file': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(help);
+    return 0;
+  }
+  if (positionals.length > 1) return fail('takes at most one directory');
+  const dir = positionals[0] ?? DEFAULT_RECORDING_DIR;
+  const port = Number(values.port);
+  if (!/^[0-9]+$/.test(values.port) || port > 65535)
+    return fail(`--port must be a number from 0 to 65535, not ${values.port}`);
+  const host = values.host;
+  if (host === '') return fail('--host must not be empty');
+
+  let token: string;
+  if (values['token-file'] !== undefined) {
+    try {
+      token = fs.readFileSync(values['token-file'], 'utf8').trim();
+    } catch (err) {
+      return fail(
+        `cannot read --token-file ${values['token-file']}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      );
+    }
+    const problem = tokenProblem(token);
+    if (problem) return fail(`--token-file ${values['token-file']}: ${problem}`);
+  } else {
+    token = newToken();
+  }
+
+  try {
+    const st = fs.statSync(dir);
+    if (!st.isDirectory()) return fail(`${dir} is not a directory`);
+  } catch (err) {
+    return fail(`cannot open ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+
+  let server;
+  try {
+    server = await startWebServer({ dir, host, port, token });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'EADDRINUSE' ? 'address in use' : (e.code ?? e.message);
+    return fail(`cannot serve on ${host}:${port}: ${why}`);
+  }
+  process.stdout.write(`serving ${server.urlWithToken}\n`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await server.close();
+  return 0;
+}
+
+function isMain(): boolean {
+  try {
+    return (
+      !!process.argv[1] && import.meta.url === pathToFileURL(fs.realpathSync(process.argv[1])).href
+    );
+  } catch {
+    return false;
+  }
+}
+
+function fail(message: string): number {
+  process.stderr.write(`sshcast web: ${message}\n`);
+  return 1;
+}
+
+// Run directly (`node dist/src/cli/web.js …`) as well as through `sshcast web`.
+if (isMain()) {
+  run(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`sshcast web: ${(err as Error).message ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
