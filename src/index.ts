@@ -32,3 +32,20 @@ export {
 } from './recording/policy.js';
 export { Recording, type OutputStream, type RecordingInfo } from './recording/recording.js';
 export { Recorder, type RecorderOptions, type SessionMeta } from './recording/recorder.js';
+export {
+  authenticate,
+  describeAuthPolicy,
+  DEFAULT_AUTH_TIMEOUT_MS,
+  DEFAULT_MAX_AUTH_ATTEMPTS,
+  type AuthOptions,
+} from './ssh/auth.js';
+export {
+  KEY_OPTIONS,
+  MAX_AUTHORIZED_KEYS_BYTES,
+  loadAuthorizedKeys,
+  matchFrom,
+  parseAuthorizedKeys,
+  type AuthorizedKey,
+  type LoadResult,
+  type OwnershipPolicy,
+} from './ssh/authorized-keys.js';

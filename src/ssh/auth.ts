@@ -1,0 +1,242 @@
+/**
+ * Public-key authentication for an ssh2 server connection, as strict as sshd's: a key admits a
+ * connection only once its signature over this session is verified, the login name must be an
+ * account exactly, keys come from files that pass sshd's StrictModes, failures and time are bounded.
+ */
+import path from 'node:path';
+import type { Socket } from 'node:net';
+import ssh2 from 'ssh2';
+import type { AuthContext, ClientInfo, Connection, ParsedKey, PublicKeyAuthContext } from 'ssh2';
+import { lookupAccount, type Account } from './account.js';
+import type { Identity } from './identity.js';
+import {
+  loadAuthorizedKeys,
+  matchFrom,
+  normalizeAddress,
+  type AuthorizedKey,
+} from './authorized-keys.js';
+
+/** sshd's MaxAuthTries default. */
+export const DEFAULT_MAX_AUTH_ATTEMPTS = 6;
+/** sshd's LoginGraceTime default, in milliseconds. */
+export const DEFAULT_AUTH_TIMEOUT_MS = 120_000;
+
+/** How `authenticate` decides. */
+export interface AuthOptions {
+  /**
+   * One authorized_keys file for every account, as sshd's `AuthorizedKeysFile` set to one
+   * absolute path. It must be owned by root or the server's user. Without it, each account's
+   * own `~/.ssh/authorized_keys` is used.
+   */
+  authorizedKeysFile?: string;
+  /** Failed attempts (wrong or unauthorized keys, other methods) before disconnecting; default 6. */
+  maxAttempts?: number;
+  /** Time to finish authenticating before disconnecting, in ms; default 120000. */
+  timeoutMs?: number;
+  /** Receives one line per refusal, warning and login; default: nothing. */
+  log?: (msg: string) => void;
+  /** Account lookup; default `lookupAccount` (tests replace it). */
+  lookup?: (name: string) => Promise<Account | undefined>;
+  /** The uid the server runs as; default `process.getuid()`. Not root: only that account logs in. */
+  serverUid?: number;
+}
+
+function serverUidOf(options: AuthOptions): number {
+  return options.serverUid ?? process.getuid?.() ?? 0;
+}
+
+/**
+ * One line saying which accounts this server can log in, for the host to print at start: all
+ * accounts when running as root, else only its own.
+ */
+export function describeAuthPolicy(
+  options: Pick<AuthOptions, 'authorizedKeysFile' | 'serverUid'> = {},
+): string {
+  const uid = serverUidOf(options);
+  const who =
+    uid === 0
+      ? 'any local account'
+      : `only this server's own account (uid ${uid}); run as root to serve other accounts`;
+  const keys = options.authorizedKeysFile
+    ? `keys from ${options.authorizedKeysFile}`
+    : "keys from each account's ~/.ssh/authorized_keys";
+  return `authentication: public key only, ${who}, ${keys}`;
+}
+
+function loadKeysFor(account: Account, options: AuthOptions, warn: (m: string) => void) {
+  const serverUid = serverUidOf(options);
+  if (options.authorizedKeysFile) {
+    return loadAuthorizedKeys(options.authorizedKeysFile, { owners: [serverUid] }, warn);
+  }
+  const file = path.join(account.home, '.ssh', 'authorized_keys');
+  return loadAuthorizedKeys(file, { owners: [account.uid], stopAt: account.home }, warn);
+}
+
+/**
+ * Authenticates one ssh2 server connection. Attaches the connection's `authentication` handler
+ * and resolves the Identity once a public key that the account authorizes has proven itself by
+ * a signature over this session (an unsigned query only gets "this key would do"). Resolves
+ * undefined, and ends the connection, after `maxAttempts` failures, after `timeoutMs`, or when
+ * the client goes away first. Only `publickey` is offered. An unknown account, a numeric or
+ * malformed login name, or (on a server not running as root) any account but the server's own
+ * gets the same answer as a wrong key. Call it from the server's `connection` listener.
+ */
+export function authenticate(
+  client: Connection,
+  info: ClientInfo,
+  options: AuthOptions = {},
+): Promise<Identity | undefined> {
+  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_AUTH_ATTEMPTS;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS;
+  const log = options.log ?? (() => {});
+  const lookup = options.lookup ?? lookupAccount;
+  const serverUid = serverUidOf(options);
+  const peer = `${normalizeAddress(info.ip)}:${info.port}`;
+
+  // Per connection and login name: the account and its keys, looked up once.
+  let cached:
+    { name: string; result: Promise<{ account?: Account; keys: AuthorizedKey[] }> } | undefined;
+  const accountAndKeys = (name: string) => {
+    if (cached?.name !== name) {
+      cached = {
+        name,
+        result: (async () => {
+          const account = await lookup(name);
+          if (!account) {
+            log(`auth: ${peer}: no account "${printable(name)}"`);
+            return { keys: [] };
+          }
+          if (serverUid !== 0 && account.uid !== serverUid) {
+            log(
+              `auth: ${peer}: account "${name}" refused: a server not running as root serves only its own account`,
+            );
+            return { keys: [] };
+          }
+          const warn = (m: string) => log(`auth: ${m}`);
+          const { keys, refused } = await loadKeysFor(account, options, warn);
+          if (refused) log(`auth: authorized keys refused: ${refused}`);
+          return { account, keys };
+        })(),
+      };
+    }
+    return cached.result;
+  };
+
+  return new Promise((resolve) => {
+    let done = false;
+    let failures = 0;
+    const finish = (identity: Identity | undefined) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      client.removeListener('authentication', onAuth);
+      client.removeListener('close', onClose);
+      resolve(identity);
+    };
+    const fail = (why: string) => {
+      finish(undefined);
+      log(`auth: ${peer}: ${why}; disconnecting`);
+      hangUp(client);
+    };
+    const timer = setTimeout(() => fail(`not authenticated within ${timeoutMs} ms`), timeoutMs);
+    timer.unref?.();
+    const onClose = () => finish(undefined);
+
+    const refuse = (ctx: AuthContext, counts: boolean) => {
+      if (done) return;
+      if (counts) failures++;
+      if (counts && failures >= maxAttempts) {
+        fail(`too many authentication failures (${failures})`);
+        return;
+      }
+      ctx.reject(['publickey']);
+    };
+
+    const onAuth = (ctx: AuthContext) => {
+      if (done) return;
+      if (ctx.method !== 'publickey') {
+        // `none` is how a client asks which methods exist; sshd does not count it either.
+        refuse(ctx, ctx.method !== 'none');
+        return;
+      }
+      void checkKey(ctx).catch((err: unknown) => {
+        log(`auth: ${peer}: error: ${(err as Error).message}`);
+        refuse(ctx, true);
+      });
+    };
+
+    const checkKey = async (ctx: PublicKeyAuthContext) => {
+      const { account, keys } = await accountAndKeys(ctx.username);
+      if (done) return;
+      // The same work whether or not the account exists: parse the offered key, look for it,
+      // and verify any signature with it.
+      const offered = parseOffered(ctx.key.data);
+      const now = Date.now();
+      const entry = keys.find((k) => k.blob.equals(ctx.key.data));
+      let usable = entry !== undefined && offered !== undefined;
+      if (entry && entry.expiresAt !== undefined && now >= entry.expiresAt) {
+        log(`auth: ${peer}: key at line ${entry.line} expired`);
+        usable = false;
+      }
+      if (entry?.from !== undefined && !matchFrom(info.ip, entry.from)) {
+        log(
+          `auth: ${peer}: key at line ${entry.line} not allowed from this address (from="${entry.from}")`,
+        );
+        usable = false;
+      }
+      if (!ctx.signature || !ctx.blob) {
+        if (usable)
+          ctx.accept(); // PK_OK: "this key would do"; admits nothing by itself
+        else refuse(ctx, true);
+        return;
+      }
+      const verified = offered ? safeVerify(offered, ctx.blob, ctx.signature, ctx.hashAlgo) : false;
+      if (usable && verified && account && entry) {
+        log(
+          `auth: ${peer}: accepted ${entry.type} key (line ${entry.line}${entry.comment ? `, ${entry.comment}` : ''}) for ${account.name}`,
+        );
+        finish({ account, keyOptions: entry.options });
+        ctx.accept();
+        return;
+      }
+      if (usable && !verified) log(`auth: ${peer}: bad signature for ${ctx.username}`);
+      refuse(ctx, true);
+    };
+
+    client.on('authentication', onAuth);
+    client.once('close', onClose);
+  });
+}
+
+/**
+ * Sends SSH_MSG_DISCONNECT and closes the socket once it is flushed: ssh2's `end()` only
+ * half-closes, which a client that never answers could hold open forever.
+ */
+export function hangUp(client: Connection): void {
+  const sock = (client as unknown as { _sock?: Socket })._sock;
+  if (sock) {
+    if (sock.writableFinished) sock.destroy();
+    else sock.once('finish', () => sock.destroy());
+  }
+  client.end();
+  // ssh2 does not end a socket it thinks is unwritable; make sure it goes.
+  if (sock && !sock.writable) sock.destroy();
+}
+
+function parseOffered(blob: Buffer): ParsedKey | undefined {
+  const k = ssh2.utils.parseKey(blob);
+  if (k instanceof Error || Array.isArray(k)) return undefined;
+  return k;
+}
+
+function safeVerify(key: ParsedKey, data: Buffer, sig: Buffer, hashAlgo?: string): boolean {
+  try {
+    return key.verify(data, sig, hashAlgo) === true;
+  } catch {
+    return false;
+  }
+}
+
+function printable(s: string): string {
+  return s.replace(/[^\x20-\x7e]/g, '?').slice(0, 64);
+}

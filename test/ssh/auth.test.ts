@@ -1,0 +1,231 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import ssh2 from 'ssh2';
+import type { AuthContext, ClientInfo, Connection } from 'ssh2';
+import { authenticate, describeAuthPolicy, type AuthOptions } from '../../src/ssh/auth.js';
+import { lookupAccount, parsePasswdLine, type Account } from '../../src/ssh/account.js';
+import type { Identity } from '../../src/ssh/identity.js';
+import {
+  ForgingAgent,
+  newKey,
+  safeTempDir,
+  startServer,
+  tryLogin,
+  writeKeys,
+  type TestServer,
+} from './auth-harness.js';
+
+const user = newKey('user');
+const other = newKey('other');
+let tmp: ReturnType<typeof safeTempDir>;
+let keysFile: string;
+const logs: string[] = [];
+
+function ours(extra: AuthOptions = {}) {
+  return (client: Connection, info: ClientInfo) =>
+    authenticate(client, info, {
+      authorizedKeysFile: keysFile,
+      log: (m) => logs.push(m),
+      ...extra,
+    });
+}
+
+// What a hurried integration writes: look the name up (getent, first line), accept a listed
+// key whenever the client sends one, signed or not, never checking the signature.
+function naive(opts: { maxAttempts?: number } = {}) {
+  return (client: Connection) =>
+    new Promise<Identity | undefined>((resolve) => {
+      client.on('authentication', (ctx: AuthContext) => {
+        if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
+        const line = execFileSync('getent', ['passwd', ctx.username], { encoding: 'utf8' });
+        const account = parsePasswdLine(line.split('\n')[0] ?? '');
+        if (account && ctx.key.data.equals(user.parsed.getPublicSSH())) {
+          ctx.accept();
+          if (ctx.signature) resolve({ account, keyOptions: {} });
+        } else ctx.reject(['publickey']);
+      });
+      client.on('close', () => resolve(undefined));
+      void opts;
+    });
+}
+
+const withKey = (username: string, key: string) => ({ username, privateKey: key });
+
+beforeAll(() => {
+  tmp = safeTempDir();
+  keysFile = writeKeys(path.join(tmp.dir, 'authorized_keys'), `${user.line}\n`);
+});
+afterAll(() => tmp.cleanup());
+
+describe('authenticate', () => {
+  let server: TestServer;
+  let naiveServer: TestServer;
+  beforeAll(async () => {
+    server = await startServer(ours());
+    naiveServer = await startServer(naive());
+  });
+  afterAll(async () => {
+    await server.close();
+    await naiveServer.close();
+  });
+
+  it('lets in the right key, as the named account, only after its signature', async () => {
+    const o = await tryLogin(server.port, withKey('root', user.private));
+    expect(o.result).toBe('ready');
+    const id = server.results.at(-1);
+    expect(id?.account.name).toBe('root');
+    expect(id?.account.uid).toBe(0);
+    expect(id?.keyOptions).toEqual({});
+  });
+
+  it('refuses a client that holds only the public key and forges the signature', async () => {
+    const naiveAgent = new ForgingAgent(user.parsed);
+    const attack = await tryLogin(naiveServer.port, { username: 'root', agent: naiveAgent });
+    expect(attack.result).toBe('ready'); // the attack works against the naive version
+    expect(naiveServer.results.at(-1)?.account.name).toBe('root');
+
+    const agent = new ForgingAgent(user.parsed);
+    const before = server.results.length;
+    const o = await tryLogin(server.port, { username: 'root', agent });
+    expect(o.result).toBe('refused');
+    expect(agent.signCalls).toBe(1); // it got past the query ("this key would do") and signed
+    await expect.poll(() => server.results.length).toBe(before + 1);
+    expect(server.results.at(-1)).toBeUndefined();
+    expect(logs.some((l) => l.includes('bad signature for root'))).toBe(true);
+  });
+
+  it('refuses a wrong key', async () => {
+    const o = await tryLogin(server.port, withKey('root', other.private));
+    expect(o.result).toBe('refused');
+    expect(o.error).toMatch(/authentication methods failed/);
+  });
+
+  it('refuses a numeric login name that the account database would map to root', async () => {
+    const attack = await tryLogin(naiveServer.port, withKey('0', user.private));
+    expect(attack.result).toBe('ready');
+    expect(naiveServer.results.at(-1)?.account.name).toBe('root');
+
+    const o = await tryLogin(server.port, withKey('0', user.private));
+    expect(o.result).toBe('refused');
+  });
+
+  it('gives an unknown account exactly the answer a wrong key gets', async () => {
+    const seen = async (username: string, key: string) => {
+      const steps: string[][] = [];
+      const o = await tryLogin(server.port, {
+        username,
+        authHandler: (left, _partial, next) => {
+          steps.push(left ? [...left] : ['(start)']);
+          if (steps.length === 1) return next({ type: 'publickey', username, key } as never);
+          return false as never;
+        },
+      });
+      return { result: o.result, steps, error: o.error };
+    };
+    const wrongKey = await seen('root', other.private);
+    const unknown = await seen('nosuchuser-sshcast', user.private);
+    expect(unknown).toEqual(wrongKey);
+    expect(unknown.steps).toEqual([['(start)'], ['publickey']]);
+  });
+
+  it('offers only publickey, and refuses passwords', async () => {
+    const o = await tryLogin(server.port, { username: 'root', password: 'x' });
+    expect(o.result).toBe('refused');
+  });
+});
+
+describe('attempt limit', () => {
+  // A client trying one wrong key after another, as a key-guessing attacker would.
+  async function guess(port: number, tries: number) {
+    const keys = Array.from({ length: tries }, () => newKey().private);
+    let asked = 0;
+    const o = await tryLogin(port, {
+      username: 'root',
+      authHandler: (_left, _partial, next) => {
+        const key = keys[asked++];
+        if (!key) return false as never;
+        return next({ type: 'publickey', username: 'root', key } as never);
+      },
+    });
+    return { ...o, asked };
+  }
+
+  it('disconnects after maxAttempts failures', async () => {
+    const naiveServer = await startServer(naive());
+    const server = await startServer(ours({ maxAttempts: 3 }));
+    try {
+      const attack = await guess(naiveServer.port, 20);
+      expect(attack.result).toBe('refused'); // all 20 guesses were answered
+      expect(attack.failures.length).toBe(20);
+
+      const o = await guess(server.port, 20);
+      expect(o.result).toBe('closed');
+      expect(o.failures.length).toBe(2); // the third failure is a disconnect, not an answer
+      expect(logs.some((l) => l.includes('too many authentication failures (3)'))).toBe(true);
+    } finally {
+      await naiveServer.close();
+      await server.close();
+    }
+  });
+});
+
+describe('auth timeout', () => {
+  it('closes a connection that never authenticates', async () => {
+    const naiveServer = await startServer(naive());
+    const server = await startServer(ours({ timeoutMs: 300 }));
+    try {
+      // A client that completes the key exchange, then never answers the auth prompt.
+      const idle = (port: number) => {
+        const c = new ssh2.Client();
+        const state = {
+          closed: false,
+          closedAt: new Promise<void>((resolve) => c.on('close', () => resolve())),
+        };
+        void state.closedAt.then(() => (state.closed = true));
+        c.on('error', () => {});
+        c.connect({
+          host: '127.0.0.1',
+          port,
+          username: 'root',
+          authHandler: () => undefined as never,
+        });
+        return { c, state };
+      };
+      const naiveIdle = idle(naiveServer.port);
+      const ourIdle = idle(server.port);
+      await ourIdle.state.closedAt;
+      await expect.poll(() => server.results.length).toBe(1);
+      expect(server.results).toEqual([undefined]);
+      expect(logs.some((l) => l.includes('not authenticated within 300 ms'))).toBe(true);
+      // The naive server, reached at the same time, still holds its idle connection.
+      expect(naiveIdle.state.closed).toBe(false);
+      naiveIdle.c.end();
+    } finally {
+      await naiveServer.close();
+      await server.close();
+    }
+  });
+});
+
+describe('a server not running as root', () => {
+  it('serves only its own account, and says so', async () => {
+    const server = await startServer(ours({ serverUid: 4242, lookup: fakeLookup }));
+    try {
+      expect(describeAuthPolicy({ serverUid: 4242 })).toMatch(
+        /only this server's own account \(uid 4242\)/,
+      );
+      expect(describeAuthPolicy({ serverUid: 0 })).toMatch(/any local account/);
+      expect((await tryLogin(server.port, withKey('root', user.private))).result).toBe('refused');
+      expect((await tryLogin(server.port, withKey('self', user.private))).result).toBe('ready');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+async function fakeLookup(name: string): Promise<Account | undefined> {
+  if (name === 'self')
+    return { name, uid: 4242, gid: 4242, home: '/nonexistent', shell: '/bin/sh' };
+  return lookupAccount(name);
+}
