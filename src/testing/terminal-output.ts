@@ -1,0 +1,181 @@
+/**
+ * What a test client saw: stdout and stderr as text, and waiting on them by event, never by time.
+ * Shared by the fake channel and the real client of startTestServer.
+ */
+import { Utf8StreamDecoder } from '../asciicast/utf8.js';
+import type { Cast } from '../asciicast/reader.js';
+import type { Event } from '../asciicast/event.js';
+import { renderScreen, type Screen } from './screen.js';
+import { describeExpected, outputTail } from './show.js';
+
+/** Options for `waitForOutput`. */
+export interface WaitOptions {
+  /** Give up after this many milliseconds (a safety net; the wait ends on output). Default 10000. */
+  timeout?: number;
+  /** Which stream to search. Default `stdout` (a pty session sends everything there). */
+  stream?: 'stdout' | 'stderr';
+}
+
+/** How a session ended, as the client saw it. */
+export interface ExitInfo {
+  /** The exit status, or null when the session ended by a signal or sent no status. */
+  code: number | null;
+  /** The signal name (without `SIG`) when the session ended by a signal. */
+  signal?: string;
+}
+
+/** The default safety-net timeout of waits, in milliseconds. */
+export const DEFAULT_WAIT_MS = 10_000;
+
+interface Waiter {
+  check(): boolean;
+}
+
+/** @internal A client's view of a session's output, with event-driven waits. */
+export class TerminalOutput {
+  #stdout = '';
+  #stderr = '';
+  readonly #decoders = { stdout: new Utf8StreamDecoder(), stderr: new Utf8StreamDecoder() };
+  readonly #cursor = { stdout: 0, stderr: 0 };
+  readonly #waiters = new Set<Waiter>();
+  #ended: string | undefined;
+  readonly #initial: { cols: number; rows: number };
+  #cols: number;
+  #rows: number;
+  readonly #events: Event[] = [];
+  readonly #start = process.hrtime.bigint();
+
+  constructor(cols = 80, rows = 24) {
+    this.#initial = { cols, rows };
+    this.#cols = cols;
+    this.#rows = rows;
+  }
+
+  get stdout(): string {
+    return this.#stdout;
+  }
+
+  get stderr(): string {
+    return this.#stderr;
+  }
+
+  #now(): number {
+    return Number((process.hrtime.bigint() - this.#start) / 1000n);
+  }
+
+  /** Takes a chunk the client received. */
+  push(chunk: Buffer | string, stream: 'stdout' | 'stderr' = 'stdout'): void {
+    const text = typeof chunk === 'string' ? chunk : this.#decoders[stream].write(chunk);
+    if (stream === 'stdout') {
+      this.#stdout += text;
+      if (text) this.#events.push({ time: this.#now(), code: 'o', data: text });
+    } else this.#stderr += text;
+    this.#wake();
+  }
+
+  /** Notes a window size the client asked for, for `screen()`. */
+  resize(cols: number, rows: number): void {
+    this.#cols = cols;
+    this.#rows = rows;
+    this.#events.push({ time: this.#now(), code: 'r', data: `${cols}x${rows}` });
+  }
+
+  /** No more output will come: pending waits fail with `reason`. */
+  end(reason: string): void {
+    if (this.#ended !== undefined) return;
+    for (const s of ['stdout', 'stderr'] as const) {
+      const tail = this.#decoders[s].end();
+      if (tail) this.push(tail, s);
+    }
+    this.#ended = reason;
+    this.#wake();
+  }
+
+  #wake(): void {
+    for (const w of [...this.#waiters]) {
+      if (w.check()) this.#waiters.delete(w);
+    }
+  }
+
+  /**
+   * Waits until the output not yet consumed by an earlier wait contains the string or matches the
+   * RegExp, then consumes it up to the end of the match and returns the matched text.
+   */
+  waitFor(expected: string | RegExp, options: WaitOptions = {}): Promise<string> {
+    const stream = options.stream ?? 'stdout';
+    const timeoutMs = options.timeout ?? DEFAULT_WAIT_MS;
+    const re =
+      typeof expected === 'string'
+        ? undefined
+        : new RegExp(expected.source, expected.flags.replace(/[gy]/g, ''));
+    return new Promise<string>((resolve, reject) => {
+      const find = (): string | undefined => {
+        const text = stream === 'stdout' ? this.#stdout : this.#stderr;
+        const from = this.#cursor[stream];
+        const rest = text.slice(from);
+        let index: number;
+        let match: string;
+        if (re) {
+          const m = re.exec(rest);
+          if (!m) return undefined;
+          index = m.index;
+          match = m[0];
+        } else {
+          index = rest.indexOf(expected as string);
+          if (index === -1) return undefined;
+          match = expected as string;
+        }
+        this.#cursor[stream] = from + index + match.length;
+        return match;
+      };
+      const describe = (why: string) => {
+        const text = stream === 'stdout' ? this.#stdout : this.#stderr;
+        return new Error(
+          `waitForOutput(${describeExpected(expected)}): ${why}\n${stream} not yet consumed (the end, escapes shown):\n` +
+            outputTail(text.slice(this.#cursor[stream])),
+        );
+      };
+      const waiter: Waiter = {
+        check: () => {
+          const match = find();
+          if (match !== undefined) {
+            clearTimeout(timer);
+            resolve(match);
+            return true;
+          }
+          if (this.#ended !== undefined) {
+            clearTimeout(timer);
+            reject(describe(this.#ended));
+            return true;
+          }
+          return false;
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.delete(waiter);
+        reject(describe(`no match within ${timeoutMs} ms`));
+      }, timeoutMs);
+      if (!waiter.check()) this.#waiters.add(waiter);
+    });
+  }
+
+  /** The client's stdout as a recording: what `screen()` renders. */
+  toCast(): Cast {
+    const { cols, rows } = this.#initial;
+    return {
+      version: 2,
+      header: { version: 2, width: cols, height: rows },
+      events: [...this.#events],
+    };
+  }
+
+  /** The size last asked for. */
+  get size(): { cols: number; rows: number } {
+    return { cols: this.#cols, rows: this.#rows };
+  }
+
+  /** Renders what the client's terminal shows now. */
+  screen(): Promise<Screen> {
+    return renderScreen(this.toCast());
+  }
+}
