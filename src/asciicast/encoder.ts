@@ -2,7 +2,8 @@
  * The pure asciicast v2 encoder: header and events in, complete lines out (each ends with LF).
  * No I/O. Lone surrogates never reach the output: they become U+FFFD.
  */
-import { DEFAULT_SIZE, type Event, type Header } from './event.js';
+import { isUtf8 } from 'node:buffer';
+import { DEFAULT_SIZE, type Event, type EventCode, type Header } from './event.js';
 import { formatTime } from './time.js';
 
 /** A JSON string literal with any lone surrogate replaced by U+FFFD. */
@@ -49,4 +50,72 @@ export function encodeCast(header: Header, events: Iterable<Event>): string {
   let out = encodeHeader(header);
   for (const event of events) out += encodeEvent(event);
   return out;
+}
+
+// Lines are encoded into a shared slab rather than a Buffer.from() each: a buffer per line cost a
+// quarter of the recorder's time (bench/writer.bench.ts). Slices are never reused, so a sink may
+// keep them; a line too big for a quarter of the slab gets its own buffer.
+const SLAB_SIZE = 256 * 1024;
+let slab = Buffer.allocUnsafe(SLAB_SIZE);
+let slabUsed = 0;
+
+function reserve(most: number): Buffer | undefined {
+  if (most > SLAB_SIZE / 4) return undefined;
+  if (slabUsed + most > SLAB_SIZE) {
+    slab = Buffer.allocUnsafe(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  return slab;
+}
+
+function take(end: number): Buffer {
+  const buf = slab.subarray(slabUsed, end);
+  slabUsed = end;
+  return buf;
+}
+
+/** A line (as from {@link encodeEvent}) as UTF-8 bytes. */
+export function lineBuffer(line: string): Buffer {
+  const most = line.length * 3; // UTF-8 bytes per UTF-16 code unit, at most
+  if (!reserve(most)) return Buffer.from(line, 'utf8');
+  return take(slabUsed + slab.write(line, slabUsed, 'utf8'));
+}
+
+// For each byte, how JSON.stringify escapes it (an empty string: not at all).
+const ESCAPES: Uint8Array[] = Array.from({ length: 256 }, (_, b) =>
+  b < 0x20 || b === 0x22 || b === 0x5c
+    ? Buffer.from(JSON.stringify(String.fromCharCode(b)).slice(1, -1), 'latin1')
+    : new Uint8Array(0),
+);
+const KEEP_BOM = new TextDecoder('utf-8', { ignoreBOM: true });
+const ESCAPED = new Uint8Array(256).map((_, b) => ESCAPES[b]!.length);
+
+/**
+ * Encodes one event line straight from UTF-8 bytes, byte for byte the same as
+ * `encodeEvent({time, code, data: <the decoded text>})` but without decoding to a string: the
+ * recorder's hot path. Bytes that are not valid UTF-8 are decoded (invalid sequences become
+ * U+FFFD) and encoded as text. Give it complete characters only (Utf8StreamDecoder.complete()).
+ */
+export function encodeEventBytes(time: number, code: EventCode, data: Uint8Array): Buffer {
+  if (!isUtf8(data))
+    return lineBuffer(encodeEvent({ time, code, data: KEEP_BOM.decode(data) } as Event));
+  const head = `[${formatTime(time)},"${code}","`;
+  const most = head.length + data.length * 6 + 3;
+  const out = reserve(most) ?? Buffer.allocUnsafe(most);
+  let o = out === slab ? slabUsed : 0;
+  o += out.write(head, o, 'latin1');
+  const n = data.length;
+  for (let i = 0; i < n; i++) {
+    const b = data[i]!;
+    const len = ESCAPED[b]!;
+    if (len === 0) out[o++] = b;
+    else {
+      const e = ESCAPES[b]!;
+      for (let k = 0; k < len; k++) out[o++] = e[k]!;
+    }
+  }
+  out[o++] = 0x22; // "
+  out[o++] = 0x5d; // ]
+  out[o++] = 0x0a; // LF
+  return out === slab ? take(o) : out.subarray(0, o);
 }

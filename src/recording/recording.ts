@@ -82,17 +82,21 @@ export class Recording extends EventEmitter<RecordingEvents> {
     };
   }
 
-  #decode(key: string, chunk: Uint8Array | string): string {
-    if (typeof chunk === 'string') return chunk;
+  #decoder(key: string): Utf8StreamDecoder {
     let d = this.#decoders.get(key);
     if (!d) this.#decoders.set(key, (d = new Utf8StreamDecoder()));
-    return d.write(chunk);
+    return d;
+  }
+
+  #decode(key: string, chunk: Uint8Array | string): string {
+    return typeof chunk === 'string' ? chunk : this.#decoder(key).write(chunk);
   }
 
   /** Records what the client is shown. Returns false when the caller should wait for `'drain'`. */
   output(chunk: Uint8Array | string, stream: OutputStream = 'stdout'): boolean {
     if (!this.#writer || this.#finished) return true;
-    return this.#writer.output(this.#decode(stream, chunk));
+    if (typeof chunk === 'string') return this.#writer.output(chunk);
+    return this.#writer.outputUtf8(this.#decoder(stream).complete(chunk));
   }
 
   /** Records keystrokes, only when input recording was enabled. */
