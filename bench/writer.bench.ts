@@ -1,5 +1,5 @@
 /**
- * The recording pipeline (bytes → streaming UTF-8 decoder → CastWriter → FileSink) against a
+ * The recording pipeline (Recording.output(bytes) → UTF-8 stream → CastWriter → FileSink) against a
  * plain fs.WriteStream writing the same raw bytes, on 100 MB of generated terminal output cut
  * into pty-sized chunks. Both honour backpressure. Target: the recorder reaches at least half the
  * plain stream's throughput.
@@ -8,13 +8,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
-import { CastWriter } from '../src/asciicast/writer.js';
-import { Utf8StreamDecoder } from '../src/asciicast/utf8.js';
 import { FileSink } from '../src/recording/file-sink.js';
+import { Recorder } from '../src/recording/recorder.js';
 
 /** The section title in bench/RESULTS.md. */
 export const title =
-  'Writer: CastWriter + FileSink vs plain fs.WriteStream (100 MB of terminal output)';
+  'Writer: Recording + CastWriter + FileSink vs plain fs.WriteStream (100 MB of terminal output)';
 
 const TOTAL = 100 * 1024 * 1024;
 const RUNS = Number(process.env.SSHCAST_BENCH_RUNS ?? 5);
@@ -110,17 +109,20 @@ async function plain(file: string, data: Buffer[]): Promise<number> {
 
 async function recorded(file: string, data: Buffer[]): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const fd = fs.openSync(file, 'w', 0o600);
-  const sink = new FileSink(fd, file);
-  const writer = new CastWriter(sink);
-  const decoder = new Utf8StreamDecoder();
-  writer.start({ width: 120, height: 40, env: { TERM: 'xterm-256color', SHELL: '/bin/bash' } });
+  const recorder = new Recorder({
+    enabled: true,
+    sink: () => new FileSink(fs.openSync(file, 'w', 0o600), file),
+  });
+  const recording = recorder.start({
+    cols: 120,
+    rows: 40,
+    term: 'xterm-256color',
+    shell: '/bin/bash',
+  });
   for (const chunk of data) {
-    if (!writer.output(decoder.write(chunk))) await once(writer, 'drain');
+    if (!recording.output(chunk)) await once(recording, 'drain');
   }
-  writer.output(decoder.end());
-  writer.exit(0);
-  await writer.close();
+  await recording.finish(0);
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
@@ -161,7 +163,7 @@ export async function run(): Promise<string> {
     '| pipeline | median time | throughput (input MB/s) |',
     '|---|---|---|',
     `| plain fs.WriteStream (raw bytes) | ${median(plainTimes).toFixed(3)} s | ${plainMBs.toFixed(0)} |`,
-    `| UTF-8 decoder + CastWriter + FileSink | ${median(recTimes).toFixed(3)} s | ${recMBs.toFixed(0)} |`,
+    `| Recording.output → CastWriter → FileSink | ${median(recTimes).toFixed(3)} s | ${recMBs.toFixed(0)} |`,
     '',
     `**Ratio recorded / plain: ${ratio.toFixed(2)}** (target ≥ 0.5: ${ratio >= 0.5 ? 'met' : 'missed'}).`,
   ].join('\n');
