@@ -173,7 +173,7 @@ describe('Recorder', () => {
     const hostSaw: SinkWriteError[] = [];
     r.on('write-failure', (e) => hostSaw.push(e));
     rec.output('first');
-    await new Promise((res) => rec.once('drain', res).output('x'.repeat(300_000)));
+    await new Promise<void>((res) => rec.once('drain', () => res()).output('x'.repeat(300_000)));
     fail = true;
     rec.output('second');
     await new Promise<void>((res) => (seen.length ? res() : rec.once('failure', () => res())));
