@@ -42,20 +42,21 @@ export async function run(args: string[]): Promise<number> {
       },
     });
   } catch (err) {
-    return fail((err as Error).message);
+    // parseArgs adds advice about `--` after the first sentence; one line is enough.
+    return fail(`${(err as Error).message.split('. ')[0]!} (see sshcast web --help)`, 2);
   }
   const { values, positionals } = parsed;
   if (values.help) {
     process.stdout.write(help);
     return 0;
   }
-  if (positionals.length > 1) return fail('takes at most one directory');
+  if (positionals.length > 1) return fail('takes at most one directory', 2);
   const dir = positionals[0] ?? DEFAULT_RECORDING_DIR;
   const port = Number(values.port);
   if (!/^[0-9]+$/.test(values.port) || port > 65535)
-    return fail(`--port must be a number from 0 to 65535, not ${values.port}`);
+    return fail(`--port must be a number from 0 to 65535, not ${values.port}`, 2);
   const host = values.host;
-  if (host === '') return fail('--host must not be empty');
+  if (host === '') return fail('--host must not be empty', 2);
 
   let token: string;
   if (values['token-file'] !== undefined) {
@@ -112,9 +113,10 @@ function isMain(): boolean {
   }
 }
 
-function fail(message: string): number {
+/** Prints one line; status 2 for a mistake in the command line, 1 for anything else. */
+function fail(message: string, status = 1): number {
   process.stderr.write(`sshcast web: ${message}\n`);
-  return 1;
+  return status;
 }
 
 // Run directly (`node dist/src/cli/web.js …`) as well as through `sshcast web`.

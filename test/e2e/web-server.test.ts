@@ -1,0 +1,378 @@
+/**
+ * `sshcast web` over real HTTP, started from the built CLI: access control (token, cookie, Host),
+ * file access (traversal, symlinks, FIFOs), complete lines only, security headers, CLI errors.
+ * Each attack is first shown to work against a naive server, then to fail against ours.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  authedGet,
+  header,
+  makeDir,
+  rawGet,
+  serve,
+  webCommand,
+  type Served,
+} from '../web/serve.js';
+
+let tmp: string;
+let dir: string;
+let served: Served;
+const SECRET = 'TOP-SECRET-OUTSIDE-DIR';
+const complete =
+  header({ command: 'echo hi', localUser: 'alice' }) + '[0.1,"o","hi\\r\\n"]\n[0.2,"x","0"]\n';
+const truncated =
+  header({ localUser: 'bob' }) +
+  '[0.1,"o","first\\r\\n"]\n[0.2,"o","second\\r\\n"]\n[0.3,"o","cut sho';
+
+/** The kind of server one writes first: joins the decoded URL to DIR and checks nothing else. */
+function naiveServer(root: string): Promise<{ port: number; close: () => void }> {
+  const server = http.createServer((req, res) => {
+    const name = decodeURIComponent((req.url ?? '/').replace(/^\/files\//, ''));
+    try {
+      res.end(fs.readFileSync(path.join(root, name)));
+    } catch {
+      res.statusCode = 404;
+      res.end();
+    }
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ port: (server.address() as AddressInfo).port, close: () => server.close() }),
+    ),
+  );
+}
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sshcast-web-'));
+  fs.writeFileSync(path.join(tmp, 'secret.cast'), SECRET);
+  fs.writeFileSync(path.join(tmp, 'secret.txt'), SECRET);
+  dir = makeDir(tmp, 'recordings', {
+    'ssh-session-1-a.cast': complete,
+    'ssh-session-2-b.cast': truncated,
+    'header-only.cast': header(),
+  });
+  fs.symlinkSync(path.join(tmp, 'secret.cast'), path.join(dir, 'escape.cast'));
+  fs.mkdirSync(path.join(dir, 'sub.cast'));
+  spawnSync('mkfifo', [path.join(dir, 'fifo.cast')]);
+  served = await serve(dir);
+});
+
+afterAll(async () => {
+  expect(await served?.stop()).toBe(0);
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('sshcast web: startup', () => {
+  it('prints exactly one serving line with a 32-byte base64url token', () => {
+    expect(served.url).toMatch(/^http:\/\/127\.0\.0\.1:[0-9]+\/\?token=[A-Za-z0-9_-]{43}$/);
+    expect(served.port).toBeGreaterThan(0);
+  });
+
+  it('bad flags, a bad port and a missing directory are one line on stderr and a non-zero exit', () => {
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, [...webCommand(), ...args], {
+        encoding: 'utf8',
+        timeout: 15_000,
+      });
+    for (const args of [
+      ['--bogus'],
+      [dir, '--port', 'x'],
+      [path.join(tmp, 'missing')],
+      [dir, '--token-file', path.join(tmp, 'nope')],
+    ]) {
+      const r = run(args);
+      expect(r.status, args.join(' ')).not.toBe(0);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^sshcast web: /);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('uses the token from --token-file', async () => {
+    const tokenFile = path.join(tmp, 'token');
+    fs.writeFileSync(tokenFile, 'my-own-token-0123456789\n', { mode: 0o600 });
+    const s = await serve(dir, ['--token-file', tokenFile]);
+    try {
+      expect(s.token).toBe('my-own-token-0123456789');
+      expect((await authedGet(s, '/api/recordings')).status).toBe(200);
+    } finally {
+      expect(await s.stop()).toBe(0);
+    }
+  });
+});
+
+describe('sshcast web: the token', () => {
+  it('without the token: 401, and the body names no file', async () => {
+    for (const p of [
+      '/',
+      '/api/recordings',
+      '/files/ssh-session-1-a.cast',
+      '/view?file=ssh-session-1-a.cast',
+      '/assets/app.js',
+    ]) {
+      const r = await rawGet(served.port, p, { Host: `127.0.0.1:${served.port}` });
+      expect(r.status, p).toBe(401);
+      expect(r.body.toString()).not.toMatch(/ssh-session|\.cast/);
+    }
+  });
+
+  it('a wrong token in the query or the cookie gets 401', async () => {
+    const host = { Host: `127.0.0.1:${served.port}` };
+    expect((await rawGet(served.port, '/?token=wrong', host)).status).toBe(401);
+    expect((await rawGet(served.port, `/?token=${served.token}x`, host)).status).toBe(401);
+    expect(
+      (await rawGet(served.port, '/', { ...host, Cookie: `sshcast_${served.port}=wrong` })).status,
+    ).toBe(401);
+    // The cookie of another port's server does not count.
+    expect(
+      (await rawGet(served.port, '/', { ...host, Cookie: `sshcast_1=${served.token}` })).status,
+    ).toBe(401);
+  });
+
+  it('the token in the query sets an HttpOnly SameSite=Strict cookie and redirects to the URL without it', async () => {
+    const r = await rawGet(served.port, `/view?file=ssh-session-1-a.cast&token=${served.token}`, {
+      Host: `127.0.0.1:${served.port}`,
+    });
+    expect(r.status).toBe(303);
+    expect(r.headers.location).toBe('/view?file=ssh-session-1-a.cast');
+    const cookie = r.headers['set-cookie']![0]!;
+    expect(cookie).toBe(
+      `sshcast_${served.port}=${served.token}; HttpOnly; SameSite=Strict; Path=/`,
+    );
+    const next = await rawGet(served.port, r.headers.location!, {
+      Host: `127.0.0.1:${served.port}`,
+      Cookie: cookie.split(';')[0]!,
+    });
+    expect(next.status).toBe(200);
+  });
+
+  it('the redirect never leaves the site', async () => {
+    const r = await rawGet(served.port, `//evil.example/?token=${served.token}`, {
+      Host: `127.0.0.1:${served.port}`,
+    });
+    expect(r.status).toBe(303);
+    expect(r.headers.location).toBe('/');
+  });
+});
+
+describe('sshcast web: the Host header (DNS rebinding)', () => {
+  it('a naive server answers a rebinding-style request (connect to 127.0.0.1, Host: attacker.example)', async () => {
+    const naive = await naiveServer(dir);
+    try {
+      const r = await rawGet(naive.port, '/files/ssh-session-1-a.cast', {
+        Host: `attacker.example:${naive.port}`,
+      });
+      expect(r.status).toBe(200);
+      expect(r.body.toString()).toContain('echo hi');
+    } finally {
+      naive.close();
+    }
+  });
+
+  it('ours answers 421 to a foreign Host, even with the right cookie or token', async () => {
+    const cookie = { Cookie: `sshcast_${served.port}=${served.token}` };
+    for (const host of [
+      `attacker.example:${served.port}`,
+      `evil.example:${served.port}`,
+      `localhost:${served.port}`,
+      '127.0.0.1:1',
+      '127.0.0.1',
+    ]) {
+      const r = await rawGet(served.port, '/files/ssh-session-1-a.cast', { Host: host, ...cookie });
+      expect(r.status, host).toBe(421);
+      expect(r.body.toString()).not.toContain('echo hi');
+    }
+    // No Host at all: Node's HTTP/1.1 parser refuses it with 400 before our handler runs.
+    const none = await rawGet(served.port, '/files/ssh-session-1-a.cast', { Host: '', ...cookie });
+    expect(none.status).toBe(400);
+    expect(none.body.toString()).not.toContain('echo hi');
+    const q = await rawGet(served.port, `/?token=${served.token}`, {
+      Host: `attacker.example:${served.port}`,
+    });
+    expect(q.status).toBe(421);
+    expect(q.headers['set-cookie']).toBeUndefined();
+  });
+});
+
+describe('sshcast web: which files can be reached', () => {
+  it('a naive server leaks a file outside DIR through ../ and %2e%2e%2f', async () => {
+    const naive = await naiveServer(dir);
+    try {
+      expect((await rawGet(naive.port, '/files/%2e%2e%2fsecret.txt')).body.toString()).toBe(SECRET);
+      expect((await rawGet(naive.port, '/files/escape.cast')).body.toString()).toBe(SECRET);
+    } finally {
+      naive.close();
+    }
+  });
+
+  it('ours refuses traversal, encoded separators, absolute paths, symlinks, FIFOs and directories with 4xx', async () => {
+    const attempts = [
+      '/files/../secret.txt',
+      '/files/..%2fsecret.cast',
+      '/files/%2e%2e%2fsecret.cast',
+      '/files/%2E%2E/secret.cast',
+      '/files/%2fetc%2fpasswd',
+      '/files//etc/passwd',
+      `/files/${encodeURIComponent(path.join(tmp, 'secret.cast'))}`,
+      '/files/..%5csecret.cast',
+      '/files/escape.cast',
+      '/files/fifo.cast',
+      '/files/sub.cast',
+      '/files/.hidden.cast',
+      '/files/ssh-session-1-a.cast%00.txt',
+      '/files/%E0%A4%A',
+      '/api/recordings/..%2fsecret.cast',
+      '/api/recordings/escape.cast',
+      '/../../secret.txt',
+    ];
+    for (const p of attempts) {
+      const r = await authedGet(served, p);
+      expect(r.status, p).toBeGreaterThanOrEqual(400);
+      expect(r.status, p).toBeLessThan(500);
+      expect(r.body.toString(), p).not.toContain(SECRET);
+    }
+  });
+
+  it('the listing holds only regular .cast files directly inside DIR, newest first', async () => {
+    const r = await authedGet(served, '/api/recordings');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toMatch(/^application\/json/);
+    const list = JSON.parse(r.body.toString()) as { file: string; status: string }[];
+    expect(list.map((s) => s.file).sort()).toEqual([
+      'header-only.cast',
+      'ssh-session-1-a.cast',
+      'ssh-session-2-b.cast',
+    ]);
+    expect(r.body.toString()).not.toContain(SECRET);
+  });
+});
+
+describe('sshcast web: complete lines only', () => {
+  it('a recording cut mid-line is served up to its last LF', async () => {
+    const r = await authedGet(served, '/files/ssh-session-2-b.cast');
+    expect(r.status).toBe(200);
+    const body = r.body.toString();
+    expect(body.endsWith('\n')).toBe(true);
+    expect(body).toContain('second');
+    expect(body).not.toContain('cut sho');
+    expect(Number(r.headers['content-length'])).toBe(Buffer.byteLength(body));
+    expect(body).toBe(truncated.slice(0, truncated.lastIndexOf('\n') + 1));
+  });
+
+  it('a complete recording is served byte for byte', async () => {
+    const r = await authedGet(served, '/files/ssh-session-1-a.cast');
+    expect(r.body.toString()).toBe(complete);
+  });
+
+  it('a file still being written grows by whole lines', async () => {
+    const p = path.join(dir, 'ssh-session-3-live.cast');
+    fs.writeFileSync(p, header() + '[0.1,"o","one"]\n[0.2,"o","tw', { mode: 0o600 });
+    expect((await authedGet(served, '/files/ssh-session-3-live.cast')).body.toString()).toBe(
+      header() + '[0.1,"o","one"]\n',
+    );
+    fs.appendFileSync(p, 'o"]\n[0.3,"o","thr');
+    expect((await authedGet(served, '/files/ssh-session-3-live.cast')).body.toString()).toBe(
+      header() + '[0.1,"o","one"]\n[0.2,"o","two"]\n',
+    );
+    fs.rmSync(p);
+  });
+
+  it('streams a large recording without reading it whole (192 MiB served, the server peak memory grows far less)', async () => {
+    const p = path.join(dir, 'ssh-session-4-big.cast');
+    const line = `[0.5,"o","${'x'.repeat(1000)}"]\n`;
+    const fd = fs.openSync(p, 'w', 0o600);
+    fs.writeSync(fd, header());
+    const block = line.repeat(1024);
+    for (let i = 0; i < 192; i++) fs.writeSync(fd, block);
+    fs.closeSync(fd);
+    const size = fs.statSync(p).size;
+    const rssBefore = memory(served.child.pid!).rss;
+    const got = await new Promise<number>((resolve, reject) => {
+      const req = http.get(
+        {
+          host: '127.0.0.1',
+          port: served.port,
+          path: '/files/ssh-session-4-big.cast',
+          headers: {
+            Host: `127.0.0.1:${served.port}`,
+            Cookie: `sshcast_${served.port}=${served.token}`,
+          },
+        },
+        (res) => {
+          let n = 0;
+          res.on('data', (c: Buffer) => (n += c.length));
+          res.on('end', () => resolve(n));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+    });
+    expect(got).toBe(size);
+    const grown = memory(served.child.pid!).peak - rssBefore;
+    // A server that read the file whole would have peaked at least its size higher.
+    expect(grown).toBeLessThan(size / 2);
+    console.log(
+      `served ${(size / 2 ** 20).toFixed(0)} MiB; server peak RSS grew ${(grown / 2 ** 20).toFixed(1)} MiB`,
+    );
+    fs.rmSync(p);
+  });
+});
+
+describe('sshcast web: response headers', () => {
+  it('every response has the security headers and no CORS header', async () => {
+    const responses = [
+      await rawGet(served.port, '/', { Host: `127.0.0.1:${served.port}` }),
+      await rawGet(served.port, '/', { Host: `evil.example:${served.port}` }),
+      await authedGet(served, '/'),
+      await authedGet(served, '/files/ssh-session-1-a.cast'),
+      await authedGet(served, '/api/recordings', { Origin: 'http://evil.example' }),
+    ];
+    for (const r of responses) {
+      expect(r.headers['x-content-type-options']).toBe('nosniff');
+      expect(r.headers['referrer-policy']).toBe('no-referrer');
+      expect(r.headers['cache-control']).toBe('no-store');
+      expect(r.headers['content-security-policy']).toMatch(/default-src 'self'/);
+      expect(r.headers['content-security-policy']).not.toMatch(/unsafe-inline/);
+      expect(Object.keys(r.headers).filter((h) => h.startsWith('access-control-'))).toEqual([]);
+    }
+  });
+
+  it('the player and its CSS come from the installed package', async () => {
+    const js = await authedGet(served, '/assets/player.js');
+    expect(js.status).toBe(200);
+    expect(
+      js.body.equals(
+        fs.readFileSync(
+          path.join(
+            process.cwd(),
+            'node_modules/asciinema-player/dist/bundle/asciinema-player.min.js',
+          ),
+        ),
+      ),
+    ).toBe(true);
+    expect((await authedGet(served, '/assets/player.css')).status).toBe(200);
+  });
+
+  it('only GET and HEAD', async () => {
+    const r = await rawGet(
+      served.port,
+      '/',
+      { Host: `127.0.0.1:${served.port}`, Cookie: `sshcast_${served.port}=${served.token}` },
+      'POST',
+    );
+    expect(r.status).toBe(405);
+  });
+});
+
+function memory(pid: number): { rss: number; peak: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string): number =>
+    Number(new RegExp(`${key}:\\s+([0-9]+) kB`).exec(status)![1]) * 1024;
+  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+}
