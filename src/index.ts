@@ -49,3 +49,13 @@ export {
   type LoadResult,
   type OwnershipPolicy,
 } from './ssh/authorized-keys.js';
+export {
+  DEFAULT_LOGIN_GRACE_MS,
+  DEFAULT_MAX_CHANNELS,
+  DEFAULT_MAX_UNAUTHENTICATED,
+  limitChannels,
+  limitConnections,
+  type ChannelLimit,
+  type ConnectionGate,
+  type ConnectionLimitOptions,
+} from './ssh/limits.js';
