@@ -66,7 +66,7 @@ function when(s: Summary): string {
 
 function duration(seconds: number | undefined): string {
   if (seconds === undefined) return '—';
-  const t = Math.round(seconds);
+  const t = Math.floor(seconds);
   const h = Math.floor(t / 3600);
   const m = Math.floor((t % 3600) / 60);
   return h ? `${h}:${pad(m)}:${pad(t % 60)}` : `${m}:${pad(t % 60)}`;
@@ -314,6 +314,7 @@ async function replayView(): Promise<void> {
       // Infinity turns off an idle limit the file's header may set.
       idleTimeLimit: idleLimit ?? Infinity,
       fit: 'both',
+      controls: true,
       autoPlay,
       preload: true,
       logger: {
