@@ -1,0 +1,169 @@
+/**
+ * What every `sshcast` subcommand shares: argument parsing that fails with one line, escaping of
+ * text that came from a recording before it reaches a terminal, and writing to stdout with
+ * backpressure.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+/**
+ * A mistake in how the command was called (unknown flag, missing argument). main.ts prints its
+ * message as one line and exits with status 2.
+ */
+export class UsageError extends Error {
+  override get name(): string {
+    return 'UsageError';
+  }
+}
+
+/** Flags a subcommand takes, as node:util parseArgs describes them. */
+export type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+
+/** The parsed flags: a string or a boolean per flag, undefined when absent. */
+export type OptionValues<O extends OptionSpec> = {
+  [K in keyof O]?: O[K]['type'] extends 'string' ? string : boolean;
+};
+
+/**
+ * Parses `args` strictly with node:util's parseArgs. Any problem becomes a {@link UsageError}
+ * naming the command, so the user sees one line, never a stack trace.
+ */
+export function parseCommandArgs<O extends OptionSpec>(
+  command: string,
+  args: string[],
+  options: O,
+): { values: OptionValues<O>; positionals: string[] } {
+  try {
+    const parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
+    return { values: parsed.values as OptionValues<O>, positionals: parsed.positionals };
+  } catch (err) {
+    // parseArgs adds advice about '--' that does not fit on one line.
+    const message = (err instanceof Error ? err.message : String(err)).replace(
+      /\. To specify a positional.*$/s,
+      '',
+    );
+    throw new UsageError(`${command}: ${escapeControl(message)} (see sshcast ${command} --help)`);
+  }
+}
+
+/** Parses a flag's value as a finite number greater than 0 (or ≥ 0 with `allowZero`). */
+export function positiveNumber(
+  command: string,
+  flag: string,
+  text: string,
+  allowZero = false,
+): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0 || (n === 0 && !allowZero)) {
+    throw new UsageError(
+      `${command}: ${flag} needs a ${allowZero ? 'non-negative' : 'positive'} number, not ${JSON.stringify(escapeControl(text))}`,
+    );
+  }
+  return n;
+}
+
+/** Parses a flag's value as an integer from 1 to `max`. */
+export function sizeArg(
+  command: string,
+  flag: string,
+  text: string,
+  max = MAX_TERMINAL_SIDE,
+): number {
+  const n = Number(text);
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(n) || n < 1 || n > max) {
+    throw new UsageError(
+      `${command}: ${flag} needs a whole number from 1 to ${max}, not ${JSON.stringify(escapeControl(text))}`,
+    );
+  }
+  return n;
+}
+
+/** The largest terminal side the tools accept or allocate, whatever a file claims. */
+export const MAX_TERMINAL_SIDE = 1000;
+
+/** Clamps a terminal side read from a file to 1..{@link MAX_TERMINAL_SIDE}. */
+export function clampSide(n: number | undefined, fallback: number): number {
+  if (n === undefined || !Number.isFinite(n) || n < 1) return fallback;
+  return Math.min(Math.floor(n), MAX_TERMINAL_SIDE);
+}
+
+// C0 controls (but not the ones turned into visible escapes below), DEL, C1 controls, and the
+// Unicode line/paragraph separators and bidi overrides that can reorder what a terminal shows.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\u001b': '\\e' };
+
+/**
+ * Makes untrusted text (a recorded command, a file name) safe to print on a terminal: every
+ * control character is shown as a visible escape (`\e`, `\n`, `\x07`, `\u202e`) and a backslash as
+ * `\\`, so an escape sequence in a header cannot set the clipboard, change the title or hide text.
+ */
+export function escapeControl(text: string): string {
+  const wellFormed = text.isWellFormed() ? text : text.toWellFormed();
+  return wellFormed.replace(/\\/g, '\\\\').replace(CONTROL, (c) => {
+    const named = NAMED[c];
+    if (named) return named;
+    const code = c.charCodeAt(0);
+    return code <= 0xff
+      ? `\\x${code.toString(16).padStart(2, '0')}`
+      : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** Shortens text to `max` characters with an ellipsis. */
+export function shorten(text: string, max: number): string {
+  return text.length <= max ? text : text.slice(0, max - 1) + '…';
+}
+
+/** A one-line description of a file system error, e.g. `no such file or directory`. */
+export function describeFsError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file or directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EISDIR':
+      return 'is a directory';
+    case 'ENOTDIR':
+      return 'not a directory';
+    case 'ELOOP':
+      return 'is a symbolic link';
+    case 'EEXIST':
+      return 'already exists';
+    default:
+      return err instanceof Error ? err.message.split('\n')[0]! : String(err);
+  }
+}
+
+/**
+ * Writes to stdout, resolving when the data was accepted (waiting for 'drain' when stdout is
+ * slow), so a long output does not pile up in memory.
+ */
+export function writeOut(data: string | Uint8Array): Promise<void> {
+  if (process.stdout.write(data)) return Promise.resolve();
+  return new Promise((resolve) => process.stdout.once('drain', resolve));
+}
+
+let cachedVersion: string | undefined;
+
+/** The package version, read from the package.json above this module (src/ or dist/src/). */
+export function packageVersion(): string {
+  if (cachedVersion) return cachedVersion;
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'sshcast' && pkg.version) return (cachedVersion = pkg.version);
+    } catch {
+      // not here: look one level up
+    }
+    dir = path.dirname(dir);
+  }
+  return (cachedVersion = 'unknown');
+}
