@@ -219,12 +219,8 @@ export class FakeChannel implements TestChannel {
   readonly server: FakeServerChannel;
   readonly #session: FakeSession;
   readonly #output: TerminalOutput;
-  #exit: ExitInfo | undefined;
-  #closed = false;
   #paused = false;
   readonly #held: Array<() => void> = [];
-  readonly #closeWaiters: Array<() => void> = [];
-  readonly #events = new EventEmitter();
 
   /** @internal */
   constructor(session: FakeSession, subtype: string, cols: number, rows: number) {
@@ -243,12 +239,12 @@ export class FakeChannel implements TestChannel {
 
   /** The exit status or signal received so far, if any. */
   get exitInfo(): ExitInfo | undefined {
-    return this.#exit;
+    return this.#output.exit;
   }
 
-  /** Whether the channel has closed (both sides). */
+  /** Whether the channel has closed. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#output.closed;
   }
 
   /** @internal Data from the handler. */
@@ -264,8 +260,7 @@ export class FakeChannel implements TestChannel {
 
   /** @internal */
   _receiveExit(info: ExitInfo): void {
-    this.#exit ??= info;
-    this.#events.emit('exit', info);
+    this.#output.setExit(info);
   }
 
   /** @internal */
@@ -275,15 +270,9 @@ export class FakeChannel implements TestChannel {
 
   /** @internal The server's CLOSE: the client answers with its own, a turn later. */
   _receiveClose(): void {
-    if (this.#closed) return;
-    this.#markClosed();
+    if (this.closed) return;
+    this.#output.markClosed();
     setImmediate(() => this.#session._clientClose(this.server));
-  }
-
-  #markClosed(): void {
-    this.#closed = true;
-    this.#output.end('the channel closed');
-    for (const w of this.#closeWaiters.splice(0)) w();
   }
 
   /** Stops acknowledging the handler's writes (its `write()` calls start returning false). */
@@ -298,7 +287,7 @@ export class FakeChannel implements TestChannel {
   }
 
   type(data: string | Buffer): void {
-    if (this.#closed || this.server.incoming.state !== 'open') return;
+    if (this.closed || this.server.incoming.state !== 'open') return;
     this.server.push(typeof data === 'string' ? Buffer.from(data) : data);
   }
 
@@ -316,8 +305,8 @@ export class FakeChannel implements TestChannel {
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#markClosed();
+    if (this.closed) return;
+    this.#output.markClosed();
     this.#session._clientClose(this.server);
   }
 
@@ -326,24 +315,7 @@ export class FakeChannel implements TestChannel {
   }
 
   waitForExit(options: { timeout?: number } = {}): Promise<ExitInfo> {
-    if (this.#closed) return Promise.resolve(this.#exit ?? { code: null });
-    const ms = options.timeout ?? 10_000;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(
-          new Error(
-            `waitForExit: the channel did not close within ${ms} ms` +
-              (this.#exit
-                ? ` (exit ${JSON.stringify(this.#exit)} was sent, but no CLOSE)`
-                : ' (no exit status was sent)'),
-          ),
-        );
-      }, ms);
-      this.#closeWaiters.push(() => {
-        clearTimeout(timer);
-        resolve(this.#exit ?? { code: null });
-      });
-    });
+    return this.#output.waitForClose(options.timeout);
   }
 
   screen(): Promise<Screen> {

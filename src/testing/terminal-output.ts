@@ -43,6 +43,9 @@ export class TerminalOutput {
   #cols: number;
   #rows: number;
   readonly #events: Event[] = [];
+  #exit: ExitInfo | undefined;
+  #closed = false;
+  readonly #closeWaiters: Array<() => void> = [];
   readonly #start = process.hrtime.bigint();
 
   constructor(cols = 80, rows = 24) {
@@ -156,6 +159,50 @@ export class TerminalOutput {
         reject(describe(`no match within ${timeoutMs} ms`));
       }, timeoutMs);
       if (!waiter.check()) this.#waiters.add(waiter);
+    });
+  }
+
+  /** Notes the exit status or signal the client received (the first one counts). */
+  setExit(info: ExitInfo): void {
+    this.#exit ??= info;
+  }
+
+  /** The exit status or signal received so far. */
+  get exit(): ExitInfo | undefined {
+    return this.#exit;
+  }
+
+  /** Whether the channel has closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The channel closed: output ends, exit waits resolve. */
+  markClosed(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.end('the channel closed');
+    for (const w of this.#closeWaiters.splice(0)) w();
+  }
+
+  /** Resolves once the channel has closed, with the exit status or signal received before. */
+  waitForClose(timeoutMs = DEFAULT_WAIT_MS): Promise<ExitInfo> {
+    if (this.#closed) return Promise.resolve(this.#exit ?? { code: null });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const sent = this.#exit
+          ? ` (exit ${JSON.stringify(this.#exit)} arrived, but no CLOSE)`
+          : ' (no exit status arrived)';
+        reject(
+          new Error(
+            `waitForExit: the channel did not close within ${timeoutMs} ms${sent}\nstdout (the end, escapes shown):\n${outputTail(this.#stdout, 10)}`,
+          ),
+        );
+      }, timeoutMs);
+      this.#closeWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(this.#exit ?? { code: null });
+      });
     });
   }
 
