@@ -135,6 +135,79 @@ describe('authenticate', () => {
   });
 });
 
+describe('key options', () => {
+  const forced = newKey('forced');
+  const unknownOpt = newKey('unknown-option');
+  const remote = newKey('remote-only');
+  const local = newKey('local-only');
+  const expired = newKey('expired');
+  let server: TestServer;
+  beforeAll(async () => {
+    const file = writeKeys(
+      path.join(tmp.dir, 'options_keys'),
+      [
+        `command="echo forced",no-pty ${forced.line}`,
+        `frobnicate ${unknownOpt.line}`,
+        `from="10.0.0.0/8" ${remote.line}`,
+        `from="127.0.0.*,!127.0.0.2" ${local.line}`,
+        `expiry-time="20000101" ${expired.line}`,
+      ].join('\n'),
+    );
+    server = await startServer(ours({ authorizedKeysFile: file }));
+  });
+  afterAll(() => server.close());
+
+  it('hands command= and no-pty to the session layer', async () => {
+    expect((await tryLogin(server.port, withKey('root', forced.private))).result).toBe('ready');
+    expect(server.results.at(-1)?.keyOptions).toEqual({ command: 'echo forced', noPty: true });
+  });
+
+  it('skips a key with an unknown option, with a logged warning', async () => {
+    expect((await tryLogin(server.port, withKey('root', unknownOpt.private))).result).toBe(
+      'refused',
+    );
+    expect(
+      logs.some((l) => /options_keys:2: key skipped: unsupported option "frobnicate"/.test(l)),
+    ).toBe(true);
+  });
+
+  it('checks from= against the client address', async () => {
+    expect((await tryLogin(server.port, withKey('root', remote.private))).result).toBe('refused');
+    expect(logs.some((l) => l.includes('not allowed from this address (from="10.0.0.0/8")'))).toBe(
+      true,
+    );
+    expect((await tryLogin(server.port, withKey('root', local.private))).result).toBe('ready');
+  });
+
+  it('refuses a key past its expiry-time', async () => {
+    expect((await tryLogin(server.port, withKey('root', expired.private))).result).toBe('refused');
+    expect(logs.some((l) => /key at line 5 expired/.test(l))).toBe(true);
+  });
+});
+
+describe('an authorized_keys that is a FIFO', () => {
+  it('is refused with a warning while other logins go on', async () => {
+    const fifo = path.join(tmp.dir, 'fifo_keys');
+    execFileSync('mkfifo', ['-m', '600', fifo]);
+    const fifoServer = await startServer(ours({ authorizedKeysFile: fifo }));
+    const goodServer = await startServer(ours());
+    try {
+      const [viaFifo, good] = await Promise.all([
+        tryLogin(fifoServer.port, withKey('root', user.private)),
+        tryLogin(goodServer.port, withKey('root', user.private)),
+      ]);
+      expect(viaFifo.result).toBe('refused');
+      expect(good.result).toBe('ready');
+      expect(logs.some((l) => l.includes(`${fifo} is not a regular file`))).toBe(true);
+      // And again, with the first FIFO read still never answered by any writer.
+      expect((await tryLogin(goodServer.port, withKey('root', user.private))).result).toBe('ready');
+    } finally {
+      await fifoServer.close();
+      await goodServer.close();
+    }
+  });
+});
+
 describe('attempt limit', () => {
   // A client trying one wrong key after another, as a key-guessing attacker would.
   async function guess(port: number, tries: number) {
