@@ -44,9 +44,16 @@ export interface LoadedCast extends Cast {
 /**
  * What the testing helpers accept as a recording: a path to a `.cast` file, the text of one
  * (anything starting with `{` is text), its bytes, a parsed {@link Cast} or {@link LoadedCast}, a
- * {@link MemorySink}, or a {@link Recording} (a file recording, or one made by `memoryRecorder()`).
+ * {@link MemorySink}, a {@link Recording} (a file recording, or one made by `memoryRecorder()`), or
+ * a test channel from `fakeSession()` or `startTestServer()` (what its client saw).
  */
-export type CastSource = string | Uint8Array | Cast | LoadedCast | MemorySink | Recording;
+export type CastSource =
+  string | Uint8Array | Cast | LoadedCast | MemorySink | Recording | CastView;
+
+/** Anything that can show itself as a recording, such as a test channel (what its client saw). */
+export interface CastView {
+  toCast(): Cast;
+}
 
 const memorySinks = new WeakMap<Recording, MemorySink>();
 
@@ -88,6 +95,7 @@ export function castText(source: CastSource): { text: string; name: string } | u
     return { text: Buffer.from(source).toString('utf8'), name: 'bytes' };
   if (source instanceof MemorySink || isMemorySinkLike(source))
     return { text: source.text(), name: 'memory' };
+  if (isCastView(source)) return undefined;
   if (source instanceof Recording) {
     const sink = memorySinks.get(source);
     if (sink) return { text: sink.text(), name: 'memory' };
@@ -133,6 +141,7 @@ function isMemorySinkLike(v: unknown): v is MemorySink {
  */
 export function loadCast(source: CastSource): LoadedCast {
   if (isLoaded(source)) return source;
+  if (isCastView(source)) return summarize(source.toCast(), 'client');
   const raw = castText(source);
   let cast: Cast;
   if (raw) {
@@ -147,6 +156,10 @@ export function loadCast(source: CastSource): LoadedCast {
     cast = source as Cast;
   }
   return summarize(cast, raw?.name ?? 'object');
+}
+
+function isCastView(v: unknown): v is CastView {
+  return typeof v === 'object' && v !== null && typeof (v as CastView).toCast === 'function';
 }
 
 function isLoaded(v: CastSource): v is LoadedCast {

@@ -10,6 +10,7 @@ import { Duplex, Writable } from 'node:stream';
 import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import { TerminalOutput, type ExitInfo, type WaitOptions } from './terminal-output.js';
 import type { Screen } from './screen.js';
+import type { Cast } from '../asciicast/reader.js';
 
 /** The signal names ssh2 can send in exit-signal (RFC 4254 without the `SIG` prefix). */
 const SSH_SIGNALS = new Set([
@@ -60,6 +61,11 @@ export interface TestChannel {
   waitForExit(options?: { timeout?: number }): Promise<ExitInfo>;
   /** Renders what the client's terminal shows now. */
   screen(): Promise<Screen>;
+  /**
+   * What the client saw as a recording: its stdout, its resizes, and an `x` event once the exit
+   * status arrived. The matchers accept the channel itself: `expect(ch).toContainOutput('hi')`.
+   */
+  toCast(): Cast;
 }
 
 /** A pty request as a test sends it; missing fields get OpenSSH-like defaults. */
@@ -320,6 +326,10 @@ export class FakeChannel implements TestChannel {
 
   screen(): Promise<Screen> {
     return this.#output.screen();
+  }
+
+  toCast(): Cast {
+    return this.#output.toCast();
   }
 }
 

@@ -73,12 +73,10 @@ export function checkValid(source: CastSource): AssertionOutcome {
   let problems: string[];
   try {
     const raw = castText(source);
-    const text = raw
-      ? raw.text
-      : encodeCast((source as LoadedCast).header, (source as LoadedCast).events);
+    const parsed = raw ? undefined : loadCast(source);
+    const text = raw ? raw.text : encodeCast(parsed!.header, parsed!.events);
     problems = parseCast(text, { mode: 'collect' }).problems.map((p) => p.message);
-    const truncated = raw ? undefined : (source as LoadedCast).truncated;
-    if (truncated) problems.push(truncated.message);
+    if (parsed?.truncated) problems.push(parsed.truncated.message);
   } catch (err) {
     problems = [(err as Error).message];
   }

@@ -2,6 +2,7 @@
  * What a test client saw: stdout and stderr as text, and waiting on them by event, never by time.
  * Shared by the fake channel and the real client of startTestServer.
  */
+import os from 'node:os';
 import { Utf8StreamDecoder } from '../asciicast/utf8.js';
 import type { Cast } from '../asciicast/reader.js';
 import type { Event } from '../asciicast/event.js';
@@ -22,6 +23,14 @@ export interface ExitInfo {
   code: number | null;
   /** The signal name (without `SIG`) when the session ended by a signal. */
   signal?: string;
+}
+
+/** The status an exit comes to: the code, or 128 + n for signal n. */
+function exitStatusOf(exit: ExitInfo | undefined): number | undefined {
+  if (!exit) return undefined;
+  if (exit.code !== null) return exit.code;
+  const n = exit.signal ? os.constants.signals[`SIG${exit.signal}` as NodeJS.Signals] : undefined;
+  return n === undefined ? undefined : 128 + n;
 }
 
 /** The default safety-net timeout of waits, in milliseconds. */
@@ -206,14 +215,17 @@ export class TerminalOutput {
     });
   }
 
-  /** The client's stdout as a recording: what `screen()` renders. */
+  /**
+   * The client's stdout as a recording (with resizes, and an `x` event once an exit arrived), so
+   * the matchers and `renderScreen` work on what the client saw.
+   */
   toCast(): Cast {
     const { cols, rows } = this.#initial;
-    return {
-      version: 2,
-      header: { version: 2, width: cols, height: rows },
-      events: [...this.#events],
-    };
+    const events = [...this.#events];
+    const status = exitStatusOf(this.#exit);
+    if (status !== undefined)
+      events.push({ time: events.at(-1)?.time ?? 0, code: 'x', data: String(status) });
+    return { version: 2, header: { version: 2, width: cols, height: rows }, events };
   }
 
   /** The size last asked for. */

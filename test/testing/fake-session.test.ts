@@ -235,3 +235,22 @@ describe('fakeSession behaves as ssh2 does where a handler can tell', () => {
     expect(ch.stderr).toBe('oops\n');
   });
 });
+
+describe('a test channel is itself a recording of what the client saw', () => {
+  it('works with the matchers and renderScreen, exit included', async () => {
+    const s = fakeSession();
+    s.session.on('pty', (accept) => accept?.());
+    s.session.on('shell', (accept) => {
+      const ch = accept();
+      ch.write('\x1b[1mbold\x1b[0m text\r\n');
+      ch.exit('KILL');
+      ch.end();
+    });
+    const ch = await s.shell({ pty: { cols: 30, rows: 4 } });
+    await ch.waitForExit();
+    expect(ch).toContainOutput('\x1b[1mbold');
+    await expect(ch).toHaveScreenText('bold text');
+    expect(ch).toHaveExitCode(137);
+    expect(ch).toBeValidCast();
+  });
+});
