@@ -1,6 +1,6 @@
 /**
  * A recording's summary for listings (`sshcast ls`, the web page): read from the header line and
- * the last 64 KiB only, so a directory of large recordings lists quickly and in bounded memory.
+ * the end of the file only (4 KiB, widened until it holds a complete line), so a directory of large recordings lists quickly and in bounded memory.
  * A broken file is summarised as `damaged` with the reason; it never throws.
  */
 import fs from 'node:fs';
@@ -9,9 +9,8 @@ import { CastParser } from './reader.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
-/** How much of the start is read to find the header line, and how much of the end for the last event. */
+/** The longest header line looked for; a longer one makes the file damaged. */
 export const SUMMARY_HEAD_BYTES = 64 * 1024;
-export const SUMMARY_TAIL_BYTES = 64 * 1024;
 /** The longest last line looked for before a file is called damaged. */
 export const SUMMARY_MAX_LINE_BYTES = 16 * 1024 * 1024;
 
@@ -104,7 +103,10 @@ export async function summarizeHandle(
   if (!st.isFile()) return damaged('not a regular file');
   if (st.size === 0) return damaged('empty file');
 
-  const head = await readAt(fh, 0, Math.min(st.size, SUMMARY_HEAD_BYTES));
+  // Headers are small: read 4 KiB first, the full allowance only when the line is longer.
+  let head = await readAt(fh, 0, Math.min(st.size, 4096));
+  if (head.indexOf(10) === -1 && st.size > head.length)
+    head = await readAt(fh, 0, Math.min(st.size, SUMMARY_HEAD_BYTES));
   const nl = head.indexOf(10);
   const complete = nl !== -1;
   if (!complete && st.size > head.length)
@@ -125,9 +127,9 @@ export async function summarizeHandle(
     return out;
   }
 
-  // The last complete line: in the last 64 KiB, or a wider window for one very long event line.
+  // The last complete line: in the last 4 KiB, or a window widened 4x at a time for a long event line.
   let last: string | undefined;
-  for (let window = SUMMARY_TAIL_BYTES; ; window *= 4) {
+  for (let window = 4096; ; window *= 4) {
     const tailStart = Math.max(nl + 1, st.size - window);
     const tail = await readAt(fh, tailStart, st.size - tailStart);
     const lastNl = tail.lastIndexOf(10);
