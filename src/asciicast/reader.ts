@@ -180,11 +180,22 @@ function isSize(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v > 0;
 }
 
-function isWellFormedDeep(v: unknown): boolean {
-  if (typeof v === 'string') return v.isWellFormed();
-  if (Array.isArray(v)) return v.every(isWellFormedDeep);
-  if (isObject(v))
-    return Object.entries(v).every(([k, x]) => k.isWellFormed() && isWellFormedDeep(x));
+// Iterative: a header nested 100,000 deep must be a parse problem, not a stack overflow.
+function isWellFormedDeep(root: unknown): boolean {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') {
+      if (!v.isWellFormed()) return false;
+    } else if (Array.isArray(v)) {
+      for (const x of v) stack.push(x);
+    } else if (isObject(v)) {
+      for (const [k, x] of Object.entries(v)) {
+        if (!k.isWellFormed()) return false;
+        stack.push(x);
+      }
+    }
+  }
   return true;
 }
 
@@ -247,7 +258,6 @@ export async function* readCastStream(source: AsyncIterable<Uint8Array>): AsyncG
   const pending: Event[] = [];
   const parser = new CastParser((e) => pending.push(e));
   let sentHeader = false;
-  let rest: Buffer<ArrayBufferLike> = Buffer.alloc(0);
   const take = function* (line: string, complete: boolean): Generator<CastItem> {
     const problem = parser.line(line, complete);
     if (problem) {
@@ -267,20 +277,30 @@ export async function* readCastStream(source: AsyncIterable<Uint8Array>): AsyncG
     }
     while (pending.length) yield { kind: 'event', event: pending.shift()! };
   };
+  // The bytes of a line still without its LF, kept as a list: joining them only once the LF
+  // comes keeps a long line linear (re-copying it on every chunk made 64 MiB take minutes).
+  let parts: Uint8Array[] = [];
+  let partsLength = 0;
   for await (const chunk of source) {
-    let buf: Buffer<ArrayBufferLike> = rest.length
-      ? Buffer.concat([rest, chunk])
-      : Buffer.from(chunk);
     let start = 0;
     for (;;) {
-      const nl = buf.indexOf(10, start);
+      const nl = chunk.indexOf(10, start);
       if (nl === -1) break;
-      yield* take(buf.toString('utf8', start, nl), true);
+      const piece = chunk.subarray(start, nl);
+      const line = partsLength
+        ? Buffer.concat([...parts, piece])
+        : Buffer.from(piece.buffer, piece.byteOffset, piece.length);
+      parts = [];
+      partsLength = 0;
+      yield* take(line.toString('utf8'), true);
       start = nl + 1;
     }
-    rest = buf.subarray(start);
-    buf = rest;
+    if (start < chunk.length) {
+      parts.push(chunk.subarray(start));
+      partsLength += chunk.length - start;
+    }
   }
+  const rest = Buffer.concat(parts);
   if (rest.length) yield* take(rest.toString('utf8'), false);
   const empty = parser.finish();
   if (empty) throw empty;
