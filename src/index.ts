@@ -59,3 +59,31 @@ export {
   type ConnectionGate,
   type ConnectionLimitOptions,
 } from './ssh/limits.js';
+export {
+  handleSession,
+  serveSessions,
+  terminalSize,
+  DEFAULT_ALLOWED_ENV,
+  DEFAULT_COLS,
+  DEFAULT_ROWS,
+  MAX_TERMINAL_SIDE,
+  type SessionOptions,
+  type SubsystemHandler,
+} from './ssh/session.js';
+export { recordChannel } from './ssh/record-channel.js';
+export { SSH_SIGNALS, exitStatus, signalFromClient, sshSignalName } from './ssh/exit.js';
+export {
+  AccountSwitchError,
+  launchCommand,
+  sessionEnvironment,
+  type LaunchCommand,
+  type LaunchSpec,
+} from './ssh/launcher.js';
+export {
+  spawnSession,
+  type ProcessExit,
+  type SessionProcess,
+  type SpawnOptions,
+} from './ssh/process.js';
+export type { Identity, KeyOptions } from './ssh/identity.js';
+export { currentAccount, isValidAccountName, lookupAccount, type Account } from './ssh/account.js';

@@ -1,0 +1,198 @@
+/**
+ * A complete recording SSH server: public-key authentication, each session run as its local
+ * account and recorded as asciicast v2 when TS_DEBUG_LOG_SSH is true. `npm start -- --help`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { AddressInfo } from 'node:net';
+import ssh2 from 'ssh2';
+import {
+  ConfigError,
+  DEFAULT_RECORDING_DIR,
+  ENABLE_VARIABLE,
+  Recorder,
+  authenticate,
+  describeAuthPolicy,
+  limitChannels,
+  limitConnections,
+  parseSize,
+  recordingEnabledFromEnv,
+  serveSessions,
+} from '../src/index.js';
+import { hangUp } from '../src/ssh/auth.js';
+
+/** Where the host key is kept unless --host-key says otherwise (never in the recordings directory). */
+export const DEFAULT_HOST_KEY = '.sshcast/host_ed25519';
+
+const USAGE = `usage: npm start -- [options]
+
+  --host ADDR              address to listen on (default 127.0.0.1)
+  --port N                 port (default 2222; 0 picks a free one)
+  --dir DIR                recordings directory (default ${DEFAULT_RECORDING_DIR})
+  --host-key FILE          host key, generated once if missing (default ${DEFAULT_HOST_KEY})
+  --authorized-keys FILE   one authorized_keys file for every account
+                           (default: each account's ~/.ssh/authorized_keys)
+  --keepalive SECONDS      keepalive interval; 3 unanswered end the connection (default 15, 0 off)
+  --max-recording-size N   cap each recording at N bytes (K, M, G suffixes); default none
+  --min-free N             refuse to start a recording with less than N bytes free; default none
+  -h, --help               this help
+
+Recording is on when ${ENABLE_VARIABLE} is 1/true (Go's ParseBool).`;
+
+function fail(message: string): never {
+  process.stderr.write(`sshcast server: ${message}\n`);
+  process.exit(1);
+}
+
+function parseFlags() {
+  try {
+    const { values } = parseArgs({
+      options: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'string', default: '2222' },
+        dir: { type: 'string' },
+        'host-key': { type: 'string', default: DEFAULT_HOST_KEY },
+        'authorized-keys': { type: 'string' },
+        keepalive: { type: 'string', default: '15' },
+        'max-recording-size': { type: 'string' },
+        'min-free': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+    return values;
+  } catch (err) {
+    return fail(`${(err as Error).message} (see --help)`);
+  }
+}
+
+function number(text: string, flag: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^[0-9]+$/.test(text) || n < min || n > max) fail(`invalid ${flag} ${JSON.stringify(text)}`);
+  return n;
+}
+
+/** Reads the host key, or generates it (mode 0600) when the file does not exist. */
+function loadHostKey(file: string): Buffer {
+  try {
+    const st = fs.statSync(file);
+    if (!st.isFile()) fail(`--host-key ${file} is not a regular file`);
+    if ((st.mode & 0o077) !== 0)
+      fail(
+        `--host-key ${file} is readable by others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`,
+      );
+    return fs.readFileSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      fail(`cannot read --host-key ${file}: ${(err as Error).message}`);
+  }
+  const key = ssh2.utils.generateKeyPairSync('ed25519').private;
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(file, key, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    fail(`cannot create --host-key ${file}: ${(err as Error).message}`);
+  }
+  process.stdout.write(`generated host key ${file}\n`);
+  return Buffer.from(key);
+}
+
+const flags = parseFlags();
+if (flags.help) {
+  process.stdout.write(USAGE + '\n');
+  process.exit(0);
+}
+
+const log = (message: string) => process.stderr.write(message + '\n');
+let enabled: boolean;
+let maxBytes: number | undefined;
+let minFreeBytes: number | undefined;
+try {
+  enabled = recordingEnabledFromEnv();
+  if (flags['max-recording-size'] !== undefined)
+    maxBytes = parseSize(flags['max-recording-size'], '--max-recording-size');
+  if (flags['min-free'] !== undefined) minFreeBytes = parseSize(flags['min-free'], '--min-free');
+} catch (err) {
+  if (err instanceof ConfigError) fail(err.message);
+  throw err;
+}
+const port = number(flags.port!, '--port', 0, 65535);
+const keepalive = number(flags.keepalive!, '--keepalive', 0, 86400);
+const dir = path.resolve(flags.dir ?? DEFAULT_RECORDING_DIR);
+
+const recorder = new Recorder({
+  enabled,
+  dir,
+  log,
+  ...(maxBytes !== undefined ? { maxBytes } : {}),
+  ...(minFreeBytes !== undefined ? { minFreeBytes } : {}),
+});
+if (enabled) {
+  try {
+    recorder.check();
+  } catch (err) {
+    fail(
+      `cannot record to ${dir}: ${(err as Error).message}; choose a directory this user can write with --dir`,
+    );
+  }
+  process.stdout.write(`recording to ${dir}\n`);
+} else {
+  const value = process.env[ENABLE_VARIABLE];
+  process.stdout.write(
+    `recording off (${ENABLE_VARIABLE} ${value ? `is ${value}` : 'is not set'})\n`,
+  );
+}
+
+const hostKey = loadHostKey(flags['host-key']!);
+const authorizedKeysFile = flags['authorized-keys']
+  ? path.resolve(flags['authorized-keys'])
+  : undefined;
+if (authorizedKeysFile && !fs.existsSync(authorizedKeysFile))
+  fail(`--authorized-keys ${authorizedKeysFile} does not exist`);
+const authOptions = { log, ...(authorizedKeysFile ? { authorizedKeysFile } : {}) };
+process.stdout.write(describeAuthPolicy(authOptions) + '\n');
+
+const connections = new Set<ssh2.Connection>();
+const server = new ssh2.Server({
+  hostKeys: [hostKey],
+  ...(keepalive > 0 ? { keepaliveInterval: keepalive * 1000, keepaliveCountMax: 3 } : {}),
+});
+server.on('connection', (client, info) => {
+  connections.add(client);
+  client.once('close', () => connections.delete(client));
+  client.on('error', (err) => log(`connection ${info.ip}:${info.port}: ${err.message}`));
+  limitChannels(client, undefined, log);
+  void authenticate(client, info, authOptions).then((identity) => {
+    if (identity) serveSessions(client, { identity, recorder, log });
+  });
+});
+server.on('error', (err: Error) => log(`server: ${err.message}`));
+
+const gate = limitConnections(server, { log });
+gate.server.on('error', (err) => fail(`cannot listen on ${flags.host}:${port}: ${err.message}`));
+gate.server.listen(port, flags.host, () => {
+  const address = gate.server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  process.stdout.write(`listening on ${host}:${address.port}\n`);
+});
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log(`${signal}: closing sessions`);
+  gate.server.close();
+  // Hanging up every connection ends its sessions: each process gets SIGHUP and each recording
+  // its `x` event. Wait a little for that, then close whatever is left.
+  for (const client of connections) hangUp(client);
+  const deadline = Date.now() + 5000;
+  while (recorder.openRecordings.size > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await recorder.close();
+  process.exit(0);
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -1,0 +1,122 @@
+/**
+ * How a session's process is started: through a small `perl` launcher (perl-base is essential on
+ * Debian) that runs with the server's privileges, closes every inherited descriptor from 3 up
+ * (node-pty 1.1.0 leaks pty masters into every child), hands the session's terminal to the
+ * account (group `tty`, mode 0620, as sshd does), resets signal dispositions and the umask, and
+ * then execs `setpriv --reuid --regid --init-groups` so the shell gets exactly the account's uid,
+ * gid and supplementary groups.
+ */
+import type { Account } from './account.js';
+
+/** Where the launcher looks for setpriv (util-linux). */
+export const SETPRIV = '/usr/bin/setpriv';
+
+/** The perl interpreter the launcher runs under. */
+export const PERL = '/usr/bin/perl';
+
+/** A sane PATH for sessions, as sshd sets for ordinary accounts and for root. */
+export const USER_PATH = '/usr/local/bin:/usr/bin:/bin:/usr/games';
+export const ROOT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+// Arguments: TTYMODE UID GID -- PROGRAM ARGS...  TTYMODE is "tty" to give the controlling
+// terminal (fd 0) to UID, or "-" to leave it. PERL_BADLANG only silences perl's warning about
+// a client-chosen locale that is not installed; it is removed before the exec.
+const SCRIPT = String.raw`
+use strict; use POSIX ();
+delete $ENV{PERL_BADLANG};
+my ($tty, $uid, $gid, $sep) = splice @ARGV, 0, 4;
+die "sshcast launcher: bad arguments\n" unless defined $sep && $sep eq '--' && @ARGV;
+opendir(my $d, '/proc/self/fd') or die "sshcast launcher: /proc/self/fd: $!\n";
+my @fds = grep { /^\d+$/ && $_ > 2 } readdir $d;
+closedir $d;
+POSIX::close($_) for @fds;
+if ($tty eq 'tty') {
+  my $t = POSIX::ttyname(0);
+  if (defined $t) {
+    my $g = getgrnam('tty');
+    chown $uid, (defined $g ? $g : $gid), $t;
+    chmod 0620, $t;
+  }
+}
+for my $s (keys %SIG) { next if $s =~ /^(KILL|STOP|__.*)$/; $SIG{$s} = 'DEFAULT' }
+POSIX::sigprocmask(POSIX::SIG_SETMASK(), POSIX::SigSet->new());
+umask 022;
+exec { $ARGV[0] } @ARGV;
+print STDERR "sshcast: cannot run $ARGV[0]: $!\n";
+exit 127;
+`;
+
+/** How a session's process is to be run. */
+export interface LaunchSpec {
+  /** The account the process runs as. */
+  account: Account;
+  /** The command for `SHELL -c`; undefined for an interactive login shell. */
+  command?: string;
+  /** Whether fd 0 is the session's terminal (chowned to the account when root). */
+  pty: boolean;
+  /** The server's own uid; defaults to process.getuid(). */
+  serverUid?: number;
+}
+
+/** The program and arguments to spawn: perl, the launcher script, then what it execs. */
+export interface LaunchCommand {
+  file: string;
+  args: string[];
+}
+
+/** Thrown when the server cannot run a session as the account (not root, another account). */
+export class AccountSwitchError extends Error {
+  override readonly name = 'AccountSwitchError';
+}
+
+/**
+ * The argv that runs `spec` as its account. As root: launcher, then setpriv. As any other user:
+ * only that user's own account can be served (launcher, then the shell directly); another
+ * account throws an AccountSwitchError.
+ */
+export function launchCommand(spec: LaunchSpec): LaunchCommand {
+  const { account } = spec;
+  const serverUid = spec.serverUid ?? process.getuid?.() ?? 0;
+  const shell = account.shell || '/bin/sh';
+  const shellArgs = spec.command === undefined ? [shell, '-l'] : [shell, '-c', spec.command];
+  let target: string[];
+  if (serverUid === 0) {
+    target = [
+      SETPRIV,
+      `--reuid=${account.uid}`,
+      `--regid=${account.gid}`,
+      '--init-groups',
+      '--',
+      ...shellArgs,
+    ];
+  } else if (account.uid === serverUid) {
+    target = shellArgs;
+  } else {
+    throw new AccountSwitchError(
+      `this server runs as uid ${serverUid}, not root: it can only run sessions as its own account`,
+    );
+  }
+  const tty = spec.pty && serverUid === 0 ? 'tty' : '-';
+  return {
+    file: PERL,
+    args: ['-e', SCRIPT, tty, String(account.uid), String(account.gid), '--', ...target],
+  };
+}
+
+/** The base environment of a session: nothing of the server's own environment. */
+export function sessionEnvironment(
+  account: Account,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    ...extra,
+    HOME: account.home,
+    USER: account.name,
+    LOGNAME: account.name,
+    SHELL: account.shell || '/bin/sh',
+    PATH: account.uid === 0 ? ROOT_PATH : USER_PATH,
+  };
+}
+
+/** The variable the launcher strips; set only in the launcher's own environment. */
+export const LAUNCHER_ENV = { PERL_BADLANG: '0' };

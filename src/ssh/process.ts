@@ -1,0 +1,266 @@
+/**
+ * A session's running process, behind one small interface whether it has a pty (node-pty) or
+ * pipes (child_process): output chunks as Buffers with pause/resume for backpressure, input,
+ * resize, signals, hangup, and one `exit` once every byte of output has been delivered.
+ */
+import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import pty from 'node-pty';
+import type { OutputStream } from '../recording/recording.js';
+import type { LaunchCommand } from './launcher.js';
+
+/** How a process ended: `status` for a normal exit, or the number of the signal that killed it. */
+export interface ProcessExit {
+  status?: number;
+  signal?: number;
+}
+
+export interface SessionProcessEvents {
+  /** A chunk of output, in order; `stream` is always `stdout` for a pty. */
+  data: [chunk: Buffer, stream: OutputStream];
+  /** The process ended and all of its output was emitted. Emitted once. */
+  exit: [exit: ProcessExit];
+}
+
+/** A running session process. */
+export interface SessionProcess extends EventEmitter<SessionProcessEvents> {
+  readonly pid: number;
+  /** Stop emitting output until resume() (backpressure). */
+  pause(): void;
+  resume(): void;
+  /** Send input to the process. */
+  write(data: Buffer): void;
+  /** The client sent EOF: ends stdin for pipes, ignored for a pty. */
+  endInput(): void;
+  /** Resize the terminal (pty only). */
+  resize(cols: number, rows: number): void;
+  /** Send a signal by name (`SIGINT`). */
+  kill(signal: NodeJS.Signals): void;
+  /** The client is gone: SIGHUP the process (and hang up its terminal); output is discarded. */
+  hangup(): void;
+}
+
+/** Options for starting a session process. */
+export interface SpawnOptions {
+  command: LaunchCommand;
+  env: Record<string, string>;
+  cwd: string;
+  /** A terminal of this size and TERM, or pipes when undefined. */
+  pty?: { cols: number; rows: number; term: string };
+}
+
+/** Starts a session process. Throws if it cannot be spawned. */
+export function spawnSession(options: SpawnOptions): SessionProcess {
+  return options.pty ? new PtyProcess(options, options.pty) : new PipeProcess(options);
+}
+
+// After the process is gone and our slave handle is closed, a terminal some leftover process
+// still holds never reports EIO: stop reading once it has been quiet this long.
+const QUIET_MS = 100;
+
+interface PtyInternals {
+  _socket: { destroy: (...args: unknown[]) => unknown; once: (e: string, f: () => void) => void };
+  ptsName?: string;
+  _pty?: string;
+}
+
+class PtyProcess extends EventEmitter<SessionProcessEvents> implements SessionProcess {
+  readonly pid: number;
+  readonly #term: pty.IPty;
+  #slave: number | undefined;
+  #paused = false;
+  #childGone = false;
+  #hungUp = false;
+  #quiet: NodeJS.Timeout | undefined;
+  #destroySocket: () => void;
+
+  constructor(options: SpawnOptions, size: { cols: number; rows: number; term: string }) {
+    super();
+    this.#term = pty.spawn(options.command.file, options.command.args, {
+      name: size.term,
+      cols: size.cols,
+      rows: size.rows,
+      cwd: options.cwd,
+      env: options.env,
+      encoding: null,
+    } as pty.IPtyForkOptions);
+    this.pid = this.#term.pid;
+    const internals = this.#term as unknown as PtyInternals;
+    // node-pty loses the last output of a process that exits at once (node-pty #85, #726): on
+    // EIO, or 200 ms after the exit, it destroys its socket whatever is still unread. Holding our
+    // own handle on the slave means no EIO while the process lives; node-pty's timer, which is
+    // its only sign that the child exited, then closes that handle instead, and the master
+    // reads to the end of the data before it reports EIO.
+    const name = internals.ptsName ?? internals._pty;
+    try {
+      if (name) this.#slave = fs.openSync(name, fs.constants.O_RDWR | fs.constants.O_NOCTTY);
+    } catch {
+      this.#slave = undefined;
+    }
+    const socket = internals._socket;
+    const destroy = socket.destroy.bind(socket);
+    this.#destroySocket = () => {
+      clearTimeout(this.#quiet);
+      destroy();
+    };
+    socket.destroy = (...args: unknown[]) => {
+      // Stream internals destroy with the error (EIO at the end of the data): let that through.
+      if (args[0] !== undefined) return destroy(...args);
+      this.#childGone = true;
+      this.#closeSlave();
+      this.#armQuiet();
+      return socket;
+    };
+    this.#term.onData((data) => {
+      const chunk = data as unknown as Buffer;
+      if (this.#hungUp) return;
+      this.#armQuiet();
+      this.emit('data', Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk), 'stdout');
+    });
+    this.#term.onExit(({ exitCode, signal }) => {
+      this.#closeSlave();
+      clearTimeout(this.#quiet);
+      this.emit('exit', signal ? { signal } : { status: exitCode });
+    });
+  }
+
+  #closeSlave(): void {
+    if (this.#slave === undefined) return;
+    const fd = this.#slave;
+    this.#slave = undefined;
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* already closed */
+    }
+  }
+
+  #armQuiet(): void {
+    if (!this.#childGone) return;
+    clearTimeout(this.#quiet);
+    if (this.#paused) return;
+    this.#quiet = setTimeout(() => this.#destroySocket(), QUIET_MS);
+  }
+
+  pause(): void {
+    this.#paused = true;
+    clearTimeout(this.#quiet);
+    this.#term.pause();
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#term.resume();
+    this.#armQuiet();
+  }
+
+  write(data: Buffer): void {
+    if (!this.#hungUp) this.#term.write(data as unknown as string);
+  }
+
+  endInput(): void {}
+
+  resize(cols: number, rows: number): void {
+    this.#term.resize(cols, rows);
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    try {
+      process.kill(this.pid, signal);
+    } catch {
+      /* already gone */
+    }
+  }
+
+  hangup(): void {
+    if (this.#hungUp) return;
+    this.#hungUp = true;
+    this.#childGone = true;
+    this.#closeSlave();
+    // Closing the master hangs the terminal up: the kernel sends SIGHUP to the session leader
+    // and the foreground job, as when sshd loses a client. The explicit SIGHUP covers a
+    // process that moved itself out of the terminal's session.
+    this.#destroySocket();
+    this.kill('SIGHUP');
+  }
+}
+
+class PipeProcess extends EventEmitter<SessionProcessEvents> implements SessionProcess {
+  readonly pid: number;
+  readonly #child: ChildProcess;
+  #hungUp = false;
+
+  constructor(options: SpawnOptions) {
+    super();
+    // detached: the command leads its own session and process group, as under sshd, so a
+    // hangup reaches the whole group and the server's terminal signals never do.
+    this.#child = spawnChild(options.command.file, options.command.args, {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    if (this.#child.pid === undefined) throw new Error(`cannot start ${options.command.file}`);
+    this.pid = this.#child.pid;
+    const { stdout, stderr, stdin } = this.#child;
+    stdin!.on('error', () => {});
+    stdout!.on('data', (c: Buffer) => this.#hungUp || this.emit('data', c, 'stdout'));
+    stderr!.on('data', (c: Buffer) => this.#hungUp || this.emit('data', c, 'stderr'));
+    this.#child.on('error', () => {});
+    // 'close' comes after the exit and after both pipes ended: every byte has been emitted.
+    this.#child.on('close', (code, signal) => {
+      const n = signal ? os.constants.signals[signal] : undefined;
+      this.emit('exit', n !== undefined ? { signal: n } : { status: code ?? 0 });
+    });
+  }
+
+  pause(): void {
+    this.#child.stdout!.pause();
+    this.#child.stderr!.pause();
+  }
+
+  resume(): void {
+    this.#child.stdout!.resume();
+    this.#child.stderr!.resume();
+  }
+
+  write(data: Buffer): void {
+    if (this.#child.stdin!.writable) this.#child.stdin!.write(data);
+  }
+
+  endInput(): void {
+    this.#child.stdin!.end();
+  }
+
+  resize(): void {}
+
+  kill(signal: NodeJS.Signals): void {
+    try {
+      process.kill(this.pid, signal);
+    } catch {
+      /* already gone */
+    }
+  }
+
+  hangup(): void {
+    if (this.#hungUp) return;
+    this.#hungUp = true;
+    try {
+      process.kill(-this.pid, 'SIGHUP');
+    } catch {
+      this.kill('SIGHUP');
+    }
+    this.#child.stdin!.destroy();
+    // A leftover process holding the pipes must not keep the session open.
+    const drop = () => {
+      this.#child.stdout!.destroy();
+      this.#child.stderr!.destroy();
+    };
+    if (this.#child.exitCode !== null || this.#child.signalCode !== null) drop();
+    else this.#child.once('exit', drop);
+    // Keep draining so a writer blocked on a full pipe sees the hangup rather than hanging.
+    this.resume();
+  }
+}

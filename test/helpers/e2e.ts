@@ -1,0 +1,272 @@
+/**
+ * Shared end-to-end helpers: keys from the real ssh-keygen, the built example server
+ * (dist/examples/server.js under plain node) on a free loopback port, and the real OpenSSH client.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const SERVER_JS = path.join(ROOT, 'dist/examples/server.js');
+
+/** Fails (never skips) when a tool the test needs is missing. */
+export function requireTool(name: string): void {
+  const found = (process.env.PATH ?? '').split(':').some((d) => {
+    try {
+      fs.accessSync(path.join(d, name), fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (!found) throw new Error(`${name} is not installed (apt-get install it; .ci/run does)`);
+}
+
+// Not under /tmp: authorized_keys files must pass sshd's StrictModes, which refuses a path
+// through a directory writable by others.
+const TEMP_BASE = path.join(ROOT, 'node_modules/.cache/sshcast-e2e');
+
+/** A fresh directory (mode 0700) on a path of root-owned, not world-writable directories. */
+export function tempDir(prefix = 't-'): string {
+  fs.mkdirSync(TEMP_BASE, { recursive: true, mode: 0o755 });
+  return fs.mkdtempSync(path.join(TEMP_BASE, prefix));
+}
+
+/** Makes an ed25519 key pair with ssh-keygen; returns the private key path and the public line. */
+export async function makeKey(
+  dir: string,
+  name = 'id_ed25519',
+): Promise<{ file: string; pub: string }> {
+  const file = path.join(dir, name);
+  await execFileP('ssh-keygen', [
+    '-q',
+    '-t',
+    'ed25519',
+    '-N',
+    '',
+    '-C',
+    `${name}@sshcast-test`,
+    '-f',
+    file,
+  ]);
+  return { file, pub: fs.readFileSync(`${file}.pub`, 'utf8').trim() };
+}
+
+export function execFileP(
+  file: string,
+  args: string[],
+  options: { input?: string; timeout?: number; env?: NodeJS.ProcessEnv } = {},
+) {
+  return new Promise<{ stdout: string; stderr: string; code: number | null }>((resolve, reject) => {
+    const child = execFile(
+      file,
+      args,
+      { timeout: options.timeout ?? 30_000, env: options.env, maxBuffer: 64 * 2 ** 20 },
+      (err, stdout, stderr) => {
+        if (err && typeof (err as { code?: unknown }).code !== 'number') return reject(err);
+        resolve({ stdout, stderr, code: err ? ((err as { code?: number }).code ?? 1) : 0 });
+      },
+    );
+    if (options.input !== undefined) child.stdin!.end(options.input);
+  });
+}
+
+/** A running example server. */
+export interface ExampleServer {
+  port: number;
+  child: ChildProcess;
+  /** Everything it printed so far, stdout and stderr. */
+  output(): string;
+  /** Resolves when a line containing `text` has been printed. */
+  waitFor(text: string | RegExp, timeoutMs?: number): Promise<void>;
+  /** SIGTERM and wait for exit; returns the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface ServerStart {
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Resolve as soon as the process exits (for start-up failures) instead of waiting for listening. */
+  expectExit?: boolean;
+}
+
+/** Starts `node dist/examples/server.js --host 127.0.0.1 --port 0 ARGS` and waits for `listening on`. */
+export async function startExampleServer(options: ServerStart = {}): Promise<ExampleServer> {
+  const env = { ...process.env, ...options.env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+  const child = spawn(
+    process.execPath,
+    [SERVER_JS, '--host', '127.0.0.1', '--port', '0', ...(options.args ?? [])],
+    {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  const waiters = new Set<() => void>();
+  const onData = (d: Buffer) => {
+    out += d.toString();
+    for (const w of waiters) w();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  const waitFor = (text: string | RegExp, timeoutMs = 20_000) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (typeof text === 'string' ? out.includes(text) : text.test(out)) {
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`server did not print ${String(text)}; it printed:\n${out}`));
+      }, timeoutMs);
+      waiters.add(check);
+      void exited.then(() => {
+        check();
+        if (waiters.has(check)) {
+          waiters.delete(check);
+          clearTimeout(timer);
+          reject(new Error(`server exited before printing ${String(text)}:\n${out}`));
+        }
+      });
+      check();
+    });
+  const server: ExampleServer = {
+    port: 0,
+    child,
+    output: () => out,
+    waitFor,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+  if (options.expectExit) {
+    await exited;
+    return server;
+  }
+  await waitFor(/listening on 127\.0\.0\.1:\d+/);
+  server.port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(out)![1]);
+  return server;
+}
+
+/** The OpenSSH client options every test uses: no known_hosts, no agent, no prompts. */
+export function sshOptions(port: number, key: string): string[] {
+  return [
+    '-p',
+    String(port),
+    '-i',
+    key,
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'IdentityAgent=none',
+    '-o',
+    'LogLevel=ERROR',
+    '-F',
+    '/dev/null',
+  ];
+}
+
+/** Runs the real `ssh` client; `args` follow the destination (`-tt` etc. go in `pre`). */
+export function ssh(
+  port: number,
+  key: string,
+  user: string,
+  command: string | undefined,
+  options: { pre?: string[]; input?: string; timeout?: number } = {},
+): Promise<{ stdout: Buffer; stderr: string; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    const args = [
+      ...sshOptions(port, key),
+      ...(options.pre ?? []),
+      `${user}@127.0.0.1`,
+      ...(command !== undefined ? ['--', command] : []),
+    ];
+    const child = spawn('ssh', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeout ?? 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ stdout: Buffer.concat(out), stderr: err, code });
+    });
+    if (options.input !== undefined) child.stdin.end(options.input);
+    else child.stdin.end();
+  });
+}
+
+/** The recordings in `dir` (full paths), oldest first by name. */
+export function recordings(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.cast'))
+    .sort()
+    .map((f) => path.join(dir, f));
+}
+
+/** Waits (bounded) until `check()` returns a value other than undefined. Polls every 20 ms. */
+export async function until<T>(
+  check: () => T | undefined,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The parsed lines of a finished recording (one with its `x` event). */
+export function readCast(file: string): {
+  header: Record<string, unknown>;
+  events: [number, string, string][];
+  text: string;
+} {
+  const text = fs.readFileSync(file, 'utf8');
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return {
+    header: JSON.parse(lines[0]!) as Record<string, unknown>,
+    events: lines.slice(1).map((l) => JSON.parse(l) as [number, string, string]),
+    text,
+  };
+}
+
+/** Resolves when `file` is finished (ends with an `x` event line). */
+export function finished(file: string): Promise<ReturnType<typeof readCast>> {
+  return until(() => {
+    const text = fs.readFileSync(file, 'utf8');
+    return /\n\[[0-9.]+,"x","-?[0-9]+"\]\n$/.test(text) ? readCast(file) : undefined;
+  }, `${file} to be finished`);
+}
+
+/** Output text of a recording (all `o` events joined). */
+export function outputOf(cast: { events: [number, string, string][] }): string {
+  return cast.events
+    .filter((e) => e[1] === 'o')
+    .map((e) => e[2])
+    .join('');
+}
