@@ -253,6 +253,7 @@ describe('the replay page in chromium', () => {
     );
     expect(await page.locator('#title').innerText()).toBe(HOSTILE_COMMAND);
     expect(await page.locator('#meta').innerText()).toContain(HOSTILE_USER);
+    expect(await page.locator('#meta').innerText()).toContain(`TERM ${HOSTILE_TERM}`);
     expect(await page.locator('header img, header script, header svg, #controls img').count()).toBe(
       0,
     );

@@ -282,8 +282,11 @@ async function replayView(): Promise<void> {
     duration(summary.duration),
     size(summary.size),
     statusText(summary),
+    summary.term !== undefined ? `TERM ${summary.term}` : undefined,
     summary.file,
-  ].join(' · ');
+  ]
+    .filter((part) => part !== undefined)
+    .join(' · ');
   if (summary.status === 'damaged')
     return fail(`This recording is damaged: ${summary.error ?? 'unreadable'}`);
 
