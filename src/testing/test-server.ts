@@ -107,7 +107,7 @@ export class TestClientChannel implements TestChannel {
     channel.on('exit', (code: number | null, signal?: string) => {
       this.#output.setExit(
         code === null || code === undefined
-          ? { code: null, ...(signal ? { signal } : {}) }
+          ? { code: null, ...(signal ? { signal: signal.replace(/^SIG/, '') } : {}) }
           : { code },
       );
     });

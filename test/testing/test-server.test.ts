@@ -1,6 +1,9 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import type { Session } from 'ssh2';
+import ssh2 from 'ssh2';
+import type { Connection, ParsedKey, Session } from 'ssh2';
+import { currentAccount } from '../../src/ssh/account.js';
+import type { Identity } from '../../src/ssh/identity.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCast } from '../../src/testing/cast.js';
 import { startTestServer, type TestServer } from '../../src/testing/test-server.js';
@@ -118,6 +121,118 @@ describe('startTestServer with a custom session handler', () => {
       );
       const ok = await server.connect();
       await ok.end();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+/** An agent that offers the test key but signs with another key: a client with only the public key. */
+class ForgingAgent extends ssh2.BaseAgent<ParsedKey> {
+  constructor(
+    private readonly offered: ParsedKey,
+    private readonly signer: ParsedKey,
+  ) {
+    super();
+  }
+  getIdentities(cb: (err: Error | undefined, keys?: ParsedKey[]) => void): void {
+    cb(undefined, [this.offered]);
+  }
+  sign(
+    _key: ParsedKey,
+    data: Buffer,
+    _options: unknown,
+    cb?: (err: Error | undefined, sig?: Buffer) => void,
+  ): void {
+    cb?.(undefined, this.signer.sign(data));
+  }
+}
+
+function parseKey(text: string | Buffer): ParsedKey {
+  const k = ssh2.utils.parseKey(text);
+  if (k instanceof Error) throw k;
+  return Array.isArray(k) ? k[0]! : k;
+}
+
+function connectWithAgent(
+  server: { port: number; user: string },
+  agent: ssh2.BaseAgent,
+): Promise<string> {
+  return new Promise((resolve) => {
+    const c = new ssh2.Client();
+    c.once('ready', () => {
+      c.end();
+      resolve('logged in');
+    });
+    c.once('error', (err) => resolve(`refused: ${err.message}`));
+    c.connect({
+      host: '127.0.0.1',
+      port: server.port,
+      username: server.user,
+      agent,
+      hostVerifier: () => true,
+    });
+  });
+}
+
+describe('the test server verifies the client signature', () => {
+  it('a client holding only the public key gets in against a naive check, not against ours', async () => {
+    const account = await currentAccount();
+    const naive = await startTestServer({
+      connect: false,
+      session: () => {},
+      // Accepts on a matching public key without checking the signature.
+      authenticate: (conn: Connection) =>
+        new Promise<Identity | undefined>((resolve) => {
+          conn.on('authentication', (ctx) => {
+            if (ctx.method === 'publickey') {
+              resolve({ account, keyOptions: {} });
+              return ctx.accept();
+            }
+            ctx.reject(['publickey']);
+          });
+        }),
+    });
+    const ours = await startTestServer({ connect: false, session: () => {} });
+    try {
+      const stranger = parseKey(ssh2.utils.generateKeyPairSync('ed25519').private);
+      for (const server of [naive, ours]) {
+        const offered = parseKey(fs.readFileSync(server.clientKeyFile));
+        const forged = new ForgingAgent(offered, stranger);
+        const outcome = await connectWithAgent(server, forged);
+        if (server === naive) expect(outcome).toBe('logged in');
+        else expect(outcome).toMatch(/^refused: All configured authentication methods failed/);
+      }
+    } finally {
+      await naive.close();
+      await ours.close();
+    }
+  });
+});
+
+describe('the test client against sshcast sessions', () => {
+  it('forwards a signal and reports how the command ended', async () => {
+    const server = await startTestServer();
+    try {
+      const ch = await server.client.start('echo ready; exec sleep 30');
+      await ch.waitForOutput('ready');
+      ch.signal('TERM');
+      expect(await ch.waitForExit()).toEqual({ code: null, signal: 'TERM' });
+      const [file] = await server.waitForRecordings(1);
+      expect(file).toHaveExitCode(143);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('waitForRecordings fails with counts when a recording never finishes', async () => {
+    const server = await startTestServer();
+    try {
+      const sh = await server.client.shell();
+      await sh.waitForOutput(/[$#] $/);
+      await expect(server.waitForRecordings(1, { timeout: 100 })).rejects.toThrow(
+        'waitForRecordings(1): 1 started, 0 finished after 100 ms',
+      );
     } finally {
       await server.close();
     }
