@@ -1,0 +1,498 @@
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type ssh2 from 'ssh2';
+import { MemorySink } from '../../src/recording/sink.js';
+import { Recorder } from '../../src/recording/recorder.js';
+import { parseCast } from '../../src/asciicast/reader.js';
+import { currentAccount, type Account } from '../../src/ssh/account.js';
+import { terminalSize } from '../../src/ssh/session.js';
+import { connect, run, startTestServer, type TestServer } from '../helpers/inprocess.js';
+import { tempDir, until } from '../helpers/e2e.js';
+
+const { SIGNALS } = createRequire(import.meta.url)('ssh2/lib/protocol/constants.js') as {
+  SIGNALS: Record<string, number>;
+};
+
+let account: Account;
+const sinks: MemorySink[] = [];
+let server: TestServer;
+let client: ssh2.Client;
+
+function memoryRecorder(options: ConstructorParameters<typeof Recorder>[0] = {}) {
+  return new Recorder({
+    enabled: true,
+    log: () => {},
+    ...options,
+    sink: () => {
+      const s = new MemorySink();
+      sinks.push(s);
+      return s;
+    },
+  });
+}
+
+/** The recording of the last session, once finished. */
+async function lastCast() {
+  const sink = await until(
+    () => (sinks.at(-1)?.closed ? sinks.at(-1) : undefined),
+    'recording to close',
+  );
+  return parseCast(sink.text());
+}
+
+function outputText(cast: ReturnType<typeof parseCast>): string {
+  return cast.events
+    .filter((e) => e.code === 'o')
+    .map((e) => e.data)
+    .join('');
+}
+
+beforeAll(async () => {
+  account = await currentAccount();
+  server = await startTestServer({
+    identity: { account, keyOptions: {} },
+    recorder: memoryRecorder(),
+    allowEnv: ['SSHCAST_TEST_*'],
+    log: () => {},
+  });
+  client = await connect(server.port);
+});
+
+afterAll(async () => {
+  client?.end();
+  await server?.close();
+});
+
+describe('terminalSize', () => {
+  it('defaults a 0 side and clamps each side to 1000', () => {
+    expect(terminalSize(0, 0)).toEqual({ cols: 80, rows: 24 });
+    expect(terminalSize(70000, 70000)).toEqual({ cols: 1000, rows: 1000 });
+    expect(terminalSize(132, 0)).toEqual({ cols: 132, rows: 24 });
+  });
+});
+
+describe('exec without a pty', () => {
+  it('sends stdout and stderr apart, records both, and sends the exit status before close', async () => {
+    const r = await run(client, 'echo out; echo err >&2; exit 3');
+    expect(r.stdout.toString()).toBe('out\n');
+    expect(r.stderr.toString()).toBe('err\n');
+    expect(r.code).toBe(3);
+    const cast = await lastCast();
+    expect(cast.header.command).toBe('echo out; echo err >&2; exit 3');
+    expect(cast.header.localUser).toBe(account.name);
+    expect(cast.header.env).toEqual({ SHELL: account.shell });
+    expect(cast.header.width).toBe(80);
+    expect(outputText(cast)).toContain('out\n');
+    expect(outputText(cast)).toContain('err\n');
+    expect(cast.events.at(-1)).toMatchObject({ code: 'x', data: '3' });
+  });
+
+  it('ends the command’s stdin on the client’s EOF', async () => {
+    const r = await run(client, 'cat; echo done', { input: 'hello\n' });
+    expect(r.stdout.toString()).toBe('hello\ndone\n');
+    expect(r.code).toBe(0);
+  });
+
+  it('gives the account’s environment, accepted client variables, and nothing of the server’s', async () => {
+    process.env.SSHCAST_LEAK_CHECK = 'leaked';
+    const r = await run(client, 'env', {
+      env: {
+        LANG: 'C.UTF-8',
+        LC_TIME: 'C',
+        SSHCAST_TEST_X: 'yes',
+        EVIL_VAR: 'no',
+        LD_PRELOAD: '/x.so',
+      },
+    });
+    delete process.env.SSHCAST_LEAK_CHECK;
+    const env = Object.fromEntries(
+      r.stdout
+        .toString()
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    expect(env).toMatchObject({
+      HOME: account.home,
+      USER: account.name,
+      LOGNAME: account.name,
+      SHELL: account.shell,
+    });
+    expect(env.LANG).toBe('C.UTF-8');
+    expect(env.LC_TIME).toBe('C');
+    expect(env.SSHCAST_TEST_X).toBe('yes');
+    expect(env.EVIL_VAR).toBeUndefined();
+    expect(env.LD_PRELOAD).toBeUndefined();
+    expect(env.SSHCAST_LEAK_CHECK).toBeUndefined();
+    expect(env.PERL_BADLANG).toBeUndefined();
+    expect(env.TERM).toBeUndefined();
+  });
+
+  it('a process killed by a signal ssh2 cannot name ends with 128 + n', async () => {
+    const r = await run(client, 'kill -BUS $$');
+    expect(r.code).toBe(135);
+    expect((await lastCast()).events.at(-1)).toMatchObject({ code: 'x', data: '135' });
+  });
+
+  it('a process killed by an RFC 4254 signal ends with that signal; the recording says 128 + n', async () => {
+    const r = await run(client, 'kill -TERM $$');
+    expect(r.signal).toBe('SIGTERM');
+    expect((await lastCast()).events.at(-1)).toMatchObject({ code: 'x', data: '143' });
+  });
+
+  it('forwards RFC 4254 signals and ignores other names', async () => {
+    const r = await run(
+      client,
+      'trap "echo got-usr1" USR1; trap "echo got-int; exit 9" INT; echo ready; while :; do sleep 0.05; done',
+      {
+        keepOpen: true,
+        onChannel: (ch) => {
+          let sent = false;
+          ch.on('data', (d: Buffer) => {
+            if (sent || !d.toString().includes('ready')) return;
+            sent = true;
+            // ssh2's client refuses to send names outside its list; let it, as a hostile client would.
+            SIGNALS.BOGUS = 1;
+            try {
+              ch.signal('BOGUS');
+            } finally {
+              delete SIGNALS.BOGUS;
+            }
+            ch.signal('USR1');
+            ch.once('data', () => ch.signal('INT'));
+          });
+        },
+      },
+    );
+    expect(r.stdout.toString()).toBe('ready\ngot-usr1\ngot-int\n');
+    expect(r.code).toBe(9);
+  });
+});
+
+describe('pty sessions', () => {
+  it('runs in a terminal of the requested size, owned by the account with mode 620', async () => {
+    const r = await run(client, 'stty size; stat -c "%U %G %a" $(tty); echo $TERM; exit 4', {
+      pty: { cols: 100, rows: 30, term: 'xterm-256color' },
+    });
+    expect(r.stdout.toString()).toBe(`30 100\r\n${account.name} tty 620\r\nxterm-256color\r\n`);
+    expect(r.code).toBe(4);
+    const cast = await lastCast();
+    expect(cast.header).toMatchObject({
+      width: 100,
+      height: 30,
+      env: { TERM: 'xterm-256color', SHELL: account.shell },
+    });
+    expect(cast.events.at(-1)).toMatchObject({ code: 'x', data: '4' });
+  });
+
+  it('turns a 0x0 pty request into 80x24', async () => {
+    const r = await run(client, 'stty size', { pty: { cols: 0, rows: 0 } });
+    expect(r.stdout.toString()).toBe('24 80\r\n');
+    expect((await lastCast()).header).toMatchObject({ width: 80, height: 24 });
+  });
+
+  it('outlives the client’s EOF', async () => {
+    // EOF is sent at once (as OpenSSH does for `ssh -tt host cmd </dev/null`).
+    const r = await run(client, 'sleep 0.3; echo still-here', { pty: { cols: 80, rows: 24 } });
+    expect(r.stdout.toString()).toBe('still-here\r\n');
+    expect(r.code).toBe(0);
+  });
+
+  it('resizes on window-change, ignores a 0 side, clamps to 1000, and records what was applied', async () => {
+    const r = await run(client, 'read a; stty size; read b; stty size; read c; stty size', {
+      pty: { cols: 80, rows: 24 },
+      keepOpen: true,
+      onChannel: (ch) => {
+        const steps = [
+          () => ch.setWindow(40, 120, 0, 0),
+          () => ch.setWindow(0, 0, 0, 0),
+          () => ch.setWindow(70000, 70000, 0, 0),
+        ];
+        let seen = 0;
+        let out = '';
+        const next = () => {
+          const step = steps.shift();
+          if (!step) return;
+          step();
+          ch.write('\n');
+        };
+        ch.on('data', (d: Buffer) => {
+          out += d.toString();
+          const sizes = out.match(/\d+ \d+\r\n/g)?.length ?? 0;
+          if (sizes > seen) {
+            seen = sizes;
+            next();
+          }
+        });
+        next();
+      },
+    });
+    const sizes = r.stdout.toString().match(/\d+ \d+/g);
+    expect(sizes).toEqual(['40 120', '40 120', '1000 1000']);
+    const cast = await lastCast();
+    expect(cast.events.filter((e) => e.code === 'r').map((e) => e.data)).toEqual([
+      '120x40',
+      '1000x1000',
+    ]);
+  });
+
+  it('records a UTF-8 character split across two writes as one character', async () => {
+    const r = await run(client, "printf '\\360\\237'; sleep 0.2; printf '\\230\\200\\n'", {
+      pty: { cols: 80, rows: 24 },
+    });
+    expect(r.stdout.toString()).toBe('😀\r\n');
+    const cast = await lastCast();
+    expect(outputText(cast)).toBe('😀\r\n');
+    expect(cast.events.filter((e) => e.code === 'o').length).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('requests that are refused', () => {
+  it('rejects a subsystem without a handler, and agent forwarding, without hanging', async () => {
+    const err = await new Promise<Error | undefined>((resolve) =>
+      client.subsys('sftp', (e) => resolve(e)),
+    );
+    expect(err?.message).toMatch(/Unable to start subsystem|failure/i);
+    const ok = await run(client, 'echo $SSH_AUTH_SOCK.', {});
+    expect(ok.stdout.toString()).toBe('.\n');
+  });
+
+  it('serves a subsystem the host gives a handler for', async () => {
+    const s = await startTestServer({
+      identity: { account, keyOptions: {} },
+      recorder: memoryRecorder(),
+      subsystems: { hello: (ch) => ch.end('hi from subsystem\n') },
+    });
+    const c = await connect(s.port);
+    const text = await new Promise<string>((resolve, reject) =>
+      c.subsys('hello', (e, ch) => {
+        if (e) return reject(e);
+        let out = '';
+        ch.on('data', (d: Buffer) => (out += d.toString())).on('close', () => resolve(out));
+      }),
+    );
+    expect(text).toBe('hi from subsystem\n');
+    c.end();
+    await s.close();
+  });
+
+  it('honours the key’s command=, no-pty and environment=', async () => {
+    const s = await startTestServer({
+      identity: {
+        account,
+        keyOptions: {
+          command: 'echo forced:$SSH_ORIGINAL_COMMAND:$KEYVAR',
+          noPty: true,
+          environment: { KEYVAR: 'k' },
+        },
+      },
+      recorder: memoryRecorder(),
+    });
+    const c = await connect(s.port);
+    const r = await run(c, 'rm -rf /nothing');
+    expect(r.stdout.toString()).toBe('forced:rm -rf /nothing:k\n');
+    expect((await lastCast()).header.command).toBe('echo forced:$SSH_ORIGINAL_COMMAND:$KEYVAR');
+    const ptyErr = await new Promise<Error | undefined>((resolve) =>
+      c.exec('true', { pty: { rows: 24, cols: 80 } }, (e) => resolve(e)),
+    );
+    expect(ptyErr).toBeInstanceOf(Error);
+    c.end();
+    await s.close();
+  });
+});
+
+describe('several sessions on one connection', () => {
+  it('gives each its own recording', async () => {
+    const before = sinks.length;
+    const [a, b] = await Promise.all([
+      run(client, 'sleep 0.2; echo first'),
+      run(client, 'echo second', { pty: { cols: 80, rows: 24 } }),
+    ]);
+    expect(a.stdout.toString()).toBe('first\n');
+    expect(b.stdout.toString()).toBe('second\r\n');
+    await until(
+      () =>
+        sinks.slice(before).every((s) => s.closed) && sinks.length === before + 2
+          ? true
+          : undefined,
+      'both recordings',
+    );
+    const texts = sinks.slice(before).map((s) => outputText(parseCast(s.text())));
+    expect(texts.sort()).toEqual(['first\n', 'second\r\n']);
+  });
+});
+
+describe('failure policy', () => {
+  it('refuses the session with "can\'t start new recording" when the recording cannot start', async () => {
+    const parent = tempDir();
+    const dir = `${parent}/rec`;
+    fs.writeFileSync(dir, 'a file where the directory should be');
+    const recorder = new Recorder({ enabled: true, dir, log: () => {} });
+    // The fault is real: the recorder cannot open its directory.
+    expect(() => recorder.check()).toThrow();
+    const s = await startTestServer({ identity: { account, keyOptions: {} }, recorder });
+    const c = await connect(s.port);
+    const r = await run(c, 'echo should-not-run');
+    expect(r.stdout.toString()).toBe('');
+    expect(r.stderr.toString()).toBe("can't start new recording\n");
+    expect(r.code).toBe(1);
+    c.end();
+    await s.close();
+    fs.rmSync(parent, { recursive: true });
+  });
+
+  it('continues unrecorded with onStartFailure "continue"', async () => {
+    const parent = tempDir();
+    fs.writeFileSync(`${parent}/rec`, '');
+    const recorder = new Recorder({
+      enabled: true,
+      dir: `${parent}/rec`,
+      onStartFailure: 'continue',
+      log: () => {},
+    });
+    const failures: unknown[] = [];
+    recorder.on('start-failure', (e) => failures.push(e));
+    const s = await startTestServer({ identity: { account, keyOptions: {} }, recorder });
+    const c = await connect(s.port);
+    const r = await run(c, 'echo ran');
+    expect(r.stdout.toString()).toBe('ran\n');
+    expect(failures).toHaveLength(1);
+    c.end();
+    await s.close();
+    fs.rmSync(parent, { recursive: true });
+  });
+
+  for (const policy of ['continue', 'terminate'] as const) {
+    it(`on a write failure mid-session: ${policy}`, async () => {
+      const failing = new MemorySink();
+      let writes = 0;
+      const write = failing.write.bind(failing);
+      failing.write = (b: Buffer) => {
+        if (++writes === 3) {
+          queueMicrotask(() => failing.emit('error', new Error('disk on fire')));
+          return true;
+        }
+        return write(b);
+      };
+      const recorder = new Recorder({
+        enabled: true,
+        onWriteFailure: policy,
+        log: () => {},
+        sink: () => failing,
+      });
+      const seen: Error[] = [];
+      recorder.on('write-failure', (e) => seen.push(e));
+      const s = await startTestServer({ identity: { account, keyOptions: {} }, recorder });
+      const c = await connect(s.port);
+      const r = await run(c, 'echo one; sleep 0.3; echo two; sleep 0.3; echo three');
+      expect(seen.map((e) => e.message)).toEqual([expect.stringContaining('disk on fire')]);
+      if (policy === 'continue') {
+        expect(r.stdout.toString()).toBe('one\ntwo\nthree\n');
+        expect(r.code).toBe(0);
+      } else {
+        expect(r.stdout.toString()).not.toContain('three');
+        expect(r.stderr.toString()).toContain('recording failed');
+        expect(r.code).not.toBe(0);
+      }
+      c.end();
+      await s.close();
+    });
+  }
+});
+
+function ptyDescriptors(): string[] {
+  return fs
+    .readdirSync('/proc/self/fd')
+    .map((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    })
+    .filter((l) => l.startsWith('/dev/pts') || l === '/dev/ptmx');
+}
+
+describe('client gone', () => {
+  for (const pty of [true, false]) {
+    it(`${pty ? 'pty' : 'exec'}: the process gets SIGHUP, the recording ends with x, nothing is left`, async () => {
+      const dir = tempDir();
+      const before = ptyDescriptors().length;
+      const c = await connect(server.port);
+      let pid = 0;
+      const script = `trap 'echo hup > ${dir}/hup; exit 0' HUP; echo pid=$$; while :; do sleep 0.05; done`;
+      await new Promise<void>((resolve, reject) =>
+        c.exec(script, pty ? { pty: { rows: 24, cols: 80 } } : {}, (e, ch) => {
+          if (e) return reject(e);
+          ch.on('data', (d: Buffer) => {
+            const m = /pid=(\d+)/.exec(d.toString());
+            if (m) {
+              pid = Number(m[1]);
+              resolve();
+            }
+          });
+        }),
+      );
+      expect(fs.existsSync(`/proc/${pid}`)).toBe(true);
+      // Drop the connection without a goodbye.
+      (c as unknown as { _sock: { destroy(): void } })._sock.destroy();
+      await until(() => (fs.existsSync(`${dir}/hup`) ? true : undefined), 'the SIGHUP trap');
+      const cast = await lastCast();
+      expect(cast.events.at(-1)?.code).toBe('x');
+      await until(
+        () => (fs.existsSync(`/proc/${pid}`) ? undefined : true),
+        'the process to be gone',
+      );
+      await until(
+        () => (ptyDescriptors().length === before ? true : undefined),
+        'pty descriptors to be closed',
+      );
+      fs.rmSync(dir, { recursive: true });
+    });
+  }
+});
+
+describe('backpressure', () => {
+  for (const pty of [true, false]) {
+    it(`${pty ? 'pty' : 'exec'}: a client that stops reading pauses the process; memory stays bounded`, async () => {
+      const c = await connect(server.port);
+      const baseline = process.memoryUsage().rss;
+      let received = 0;
+      let channel!: ssh2.ClientChannel;
+      await new Promise<void>((resolve, reject) =>
+        c.exec(
+          'yes 0123456789abcdefghijklmnopqrstuvwxyz',
+          pty ? { pty: { rows: 24, cols: 80 } } : {},
+          (e, ch) => {
+            if (e) return reject(e);
+            channel = ch;
+            ch.on('data', (d: Buffer) => {
+              received += d.length;
+              // Stop reading after the first window's worth: the client then sends no window adjust.
+              if (received > 4 * 2 ** 20) {
+                ch.pause();
+                resolve();
+              }
+            });
+          },
+        ),
+      );
+      const sink = sinks.at(-1)!;
+      // Give an unbounded server ample time to show itself: at hundreds of MB/s it would take GBs.
+      let peak = 0;
+      for (let i = 0; i < 30; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        peak = Math.max(peak, process.memoryUsage().rss - baseline);
+      }
+      const recorded = sink.bytes().length;
+      await new Promise((r) => setTimeout(r, 200));
+      expect(sink.bytes().length - recorded).toBeLessThan(4 * 2 ** 20);
+      expect(peak).toBeLessThan(64 * 2 ** 20);
+      channel.resume();
+      channel.close();
+      c.end();
+      await until(() => (sink.closed ? true : undefined), 'the recording to finish');
+    });
+  }
+});
