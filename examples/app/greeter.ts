@@ -18,6 +18,7 @@ export interface GreeterOptions {
   user: string;
 }
 
+/** The greeter's prompt. */
 export const PROMPT = 'greeter> ';
 
 /** Runs one command line; returns the text to show and, for `exit`, the status to end with. */
