@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type ssh2 from 'ssh2';
 import { MemorySink } from '../../src/recording/sink.js';
 import { Recorder } from '../../src/recording/recorder.js';
-import { parseCast } from '../../src/asciicast/reader.js';
+import { parseCast, type Cast } from '../../src/asciicast/reader.js';
 import { currentAccount, type Account } from '../../src/ssh/account.js';
 import { terminalSize } from '../../src/ssh/session.js';
 import { connect, run, startTestServer, type TestServer } from '../helpers/inprocess.js';
@@ -41,7 +41,7 @@ async function lastCast() {
   return parseCast(sink.text());
 }
 
-function outputText(cast: ReturnType<typeof parseCast>): string {
+function outputText(cast: Cast): string {
   return cast.events
     .filter((e) => e.code === 'o')
     .map((e) => e.data)
