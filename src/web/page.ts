@@ -56,6 +56,7 @@ export const VIEW_PAGE = shell(
 <span class="muted">Space: play/pause · ←/→: seek · [ ]: chapters · . : step</span>
 </form>
 <p id="error" class="error" hidden></p>
+<p id="large" hidden><button id="load-anyway" type="button">Load it anyway</button></p>
 <div id="player"></div>
 <section id="chapters-box" hidden><h2>Chapters</h2><ol id="chapters"></ol></section>
 </main>`,

@@ -99,6 +99,14 @@ beforeAll(async () => {
   }
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sshcast-web-browser-'));
   const dir = makeDir(tmp, 'recordings', FILES);
+  // A 300 MiB recording that takes no disk space: header, a hole, and a valid last line.
+  const huge = fs.openSync(path.join(dir, 'ssh-session-0-huge.cast'), 'w', 0o600);
+  fs.writeSync(
+    huge,
+    header({ timestamp: 1699900000, command: 'rsync everything', localUser: 'dave' }),
+  );
+  fs.writeSync(huge, '\n[1,"o","end"]\n', 300 * 2 ** 20);
+  fs.closeSync(huge);
   served = await serve(dir);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
@@ -126,6 +134,7 @@ describe('the replay page in chromium', () => {
       'ssh-session-3-cut.cast',
       'ssh-session-5-middle.cast',
       'ssh-session-6-empty.cast',
+      'ssh-session-0-huge.cast',
     ]);
     const hello = await page.locator('tr[data-file="ssh-session-1-hello.cast"]').innerText();
     expect(hello).toContain('printf hello');
@@ -168,7 +177,7 @@ describe('the replay page in chromium', () => {
     const shown = await visible();
     expect(shown).toContain('ssh-session-1-hello.cast');
     expect(shown).not.toContain('ssh-session-4-garbage.cast');
-    expect(await page.locator('#summary').innerText()).toMatch(/of 6 recordings/);
+    expect(await page.locator('#summary').innerText()).toMatch(/of 7 recordings/);
     await page.close();
   });
 
@@ -293,6 +302,20 @@ describe('the replay page in chromium', () => {
     await page.waitForFunction(() =>
       document.querySelector('.ap-term')?.textContent?.includes('hello from sshcast'),
     );
+    await page.close();
+  });
+
+  it('a huge recording is not loaded into the tab until asked', async () => {
+    const page = await openPage();
+    let fetched = false;
+    page.on('request', (r) => {
+      if (r.url().includes('/files/')) fetched = true;
+    });
+    await openView(page, 'ssh-session-0-huge.cast');
+    await page.waitForSelector('#large:not([hidden])');
+    expect(await page.locator('#large').innerText()).toMatch(/300 MiB/);
+    expect(await page.locator('.ap-player').count()).toBe(0);
+    expect(fetched).toBe(false);
     await page.close();
   });
 

@@ -34,6 +34,9 @@ declare const AsciinemaPlayer: {
   create(src: unknown, el: HTMLElement, opts: Record<string, unknown>): PlayerApi;
 };
 
+/** Above this size the replay view asks before loading a recording. */
+const LARGE_RECORDING_BYTES = 256 * 1024 * 1024;
+
 function $(id: string): HTMLElement {
   const found = document.getElementById(id);
   if (!found) throw new Error(`missing #${id}`);
@@ -289,6 +292,18 @@ async function replayView(): Promise<void> {
     .join(' · ');
   if (summary.status === 'damaged')
     return fail(`This recording is damaged: ${summary.error ?? 'unreadable'}`);
+  // The player holds the whole recording in the browser: ask before loading a huge one.
+  if (summary.size > LARGE_RECORDING_BYTES) {
+    const notice = $('large');
+    notice.prepend(
+      `This recording is ${size(summary.size)}; the player loads all of it into this tab. `,
+    );
+    notice.hidden = false;
+    await new Promise<void>((resolve) =>
+      $('load-anyway').addEventListener('click', () => resolve(), { once: true }),
+    );
+    notice.hidden = true;
+  }
 
   let text: string;
   let parsed: Parsed;
