@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CastParser, parseCast } from '../asciicast/reader.js';
-import type { Header } from '../asciicast/event.js';
+import type { Event, Header } from '../asciicast/event.js';
 import { DEFAULT_RECORDING_DIR } from '../recording/policy.js';
 import {
   describeFsError,
@@ -133,10 +133,8 @@ function summarizeOpen(fd: number, size: number, out: RecordingSummary): void {
   const headerComplete = nl !== -1;
   const headerEnd = headerComplete ? nl + 1 : size;
   const parser = new CastParser(() => {});
-  const problem = parser.line(
-    head.toString('utf8', 0, headerComplete ? nl : head.length),
-    headerComplete,
-  );
+  const headerText = head.toString('utf8', 0, headerComplete ? nl : head.length);
+  const problem = parser.line(headerText, headerComplete);
   if (problem) return damaged(out, problem.message);
   const header = parser.header!;
   copyHeader(header, out);
@@ -179,23 +177,19 @@ function summarizeOpen(fd: number, size: number, out: RecordingSummary): void {
     out.duration = 0;
     return;
   }
-  const text = tail.toString('utf8', lineStart, end);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return damaged(out, 'last line: not valid JSON');
-  }
-  if (
-    !Array.isArray(value) ||
-    typeof value[0] !== 'number' ||
-    !Number.isFinite(value[0]) ||
-    typeof value[1] !== 'string'
-  ) {
-    return damaged(out, 'last line: not an event');
-  }
+  // Check the last line as an event, with a parser that has seen only the header.
+  let last: Event | undefined;
+  const check = new CastParser((e) => (last = e));
+  check.line(headerText, true);
+  const bad = check.line(tail.toString('utf8', lineStart, end), true);
+  if (bad || !last)
+    return damaged(
+      out,
+      `last line: ${(bad?.message ?? 'not an event').replace(/^line [0-9]+: /, '')}`,
+    );
+  const value = [last.time / 1e6, last.code, last.data] as const;
   out.duration = value[0];
-  if (value[1] === 'x' && typeof value[2] === 'string') out.exit = value[2];
+  if (value[1] === 'x') out.exit = value[2];
   if (truncated) {
     out.status = 'partial';
     out.problem = 'truncated final line';
@@ -313,7 +307,7 @@ export function formatSize(bytes: number): string {
 export function formatTable(rows: RecordingSummary[]): string {
   const cells = rows.map((r) => {
     const what =
-      r.status === 'damaged'
+      r.width === undefined
         ? '-'
         : r.command === undefined
           ? 'shell'

@@ -229,13 +229,26 @@ function record(child: pty.IPty, writer: CastWriter, options: RecordOptions): Pr
   };
   child.onData((data) => onChunk(data as unknown as Buffer));
 
+  // Drain, then let node-pty tear its socket down. Started by whichever comes first: our poll
+  // seeing the child gone, or node-pty's own teardown 200 ms after the exit.
   const socket = (child as unknown as { _socket?: { destroy: (err?: Error) => unknown } })._socket;
+  let exitTime: number | undefined;
+  let poll: NodeJS.Timeout | undefined;
   if (socket && slave !== undefined) {
     const realDestroy = socket.destroy.bind(socket);
-    let once = false;
-    socket.destroy = (err?: Error) => {
-      if (once || slave === undefined) return realDestroy(err);
-      once = true;
+    let started = false;
+    let destroyed = false;
+    const finish = () => {
+      if (destroyed) return;
+      destroyed = true;
+      realDestroy();
+    };
+    const startDrain = () => {
+      if (started) return;
+      started = true;
+      clearInterval(poll);
+      exitTime ??= writer.now();
+      if (slave === undefined) return finish();
       awaiting = true;
       drained = () => {
         clearTimeout(drainTimer);
@@ -243,15 +256,25 @@ function record(child: pty.IPty, writer: CastWriter, options: RecordOptions): Pr
         closeSlave();
         if (held.length) forward(held);
         held = Buffer.alloc(0);
-        realDestroy(err);
+        finish();
       };
       drainTimer = setTimeout(() => drained?.(), DRAIN_TIMEOUT_MS);
       fs.write(slave, sentinel, (writeErr) => {
         if (writeErr) drained?.();
       });
-      if (paused && blocked.size === 0) child.resume();
+    };
+    socket.destroy = () => {
+      if (!started) startDrain();
+      else if (!awaiting) finish();
       return socket;
     };
+    poll = setInterval(() => {
+      try {
+        process.kill(child.pid, 0);
+      } catch {
+        startDrain();
+      }
+    }, 10);
   }
 
   // Keystrokes, when there is a keyboard.
@@ -311,8 +334,9 @@ function record(child: pty.IPty, writer: CastWriter, options: RecordOptions): Pr
       held = Buffer.alloc(0);
       const rest = decoder.end();
       if (rest) writer.output(rest);
+      clearInterval(poll);
       const status = signal ? 128 + signal : exitCode;
-      writer.exit(status);
+      writer.write({ time: exitTime ?? writer.now(), code: 'x', data: String(status) });
       restore();
       process.off('exit', restore);
       process.stdout.off('resize', onResize);
