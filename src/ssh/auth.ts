@@ -63,6 +63,15 @@ export function describeAuthPolicy(
   return `authentication: public key only, ${who}, ${keys}`;
 }
 
+// Stands in for a missing account (as sshd's fake "NOUSER" passwd entry does).
+const NO_ACCOUNT: Account = {
+  name: 'NOUSER',
+  uid: -1,
+  gid: -1,
+  home: '/nonexistent',
+  shell: '/bin/false',
+};
+
 function loadKeysFor(account: Account, options: AuthOptions, warn: (m: string) => void) {
   const serverUid = serverUidOf(options);
   if (options.authorizedKeysFile) {
@@ -102,14 +111,15 @@ export function authenticate(
         name,
         result: (async () => {
           const account = await lookup(name);
-          if (!account) {
-            log(`auth: ${peer}: no account "${printable(name)}"`);
-            return { keys: [] };
-          }
-          if (serverUid !== 0 && account.uid !== serverUid) {
+          if (!account || (serverUid !== 0 && account.uid !== serverUid)) {
             log(
-              `auth: ${peer}: account "${name}" refused: a server not running as root serves only its own account`,
+              account
+                ? `auth: ${peer}: account "${name}" refused: a server not running as root serves only its own account`
+                : `auth: ${peer}: no account "${printable(name)}"`,
             );
+            // Read a key file anyway, as for a real account, and use none of it: the answer
+            // and (roughly) the time must not tell whether the account exists.
+            await loadKeysFor(NO_ACCOUNT, options, () => {});
             return { keys: [] };
           }
           const warn = (m: string) => log(`auth: ${m}`);

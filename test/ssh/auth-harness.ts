@@ -7,11 +7,24 @@ import ssh2 from 'ssh2';
 import type { ClientInfo, Connection, ConnectConfig, ParsedKey } from 'ssh2';
 import type { Identity } from '../../src/ssh/identity.js';
 
-export const hostKey = ssh2.utils.generateKeyPairSync('ed25519').private;
+/**
+ * ssh2's generateKeyPairSync('ed25519') writes about 1 key in 250 that ssh2 itself cannot parse
+ * ("Malformed OpenSSH private key": a public key starting with a zero byte comes out 31 bytes
+ * long). Generate until the pair parses.
+ */
+function generate(comment: string): { private: string; public: string } {
+  for (let i = 0; i < 20; i++) {
+    const k = ssh2.utils.generateKeyPairSync('ed25519', { comment });
+    if (!(ssh2.utils.parseKey(k.private) instanceof Error)) return k;
+  }
+  throw new Error('ssh2 generated 20 unparseable keys in a row');
+}
+
+export const hostKey = generate('host').private;
 
 /** A fresh ed25519 key pair: private PEM/OpenSSH text and the authorized_keys line. */
 export function newKey(comment = 'test'): { private: string; line: string; parsed: ParsedKey } {
-  const k = ssh2.utils.generateKeyPairSync('ed25519', { comment });
+  const k = generate(comment);
   const parsed = ssh2.utils.parseKey(k.public) as ParsedKey;
   return { private: k.private, line: k.public.trim(), parsed };
 }
