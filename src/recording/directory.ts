@@ -101,6 +101,12 @@ export class RecordingDirectory {
     return { fd, name, path: `${this.path.replace(/\/+$/, '')}/${name}` };
   }
 
+  /** Removes a file this directory created (a recording that could not start). */
+  remove(name: string): void {
+    if (name.includes('/') || name === '.' || name === '..') return;
+    fs.rmSync(`/proc/self/fd/${this.#fd}/${name}`, { force: true });
+  }
+
   /** Releases the held descriptor. */
   close(): void {
     fs.closeSync(this.#fd);

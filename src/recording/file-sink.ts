@@ -21,6 +21,11 @@ export interface FileSinkOptions {
 
 /** The file system calls a {@link FileSink} makes. */
 export interface FileOps {
+  /**
+   * Writes the first line (the header) synchronously, so that a disk already full fails the
+   * recording's start rather than its first event. Without it the header is written like any line.
+   */
+  writeSync?(fd: number, buffer: Buffer): number;
   writev(fd: number, buffers: Buffer[], cb: (err: Error | null, written: number) => void): void;
   ftruncate(fd: number, len: number, cb: (err: Error | null) => void): void;
   fsync(fd: number, cb: (err: Error | null) => void): void;
@@ -28,6 +33,7 @@ export interface FileOps {
 }
 
 const nodeOps: FileOps = {
+  writeSync: (fd, buf) => fs.writeSync(fd, buf),
   writev: (fd, bufs, cb) => fs.writev(fd, bufs, (err, n) => cb(err, n)),
   ftruncate: (fd, len, cb) => fs.ftruncate(fd, len, cb),
   fsync: (fd, cb) => fs.fsync(fd, cb),
@@ -66,9 +72,17 @@ export class FileSink extends EventEmitter implements Sink {
     return this.#offset;
   }
 
+  /**
+   * Queues lines. The very first write (the header) goes to the file at once, synchronously when
+   * the file layer can, and throws a SinkWriteError if it fails: a recording whose header cannot
+   * be written has not started.
+   */
   write(lines: Buffer): boolean {
     if (this.#failed) return true;
     if (this.#closing) throw new Error(`write after close: ${this.name}`);
+    if (this.#offset === 0 && !this.#writing && this.#queue.length === 0 && this.#ops.writeSync) {
+      return this.#writeFirst(lines, this.#ops.writeSync);
+    }
     this.#queue.push(lines);
     this.#queued += lines.length;
     if (!this.#writing) this.#flush();
@@ -76,6 +90,29 @@ export class FileSink extends EventEmitter implements Sink {
       this.#needDrain = true;
       return false;
     }
+    return true;
+  }
+
+  #writeFirst(lines: Buffer, writeSync: (fd: number, buffer: Buffer) => number): boolean {
+    let done = 0;
+    try {
+      while (done < lines.length) {
+        const n = writeSync(this.#fd, lines.subarray(done));
+        if (n <= 0) throw new Error('write made no progress');
+        done += n;
+      }
+    } catch (err) {
+      this.#failed = true;
+      if (done > 0) {
+        try {
+          fs.ftruncateSync(this.#fd, 0);
+        } catch {
+          // The caller removes the file anyway.
+        }
+      }
+      throw new SinkWriteError(this.name, err);
+    }
+    this.#offset = done;
     return true;
   }
 

@@ -115,10 +115,33 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   start(meta: SessionMeta): Recording {
     if (!this.enabled) return Recording.inactive();
     const o = this.#options;
-    let sink: Sink;
+    const header: Parameters<CastWriter['start']>[0] = {
+      width: meta.cols ?? 0,
+      height: meta.rows ?? 0,
+    };
+    if (meta.command !== undefined) header.command = meta.command;
+    if (meta.title !== undefined) header.title = meta.title;
+    if (meta.term !== undefined || meta.shell !== undefined) {
+      header.env = {};
+      if (meta.term !== undefined) header.env.TERM = meta.term;
+      if (meta.shell !== undefined) header.env.SHELL = meta.shell;
+    }
+    if (meta.localUser !== undefined) header.localUser = meta.localUser;
+    let sink: Sink | undefined;
+    let created: string | undefined;
+    let writer: CastWriter;
     try {
-      sink = o.sink ? o.sink(meta) : this.#createFileSink();
+      if (o.sink) sink = o.sink(meta);
+      else [sink, created] = this.#createFileSink();
+      writer = new CastWriter(sink, {
+        clock: o.clock ?? systemClock,
+        ...(o.maxBytes !== undefined ? { maxBytes: o.maxBytes } : {}),
+      });
+      // A file sink writes the header synchronously: a full disk fails here, at start.
+      writer.start(header);
     } catch (err) {
+      if (sink) void sink.close().catch(() => undefined);
+      if (created !== undefined) this.#directory?.remove(created);
       const error =
         err instanceof RecordingStartError
           ? err
@@ -133,10 +156,6 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       if (refused) throw error;
       return Recording.inactive();
     }
-    const writer = new CastWriter(sink, {
-      clock: o.clock ?? systemClock,
-      ...(o.maxBytes !== undefined ? { maxBytes: o.maxBytes } : {}),
-    });
     const recording = new Recording(writer, {
       recordInput: o.recordInput ?? false,
       onWriteFailure: o.onWriteFailure ?? 'continue',
@@ -149,24 +168,11 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     });
     this.#open.add(recording);
     recording.once('close', () => this.#open.delete(recording));
-    const header: Parameters<CastWriter['start']>[0] = {
-      width: meta.cols ?? 0,
-      height: meta.rows ?? 0,
-    };
-    if (meta.command !== undefined) header.command = meta.command;
-    if (meta.title !== undefined) header.title = meta.title;
-    if (meta.term !== undefined || meta.shell !== undefined) {
-      header.env = {};
-      if (meta.term !== undefined) header.env.TERM = meta.term;
-      if (meta.shell !== undefined) header.env.SHELL = meta.shell;
-    }
-    if (meta.localUser !== undefined) header.localUser = meta.localUser;
-    writer.start(header);
     this.emit('start', recording);
     return recording;
   }
 
-  #createFileSink(): Sink {
+  #createFileSink(): [Sink, string] {
     const dir = this.#dirHandle();
     const o = this.#options;
     if (o.minFreeBytes !== undefined) {
@@ -178,10 +184,11 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       }
     }
     const file = dir.create(sessionFileName((o.clock ?? systemClock).wall()));
-    return new FileSink(file.fd, file.path, {
+    const sink = new FileSink(file.fd, file.path, {
       ...(o.fsync !== undefined ? { fsync: o.fsync } : {}),
       ...(o.fileOps ? { fs: o.fileOps } : {}),
     });
+    return [sink, file.name];
   }
 
   /** Recordings started and not yet finished. */
