@@ -225,6 +225,20 @@ describe('recording cannot start', () => {
     expect(logs.join('\n')).toMatch(/session not recorded/);
   });
 
+  it('ENOSPC writing the header: refused, start-failure emitted, the empty file removed', () => {
+    const { ops, calls } = faultyOps({ headerCode: 'ENOSPC' });
+    const recorder = new Recorder({ enabled: true, dir, fileOps: ops, log: (m) => logs.push(m) });
+    const events: [RecordingStartError, boolean][] = [];
+    recorder.on('start-failure', (err, refused) => events.push([err, refused]));
+    expect(() => recorder.start({ cols: 80, rows: 24 })).toThrow(RecordingStartError);
+    expect(calls.writeSync).toBe(1);
+    expect(calls.faults).toBe(1);
+    expect(events).toHaveLength(1);
+    expect(events[0]![0].message).toMatch(/ENOSPC/);
+    expect(events[0]![1]).toBe(true);
+    expect(recordingsIn(dir)).toEqual([]);
+  });
+
   it('the directory cannot be created (a file is in the way): refused with a clear reason', () => {
     const blocker = path.join(dir, 'not-a-dir');
     fs.writeFileSync(blocker, '');

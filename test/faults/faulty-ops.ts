@@ -13,12 +13,15 @@ export interface FaultPlan {
   partialBytes?: number;
   /** The errno code of the failure. Default ENOSPC. */
   code?: string;
+  /** Provide the synchronous header write and fail it with this code (a disk full at start). */
+  headerCode?: string;
   /** Fail fsync with this code. */
   fsyncCode?: string;
 }
 
 /** The counters a test asserts on. */
 export interface FaultCounters {
+  writeSync: number;
   writev: number;
   faults: number;
   ftruncate: number[];
@@ -34,7 +37,14 @@ function errno(code: string): NodeJS.ErrnoException {
 
 /** Returns the ops and the live counters. */
 export function faultyOps(plan: FaultPlan): { ops: FileOps; calls: FaultCounters } {
-  const calls: FaultCounters = { writev: 0, faults: 0, ftruncate: [], fsync: 0, close: 0 };
+  const calls: FaultCounters = {
+    writeSync: 0,
+    writev: 0,
+    faults: 0,
+    ftruncate: [],
+    fsync: 0,
+    close: 0,
+  };
   const code = plan.code ?? 'ENOSPC';
   const ops: FileOps = {
     writev(fd, bufs, cb) {
@@ -73,5 +83,12 @@ export function faultyOps(plan: FaultPlan): { ops: FileOps; calls: FaultCounters
       fs.close(fd, cb);
     },
   };
+  if (plan.headerCode) {
+    ops.writeSync = () => {
+      calls.writeSync++;
+      calls.faults++;
+      throw errno(plan.headerCode!);
+    };
+  }
   return { ops, calls };
 }
