@@ -43,15 +43,19 @@ export async function run(args: string[]): Promise<number> {
 
 async function catRaw(file: string): Promise<void> {
   let pending = '';
-  for await (const item of readCastFile(file)) {
-    if (item.kind !== 'event' || item.event.code !== 'o') continue;
-    pending += item.event.data;
-    if (pending.length >= 64 * 1024) {
-      await writeOut(pending);
-      pending = '';
+  try {
+    for await (const item of readCastFile(file)) {
+      if (item.kind !== 'event' || item.event.code !== 'o') continue;
+      pending += item.event.data;
+      if (pending.length >= 64 * 1024) {
+        await writeOut(pending);
+        pending = '';
+      }
     }
+  } finally {
+    // Everything before a damaged line is still written.
+    if (pending) await writeOut(pending);
   }
-  if (pending) await writeOut(pending);
 }
 
 async function catText(file: string): Promise<void> {
