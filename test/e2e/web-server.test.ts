@@ -324,6 +324,57 @@ describe('sshcast web: complete lines only', () => {
   });
 });
 
+describe('sshcast web: descriptors', () => {
+  it('many requests, HEADs and aborted downloads leave no descriptor open', async () => {
+    const p = path.join(dir, 'ssh-session-5-mid.cast');
+    fs.writeFileSync(p, header() + `[0.5,"o","${'y'.repeat(1000)}"]\n`.repeat(20_000), {
+      mode: 0o600,
+    });
+    const fds = (): number => fs.readdirSync(`/proc/${served.child.pid}/fd`).length;
+    await authedGet(served, '/api/recordings');
+    const before = fds();
+    const settled = async (): Promise<number> => {
+      // The server closes a file asynchronously after the response: wait for it, bounded.
+      for (let i = 0; i < 100 && fds() > before; i++) await new Promise((r) => setTimeout(r, 50));
+      return fds();
+    };
+    const cookie = {
+      Host: `127.0.0.1:${served.port}`,
+      Cookie: `sshcast_${served.port}=${served.token}`,
+    };
+    for (let i = 0; i < 50; i++)
+      await rawGet(served.port, '/files/ssh-session-2-b.cast', cookie, 'HEAD');
+    expect(await settled()).toBeLessThanOrEqual(before);
+    for (let i = 0; i < 50; i++) {
+      await authedGet(served, '/files/ssh-session-1-a.cast');
+      await authedGet(served, '/files/escape.cast');
+      await authedGet(served, '/api/recordings/ssh-session-2-b.cast');
+    }
+    expect(await settled()).toBeLessThanOrEqual(before);
+    for (let i = 0; i < 10; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const req = http.get(
+          {
+            host: '127.0.0.1',
+            port: served.port,
+            path: '/files/ssh-session-5-mid.cast',
+            headers: {
+              Host: `127.0.0.1:${served.port}`,
+              Cookie: `sshcast_${served.port}=${served.token}`,
+            },
+          },
+          (res) => res.once('data', () => (req.destroy(), resolve())),
+        );
+        req.on('error', (err) =>
+          (err as NodeJS.ErrnoException).code === 'ECONNRESET' ? resolve() : reject(err),
+        );
+      });
+    }
+    expect(await settled()).toBeLessThanOrEqual(before);
+    fs.rmSync(p);
+  });
+});
+
 describe('sshcast web: response headers', () => {
   it('every response has the security headers and no CORS header', async () => {
     const responses = [
