@@ -19,7 +19,19 @@ beforeAll(async () => {
   requireTool('ssh');
   requireTool('ssh-keygen');
   dir = tempDir('auth-');
-  for (const name of ['good', 'wrong', 'forced', 'unknownopt', 'w1', 'w2', 'w3', 'w4', 'w5', 'w6'])
+  for (const name of [
+    'good',
+    'wrong',
+    'forced',
+    'orig',
+    'unknownopt',
+    'w1',
+    'w2',
+    'w3',
+    'w4',
+    'w5',
+    'w6',
+  ])
     keys[name] = await makeKey(dir, name);
   const authorizedKeys = path.join(dir, 'authorized_keys');
   fs.writeFileSync(
@@ -29,6 +41,7 @@ beforeAll(async () => {
       keys.good!.pub,
       `command="echo forced-by-key",no-pty ${keys.forced!.pub}`,
       `frobnicate ${keys.unknownopt!.pub}`,
+      `restrict,command="echo \\"orig=$SSH_ORIGINAL_COMMAND\\"" ${keys.orig!.pub}`,
       '',
     ].join('\n'),
     { mode: 0o600 },
@@ -78,6 +91,11 @@ describe('the example server with the real ssh client', () => {
     // OpenSSH's client gives up when a pty it was told to force (-tt) is refused, as with sshd.
     expect(tty.stderr).toMatch(/PTY allocation request failed/);
     expect(tty.code).toBe(255);
+  });
+
+  it("gives a forced command the client's command as SSH_ORIGINAL_COMMAND", async () => {
+    const r = await ssh(server.port, keys.orig!.file, 'root', 'ls -l /');
+    expect(r.stdout.toString()).toBe('orig=ls -l /\n');
   });
 
   it('skips a key line with an unknown option, and says so', async () => {

@@ -4,12 +4,15 @@ import {
   chmodSync,
   chownSync,
   mkdirSync,
+  mkdtempSync,
+  rmSync,
   readFileSync,
   symlinkSync,
   truncateSync,
   writeFileSync,
 } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import {
   KEY_OPTIONS,
@@ -201,6 +204,18 @@ describe('loadAuthorizedKeys', () => {
     });
     expect(home.keys.length).toBe(1);
     chmodSync(dir, 0o700);
+  });
+
+  it('refuses a file under /tmp, as sshd does (others can write /tmp)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sshcast-ak-'));
+    try {
+      const file = path.join(dir, 'authorized_keys');
+      writeFileSync(file, `${pub.ed25519}\n`, { mode: 0o600 });
+      const r = await loadAuthorizedKeys(file, policy());
+      expect(r.refused).toMatch(/bad modes for directory \/tmp /);
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
   });
 
   it('refuses a file owned by another user', async () => {
