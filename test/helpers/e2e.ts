@@ -89,20 +89,28 @@ export interface ServerStart {
   env?: NodeJS.ProcessEnv;
   /** Resolve as soon as the process exits (for start-up failures) instead of waiting for listening. */
   expectExit?: boolean;
+  /** A command the server runs under, such as `['setpriv', '--groups=1234', '--']`. */
+  prefix?: string[];
 }
 
 /** Starts `node dist/examples/server.js --host 127.0.0.1 --port 0 ARGS` and waits for `listening on`. */
 export async function startExampleServer(options: ServerStart = {}): Promise<ExampleServer> {
   const env = { ...process.env, ...options.env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-  const child = spawn(
+  const argv = [
     process.execPath,
-    [SERVER_JS, '--host', '127.0.0.1', '--port', '0', ...(options.args ?? [])],
-    {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+    SERVER_JS,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    ...(options.args ?? []),
+  ];
+  if (options.prefix) argv.unshift(...options.prefix);
+  const child = spawn(argv[0]!, argv.slice(1), {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const waiters = new Set<() => void>();
   const onData = (d: Buffer) => {
