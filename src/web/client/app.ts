@@ -11,6 +11,8 @@ interface Summary {
   duration?: number;
   size: number;
   mtimeMs: number;
+  /** Absent when the header could not be read. */
+  width?: number;
   localUser?: string;
   command?: string;
   title?: string;
@@ -137,6 +139,7 @@ async function listView(): Promise<void> {
     start.append(link);
     const cmd = el('td', undefined, 'cmd');
     if (s.command !== undefined) cmd.append(el('code', s.command));
+    else if (s.width === undefined) cmd.append(el('span', s.file, 'muted'));
     else cmd.append(el('span', s.title ?? 'shell', 'muted'));
     tr.append(
       start,
