@@ -184,6 +184,11 @@ export function authenticate(
       const now = Date.now();
       const entry = keys.find((k) => k.blob.equals(ctx.key.data));
       let usable = entry !== undefined && offered !== undefined;
+      // OpenSSH 8.8 and later refuse RSA signatures made with SHA-1 (`ssh-rsa`).
+      if (entry && entry.type === 'ssh-rsa' && !ctx.hashAlgo) {
+        log(`auth: ${peer}: ssh-rsa (SHA-1) signature refused; use rsa-sha2-256 or rsa-sha2-512`);
+        usable = false;
+      }
       if (entry && entry.expiresAt !== undefined && now >= entry.expiresAt) {
         log(`auth: ${peer}: key at line ${entry.line} expired`);
         usable = false;
@@ -203,7 +208,7 @@ export function authenticate(
       const verified = offered ? safeVerify(offered, ctx.blob, ctx.signature, ctx.hashAlgo) : false;
       if (usable && verified && account && entry) {
         log(
-          `auth: ${peer}: accepted ${entry.type} key (line ${entry.line}${entry.comment ? `, ${entry.comment}` : ''}) for ${account.name}`,
+          `auth: ${peer}: accepted ${entry.type} key (line ${entry.line}${entry.comment ? `, ${printable(entry.comment)}` : ''}) for ${account.name}`,
         );
         finish({ account, keyOptions: entry.options });
         ctx.accept();

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
+  execFileP,
   makeKey,
   requireTool,
   ssh,
@@ -12,6 +13,12 @@ import {
 } from '../helpers/e2e.js';
 
 let dir: string;
+
+async function makeKeyOfType(d: string, name: string, args: string[]) {
+  const file = path.join(d, name);
+  await execFileP('ssh-keygen', ['-q', ...args, '-N', '', '-C', name, '-f', file]);
+  return { file, pub: fs.readFileSync(`${file}.pub`, 'utf8').trim() };
+}
 let server: ExampleServer;
 const keys: Record<string, { file: string; pub: string }> = {};
 
@@ -19,6 +26,7 @@ beforeAll(async () => {
   requireTool('ssh');
   requireTool('ssh-keygen');
   dir = tempDir('auth-');
+  keys.rsa = await makeKeyOfType(dir, 'rsa', ['-t', 'rsa', '-b', '2048']);
   for (const name of [
     'good',
     'wrong',
@@ -39,6 +47,7 @@ beforeAll(async () => {
     [
       '# written by the test',
       keys.good!.pub,
+      keys.rsa!.pub,
       `command="echo forced-by-key",no-pty ${keys.forced!.pub}`,
       `frobnicate ${keys.unknownopt!.pub}`,
       `restrict,command="echo \\"orig=$SSH_ORIGINAL_COMMAND\\"" ${keys.orig!.pub}`,
@@ -68,6 +77,16 @@ describe('the example server with the real ssh client', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout.toString()).toBe('hello from root\n');
     expect(r.code).toBe(0);
+  });
+
+  it('takes RSA keys with SHA-2 signatures and refuses SHA-1 ones, as OpenSSH 8.8+ does', async () => {
+    const sha2 = await ssh(server.port, keys.rsa!.file, 'root', 'echo rsa');
+    expect(sha2.stdout.toString()).toBe('rsa\n');
+    const sha1 = await ssh(server.port, keys.rsa!.file, 'root', 'echo rsa', {
+      pre: ['-o', 'PubkeyAcceptedAlgorithms=ssh-rsa'],
+    });
+    expect(sha1.stderr).toMatch(/Permission denied \(publickey\)/);
+    await server.waitFor('ssh-rsa (SHA-1) signature refused');
   });
 
   it('refuses a wrong key', async () => {
@@ -102,7 +121,7 @@ describe('the example server with the real ssh client', () => {
     const r = await ssh(server.port, keys.unknownopt!.file, 'root', 'echo in');
     expect(r.code).toBe(255);
     expect(server.output()).toMatch(
-      /authorized_keys:4: key skipped: unsupported option "frobnicate"/,
+      /authorized_keys:5: key skipped: unsupported option "frobnicate"/,
     );
   });
 
