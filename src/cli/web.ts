@@ -88,6 +88,11 @@ export async function run(args: string[]): Promise<number> {
     const why = e.code === 'EADDRINUSE' ? 'address in use' : (e.code ?? e.message);
     return fail(`cannot serve on ${host}:${port}: ${why}`);
   }
+  if (!isLoopback(host)) {
+    process.stderr.write(
+      `sshcast web: warning: ${host} is not a loopback address; the token and recordings cross the network as plain HTTP\n`,
+    );
+  }
   process.stdout.write(`serving ${server.urlWithToken}\n`);
 
   await new Promise<void>((resolve) => {
@@ -101,6 +106,10 @@ export async function run(args: string[]): Promise<number> {
   });
   await server.close();
   return 0;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.[0-9]+\.[0-9]+\.[0-9]+$/.test(host);
 }
 
 function isMain(): boolean {
