@@ -3,6 +3,7 @@
  * connection only once its signature over this session is verified, the login name must be an
  * account exactly, keys come from files that pass sshd's StrictModes, failures and time are bounded.
  */
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Socket } from 'node:net';
 import ssh2 from 'ssh2';
@@ -125,6 +126,13 @@ export function authenticate(
           const warn = (m: string) => log(`auth: ${m}`);
           const { keys, refused } = await loadKeysFor(account, options, warn);
           if (refused) log(`auth: authorized keys refused: ${refused}`);
+          // sshd's allowed_user(): an account whose shell is missing or not executable is refused.
+          if (!(await isExecutable(account.shell))) {
+            log(
+              `auth: ${peer}: account "${name}" refused: shell ${account.shell} is not executable`,
+            );
+            return { keys: [] };
+          }
           return { account, keys };
         })(),
       };
@@ -236,6 +244,15 @@ export function hangUp(client: Connection): void {
   client.end();
   // ssh2 does not end a socket it thinks is unwritable; make sure it goes.
   if (sock && !sock.writable) sock.destroy();
+}
+
+async function isExecutable(file: string): Promise<boolean> {
+  try {
+    const st = await stat(file);
+    return st.isFile() && (st.mode & 0o111) !== 0;
+  } catch {
+    return false;
+  }
 }
 
 function parseOffered(blob: Buffer): ParsedKey | undefined {

@@ -291,6 +291,11 @@ describe('a server not running as root', () => {
       expect(describeAuthPolicy({ serverUid: 0 })).toMatch(/any local account/);
       expect((await tryLogin(server.port, withKey('root', user.private))).result).toBe('refused');
       expect((await tryLogin(server.port, withKey('self', user.private))).result).toBe('ready');
+      // As sshd: an account whose shell does not exist is refused.
+      expect((await tryLogin(server.port, withKey('noshell', user.private))).result).toBe(
+        'refused',
+      );
+      expect(logs.some((l) => l.includes('shell /nonexistent/sh is not executable'))).toBe(true);
     } finally {
       await server.close();
     }
@@ -300,5 +305,7 @@ describe('a server not running as root', () => {
 async function fakeLookup(name: string): Promise<Account | undefined> {
   if (name === 'self')
     return { name, uid: 4242, gid: 4242, home: '/nonexistent', shell: '/bin/sh' };
+  if (name === 'noshell')
+    return { name, uid: 4242, gid: 4242, home: '/nonexistent', shell: '/nonexistent/sh' };
   return lookupAccount(name);
 }
