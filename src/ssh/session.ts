@@ -202,9 +202,19 @@ export function handleSession(session: ssh2.Session, options: SessionOptions): v
 
 /**
  * Serves every session of an authenticated connection with {@link handleSession}: the one line
- * to add in ssh2's `ready` handler.
+ * to add in ssh2's `ready` handler. When the server's keepalive gives up on the peer, the
+ * connection is dropped at once, so its sessions hang up and their recordings end.
  */
 export function serveSessions(client: ssh2.Connection, options: SessionOptions): void {
+  // ssh2 answers a keepalive timeout with end(), a half-close that a frozen peer never
+  // completes, so the connection would never close and its sessions never hang up.
+  client.on('error', (err: Error & { level?: string }) => {
+    if (err.level !== 'client-timeout') return;
+    (options.log ?? ((m: string) => console.error(m)))(
+      `sshcast: ${err.message}; dropping the connection`,
+    );
+    (client as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
+  });
   client.on('session', (accept) => {
     const session = accept?.();
     if (session) handleSession(session, options);
