@@ -230,6 +230,19 @@ describe('the replay page in chromium', () => {
       },
     );
     expect(await page.locator('.ap-player').count()).toBe(1);
+    // A new speed keeps the place: the rebuilt player still shows the later screen.
+    await page.evaluate(() => {
+      (document.querySelector('.ap-term') as HTMLElement).dataset.old = 'yes';
+    });
+    await page.selectOption('#speed', '2');
+    await page.waitForFunction(
+      () => {
+        const term = document.querySelector('.ap-term') as HTMLElement | null;
+        return term && !term.dataset.old && term.textContent?.includes('second line');
+      },
+      null,
+      { timeout: 15_000 },
+    );
     await page.close();
   });
 

@@ -348,8 +348,9 @@ async function replayView(): Promise<void> {
         },
       },
     };
-    if (startAt !== undefined) opts.startAt = startAt;
-    else opts.poster = `npt:${posterTime(parsed.times, idleLimit)}`;
+    // A paused player shows its place through the poster (startAt alone shows an empty terminal).
+    if (autoPlay && startAt !== undefined) opts.startAt = startAt;
+    else opts.poster = `npt:${startAt ?? posterTime(parsed.times, idleLimit)}`;
     const p = AsciinemaPlayer.create({ data: text }, box, opts);
     p.addEventListener('play', () => (playing = true));
     p.addEventListener('playing', () => (playing = true));
@@ -358,7 +359,11 @@ async function replayView(): Promise<void> {
     p.addEventListener('error', () => fail('The player could not load this recording.'));
     player = p;
   };
-  const recreate = (): void => create(player?.getCurrentTime(), playing);
+  const recreate = (): void => {
+    const at = player?.getCurrentTime();
+    // Before the player has loaded (or at 0) it has no place to keep: show the poster again.
+    create(at !== undefined && Number.isFinite(at) && at > 0 ? at : undefined, playing);
+  };
   speed.addEventListener('change', recreate);
   idle.addEventListener('change', recreate);
   $('controls').addEventListener('submit', (e) => e.preventDefault());
