@@ -190,21 +190,26 @@ export function authenticate(
       // and verify any signature with it.
       const offered = parseOffered(ctx.key.data);
       const now = Date.now();
-      const entry = keys.find((k) => k.blob.equals(ctx.key.data));
-      let usable = entry !== undefined && offered !== undefined;
+      // As sshd: the first line with this key whose own restrictions (from=, expiry-time) pass.
+      let entry: AuthorizedKey | undefined;
+      for (const k of keys) {
+        if (!k.blob.equals(ctx.key.data)) continue;
+        if (k.expiresAt !== undefined && now >= k.expiresAt) {
+          log(`auth: ${peer}: key at line ${k.line} expired`);
+        } else if (k.from !== undefined && !matchFrom(info.ip, k.from)) {
+          log(
+            `auth: ${peer}: key at line ${k.line} not allowed from this address (from="${k.from}")`,
+          );
+        } else {
+          entry = k;
+          break;
+        }
+      }
+      // The algorithm named must be the key's own (rsa-sha2-* arrive as ssh-rsa).
+      let usable = entry !== undefined && offered !== undefined && offered.type === ctx.key.algo;
       // OpenSSH 8.8 and later refuse RSA signatures made with SHA-1 (`ssh-rsa`).
       if (entry && entry.type === 'ssh-rsa' && !ctx.hashAlgo) {
         log(`auth: ${peer}: ssh-rsa (SHA-1) signature refused; use rsa-sha2-256 or rsa-sha2-512`);
-        usable = false;
-      }
-      if (entry && entry.expiresAt !== undefined && now >= entry.expiresAt) {
-        log(`auth: ${peer}: key at line ${entry.line} expired`);
-        usable = false;
-      }
-      if (entry?.from !== undefined && !matchFrom(info.ip, entry.from)) {
-        log(
-          `auth: ${peer}: key at line ${entry.line} not allowed from this address (from="${entry.from}")`,
-        );
         usable = false;
       }
       if (!ctx.signature || !ctx.blob) {

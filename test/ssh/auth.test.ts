@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import type { AuthContext, ClientInfo, Connection } from 'ssh2';
@@ -135,12 +136,40 @@ describe('authenticate', () => {
   });
 });
 
+describe('key types', () => {
+  it('lets in every key type ssh-keygen makes that ssh2 can verify', async () => {
+    const kinds: [string, string[]][] = [
+      ['ecdsa256', ['-t', 'ecdsa', '-b', '256']],
+      ['ecdsa384', ['-t', 'ecdsa', '-b', '384']],
+      ['ecdsa521', ['-t', 'ecdsa', '-b', '521']],
+      ['rsa', ['-t', 'rsa', '-b', '2048']],
+      ['ed25519', ['-t', 'ed25519']],
+    ];
+    const made = kinds.map(([name, args]) => {
+      const file = path.join(tmp.dir, `kt_${name}`);
+      execFileSync('ssh-keygen', [...args, '-N', '', '-q', '-f', file]);
+      return { name, file, pub: readFileSync(`${file}.pub`, 'utf8') };
+    });
+    const file = writeKeys(path.join(tmp.dir, 'types_keys'), made.map((m) => m.pub).join(''));
+    const server = await startServer(ours({ authorizedKeysFile: file }));
+    try {
+      for (const m of made) {
+        const o = await tryLogin(server.port, withKey('root', readFileSync(m.file, 'utf8')));
+        expect([m.name, o.result]).toEqual([m.name, 'ready']);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('key options', () => {
   const forced = newKey('forced');
   const unknownOpt = newKey('unknown-option');
   const remote = newKey('remote-only');
   const local = newKey('local-only');
   const expired = newKey('expired');
+  const second = newKey('second');
   let server: TestServer;
   beforeAll(async () => {
     const file = writeKeys(
@@ -151,6 +180,9 @@ describe('key options', () => {
         `from="10.0.0.0/8" ${remote.line}`,
         `from="127.0.0.*,!127.0.0.2" ${local.line}`,
         `expiry-time="20000101" ${expired.line}`,
+        `expiry-time="20000101" ${second.line}`,
+        `from="10.0.0.0/8" ${second.line}`,
+        `command="echo second" ${second.line}`,
       ].join('\n'),
     );
     server = await startServer(ours({ authorizedKeysFile: file }));
@@ -177,6 +209,11 @@ describe('key options', () => {
       true,
     );
     expect((await tryLogin(server.port, withKey('root', local.private))).result).toBe('ready');
+  });
+
+  it('uses the first line of a key whose restrictions pass, as sshd does', async () => {
+    expect((await tryLogin(server.port, withKey('root', second.private))).result).toBe('ready');
+    expect(server.results.at(-1)?.keyOptions).toEqual({ command: 'echo second' });
   });
 
   it('refuses a key past its expiry-time', async () => {
