@@ -1,0 +1,171 @@
+/**
+ * The same large output through a real SSH session (OpenSSH client -> the example server ->
+ * pty -> `cat` of a 200 MB text file), with recording on and off, side by side: throughput,
+ * server CPU and peak RSS. Target: recording keeps at least 95% of the unrecorded throughput.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const title = 'SSH session throughput, recording on vs off';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const work = path.join(root, 'bench/out/ssh');
+const SIZE_MB = Number(process.env.SSHCAST_BENCH_MB ?? 200);
+const ROUNDS = Number(process.env.SSHCAST_BENCH_ROUNDS ?? 3);
+const TICK = 100; // clock ticks per second on Linux
+
+interface Result {
+  seconds: number;
+  mbPerS: number;
+  cpuSeconds: number;
+  peakRssMiB: number;
+  recordedMiB: number;
+}
+
+function procStat(pid: number): { cpu: number; hwm: number } {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpu = (Number(fields[11]) + Number(fields[12])) / TICK;
+  const hwm =
+    Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) /
+    1024;
+  return { cpu, hwm };
+}
+
+async function startServer(
+  record: boolean,
+  dir: string,
+): Promise<{ pid: number; port: number; stop(): Promise<void> }> {
+  const env = { ...process.env };
+  if (record) env.TS_DEBUG_LOG_SSH = '1';
+  else delete env.TS_DEBUG_LOG_SSH;
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(root, 'dist/examples/server.js'),
+      '--port',
+      '0',
+      '--dir',
+      dir,
+      '--host-key',
+      path.join(work, 'host_key'),
+      '--authorized-keys',
+      path.join(work, 'authorized_keys'),
+    ],
+    { env, stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  let out = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on [^\n]*:(\d+)\n/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', () => reject(new Error(`server exited: ${out}`)));
+  });
+  return {
+    pid: child.pid!,
+    port,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+async function once(record: boolean, data: string): Promise<Result> {
+  const dir = path.join(work, 'rec');
+  fs.rmSync(dir, { recursive: true, force: true });
+  const server = await startServer(record, dir);
+  const user = os.userInfo().username;
+  const before = procStat(server.pid);
+  const start = process.hrtime.bigint();
+  await new Promise<void>((resolve, reject) => {
+    const ssh = spawn(
+      'ssh',
+      [
+        '-p',
+        String(server.port),
+        '-i',
+        path.join(work, 'id'),
+        '-F',
+        '/dev/null',
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'IdentitiesOnly=yes',
+        '-o',
+        'LogLevel=ERROR',
+        '-tt',
+        `${user}@127.0.0.1`,
+        `stty raw -echo; cat ${data}`,
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    ssh.on('error', reject);
+    ssh.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ssh exited ${code}`))));
+  });
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const after = procStat(server.pid);
+  await server.stop();
+  const recorded = fs.existsSync(dir)
+    ? fs.readdirSync(dir).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0)
+    : 0;
+  fs.rmSync(dir, { recursive: true, force: true });
+  return {
+    seconds,
+    mbPerS: SIZE_MB / seconds,
+    cpuSeconds: after.cpu - before.cpu,
+    peakRssMiB: after.hwm,
+    recordedMiB: recorded / 2 ** 20,
+  };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+export async function run(): Promise<string> {
+  fs.mkdirSync(work, { recursive: true, mode: 0o700 });
+  if (!fs.existsSync(path.join(work, 'id'))) {
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(work, 'id')]);
+  }
+  fs.copyFileSync(path.join(work, 'id.pub'), path.join(work, 'authorized_keys'));
+  fs.chmodSync(path.join(work, 'authorized_keys'), 0o600);
+  const data = path.join(work, `data-${SIZE_MB}M.txt`);
+  if (!fs.existsSync(data)) {
+    // Text like a terminal shows: base64 lines of 76 characters.
+    execFileSync('sh', [
+      '-c',
+      `head -c ${Math.round((SIZE_MB * 2 ** 20 * 3) / 4)} /dev/urandom | base64 | head -c ${SIZE_MB * 2 ** 20} > ${data}`,
+    ]);
+  }
+  const on: Result[] = [];
+  const off: Result[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    off.push(await once(false, data));
+    on.push(await once(true, data));
+  }
+  const row = (name: string, rs: Result[]) =>
+    `| ${name} | ${median(rs.map((r) => r.mbPerS)).toFixed(1)} | ${median(rs.map((r) => r.cpuSeconds)).toFixed(2)} | ${median(rs.map((r) => r.peakRssMiB)).toFixed(0)} | ${median(rs.map((r) => r.recordedMiB)).toFixed(0)} |`;
+  const ratio = median(on.map((r) => r.mbPerS)) / median(off.map((r) => r.mbPerS));
+  return [
+    `${SIZE_MB} MiB of base64 text, \`ssh -tt host cat FILE\` to /dev/null, OpenSSH client and the example server on 127.0.0.1; median of ${ROUNDS} alternating rounds.`,
+    '',
+    '| recording | MB/s | server CPU s | server peak RSS MiB | recording MiB |',
+    '|---|---|---|---|---|',
+    row('off', off),
+    row('on', on),
+    '',
+    `Throughput ratio on/off: **${ratio.toFixed(3)}** (target ≥ 0.95).`,
+  ].join('\n');
+}
