@@ -15,7 +15,7 @@ import os from 'node:os';
 import pty from 'node-pty';
 import { CastWriter } from '../asciicast/writer.js';
 import { Utf8StreamDecoder } from '../asciicast/utf8.js';
-import { FileSink } from '../recording/file-sink.js';
+import { SyncFileSink } from './sync-file-sink.js';
 import { describeFsError, escapeControl, parseCommandArgs, sizeArg, UsageError } from './common.js';
 
 /** Usage text for `sshcast rec`. */
@@ -108,7 +108,7 @@ export async function run(args: string[]): Promise<number> {
     values.command !== undefined ? ['/bin/sh', ['-c', values.command]] : [shell, []];
 
   const fd = openOutput(file, values.overwrite === true);
-  const writer = new CastWriter(new FileSink(fd, file));
+  const writer = new CastWriter(new SyncFileSink(fd, file));
   let recordingError: Error | undefined;
   writer.on('error', (err: Error) => {
     recordingError = err;
@@ -177,11 +177,26 @@ function record(child: pty.IPty, writer: CastWriter, options: RecordOptions): Pr
       child.pause();
     }
   };
+  // Chunks read in one turn of the event loop (libuv reads a busy pty several times per turn)
+  // become one `o` event: fewer, larger lines for the same output and about the same times.
+  let pendingText = '';
+  let flushScheduled = false;
+  const flushOutput = () => {
+    flushScheduled = false;
+    if (pendingText === '') return;
+    const text = pendingText;
+    pendingText = '';
+    if (!writer.output(text)) block('sink', writer);
+  };
   const forward = (chunk: Buffer) => {
     if (chunk.length === 0) return;
     if (!process.stdout.write(chunk)) block('stdout', process.stdout);
-    const text = decoder.write(chunk);
-    if (text && !writer.output(text)) block('sink', writer);
+    pendingText += decoder.write(chunk);
+    if (pendingText.length >= 256 * 1024) flushOutput();
+    else if (!flushScheduled && pendingText !== '') {
+      flushScheduled = true;
+      setImmediate(flushOutput);
+    }
   };
 
   // Our own handle on the slave side (see the module comment).
@@ -283,6 +298,7 @@ function record(child: pty.IPty, writer: CastWriter, options: RecordOptions): Pr
   const onInput = (data: Buffer) => {
     child.write(data);
     if (options.recordInput) {
+      flushOutput();
       const text = inputDecoder.write(data);
       if (text) writer.event('i', text);
     }
@@ -298,6 +314,7 @@ function record(child: pty.IPty, writer: CastWriter, options: RecordOptions): Pr
     if (!(c > 0 && r > 0)) return;
     try {
       child.resize(c, r);
+      flushOutput();
       writer.resize(c, r);
     } catch {
       // the child is gone
@@ -332,8 +349,8 @@ function record(child: pty.IPty, writer: CastWriter, options: RecordOptions): Pr
       closeSlave();
       if (held.length) forward(held);
       held = Buffer.alloc(0);
-      const rest = decoder.end();
-      if (rest) writer.output(rest);
+      pendingText += decoder.end();
+      flushOutput();
       clearInterval(poll);
       const status = signal ? 128 + signal : exitCode;
       writer.write({ time: exitTime ?? writer.now(), code: 'x', data: String(status) });
