@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { cliPath, isOneLineError, root, runCli } from './helpers.js';
+import { spawnSync } from 'node:child_process';
+import { cliPath, isOneLineError, root, runCli, tempDir } from './helpers.js';
 
 const version = (
   JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }
@@ -94,8 +95,32 @@ describe('sshcast (built, under plain node)', () => {
     expect(r.stderr).toContain('\\e]52');
   });
 
-  it('a reader that goes away is not an error', async () => {
-    const r = await runCli(['--help']);
-    expect(r.code).toBe(0);
+  it('a reader that goes away (| head) is not an error', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const file = path.join(dir, 'big.cast');
+      const line = JSON.stringify('x'.repeat(1000) + '\r\n');
+      fs.writeFileSync(
+        file,
+        '{"version":2,"width":80,"height":24}\n' + `[0.1,"o",${line}]\n`.repeat(5000),
+      );
+      const r = spawnSync(
+        'bash',
+        [
+          '-c',
+          `"$0" "$1" cat "$2" | head -c 10; echo " status=\${PIPESTATUS[0]}" >&2`,
+          process.execPath,
+          cliPath,
+          file,
+        ],
+        {
+          encoding: 'utf8',
+        },
+      );
+      expect(r.stdout).toBe('x'.repeat(10));
+      expect(r.stderr).toBe(' status=0\n');
+    } finally {
+      cleanup();
+    }
   });
 });
