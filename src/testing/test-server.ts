@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ssh2 from 'ssh2';
+import { generateEd25519KeyPair } from '../ssh/keys.js';
 import type {
   ClientChannel,
   ClientInfo,
@@ -322,8 +323,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sshcast-test-'));
   const dir = path.join(tmpDir, 'recordings');
   const account = await currentAccount();
-  const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
-  const clientKey = ssh2.utils.generateKeyPairSync('ed25519');
+  const hostKey = generateEd25519KeyPair();
+  const clientKey = generateEd25519KeyPair();
   const clientPublic = parsed(clientKey.public);
   const hostPublic = parsed(hostKey.public);
   const clientKeyFile = path.join(tmpDir, 'id_ed25519');

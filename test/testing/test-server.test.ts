@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCast } from '../../src/testing/cast.js';
 import { startTestServer, type TestServer } from '../../src/testing/test-server.js';
 import '../../src/testing/vitest.js';
+import { generateEd25519KeyPair } from '../../src/ssh/keys.js';
 
 describe('startTestServer with sshcast sessions (real shells through node-pty)', () => {
   let server: TestServer;
@@ -111,8 +112,7 @@ describe('startTestServer with a custom session handler', () => {
   it('refuses a key it did not generate, and a wrong user name', async () => {
     const server = await startTestServer({ connect: false, session: () => {} });
     try {
-      const { default: ssh2 } = await import('ssh2');
-      const other = ssh2.utils.generateKeyPairSync('ed25519');
+      const other = generateEd25519KeyPair();
       await expect(server.connect({ privateKey: other.private })).rejects.toThrow(
         /authentication methods failed/,
       );
@@ -195,7 +195,7 @@ describe('the test server verifies the client signature', () => {
     });
     const ours = await startTestServer({ connect: false, session: () => {} });
     try {
-      const stranger = parseKey(ssh2.utils.generateKeyPairSync('ed25519').private);
+      const stranger = parseKey(generateEd25519KeyPair().private);
       for (const server of [naive, ours]) {
         const offered = parseKey(fs.readFileSync(server.clientKeyFile));
         const forged = new ForgingAgent(offered, stranger);
