@@ -274,3 +274,41 @@ describe('the account, wholly', () => {
     expect(left.stdout).toBe('');
   });
 });
+
+describe('a server that is not root', () => {
+  it('says so, serves only its own account (without setpriv), and refuses root', async () => {
+    const own = path.join(home, 'server');
+    fs.mkdirSync(own, { mode: 0o700 });
+    fs.writeFileSync(path.join(own, 'authorized_keys'), `${rootKey.pub}\n${userKey.pub}\n`, {
+      mode: 0o600,
+    });
+    execFileSync('chown', ['-R', `${uid}:${gid}`, own]);
+    const s = await startExampleServer({
+      prefix: ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--'],
+      env: { TS_DEBUG_LOG_SSH: '1' },
+      args: [
+        '--dir',
+        path.join(own, 'rec'),
+        '--host-key',
+        path.join(own, 'hk'),
+        '--authorized-keys',
+        path.join(own, 'authorized_keys'),
+      ],
+    });
+    try {
+      expect(s.output()).toMatch(/only this server's own account/);
+      const r = await ssh(s.port, userKey.file, USER, 'id -un; id -Gn; pwd', { pre: ['-tt'] });
+      const lines = r.stdout.toString().split('\r\n');
+      expect(lines[0]).toBe(USER);
+      expect(lines[1]!.split(' ').sort()).toEqual([USER, ...GROUPS].sort());
+      expect(lines[2]).toBe(home);
+      const asRoot = await ssh(s.port, rootKey.file, 'root', 'id');
+      expect(asRoot.code).toBe(255);
+      expect(asRoot.stderr).toMatch(/Permission denied/);
+      const file = await until(() => recordings(path.join(own, 'rec'))[0], 'the recording');
+      expect((await finished(file)).header.localUser).toBe(USER);
+    } finally {
+      await s.stop();
+    }
+  });
+});
