@@ -5,6 +5,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,9 +25,10 @@ export function requireTool(name: string): void {
   if (!found) throw new Error(`${name} is not installed (apt-get install it; .ci/run does)`);
 }
 
-// Not under /tmp: authorized_keys files must pass sshd's StrictModes, which refuses a path
-// through a directory writable by others.
-const TEMP_BASE = path.join(ROOT, 'node_modules/.cache/sshcast-e2e');
+// Not under /tmp, nor under the checkout (which may itself sit below /tmp): authorized_keys
+// files must pass sshd's StrictModes, which refuses a path through a directory writable by others.
+const TEMP_BASE =
+  process.getuid?.() === 0 ? '/var/lib/sshcast-e2e' : path.join(os.homedir(), '.cache/sshcast-e2e');
 
 /** A fresh directory (mode 0700) on a path of root-owned, not world-writable directories. */
 export function tempDir(prefix = 't-'): string {
