@@ -14,6 +14,7 @@ import {
   Recorder,
   authenticate,
   describeAuthPolicy,
+  generateEd25519KeyPair,
   limitChannels,
   limitConnections,
   parseSize,
@@ -83,12 +84,16 @@ function loadHostKey(file: string): Buffer {
       fail(
         `--host-key ${file} is readable by others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`,
       );
-    return fs.readFileSync(file);
+    const key = fs.readFileSync(file);
+    const parsed = ssh2.utils.parseKey(key);
+    if (parsed instanceof Error)
+      fail(`--host-key ${file} is not a usable private key: ${parsed.message}`);
+    return key;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
       fail(`cannot read --host-key ${file}: ${(err as Error).message}`);
   }
-  const key = ssh2.utils.generateKeyPairSync('ed25519').private;
+  const key = generateEd25519KeyPair().private;
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     fs.writeFileSync(file, key, { mode: 0o600, flag: 'wx' });

@@ -6,6 +6,7 @@
 import ssh2 from 'ssh2';
 import type { AddressInfo } from 'node:net';
 import { serveSessions, type SessionOptions } from '../../src/ssh/session.js';
+import { generateEd25519KeyPair } from '../../src/ssh/keys.js';
 
 let hostKey: string | undefined;
 
@@ -21,7 +22,7 @@ export async function startTestServer(
   options: SessionOptions,
   serverConfig: Partial<ssh2.ServerConfig> = {},
 ): Promise<TestServer> {
-  hostKey ??= ssh2.utils.generateKeyPairSync('ed25519').private;
+  hostKey ??= generateEd25519KeyPair().private;
   const connections: ssh2.Connection[] = [];
   const server = new ssh2.Server({ hostKeys: [hostKey], ...serverConfig }, (client) => {
     connections.push(client);
