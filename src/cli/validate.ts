@@ -21,7 +21,8 @@ export const help = `Usage: sshcast validate FILE...
 Check recordings against the asciicast format (v2; v3 is read too). Every problem is printed as
 FILE:LINE: problem (a bad header, invalid JSON or UTF-8, an unknown event, time going backwards,
 a blank line, a truncated final line, a lone surrogate, an unsupported version, an empty file);
-a valid file prints FILE: ok. The exit status is 0 when every file is valid, 1 otherwise.
+a valid file prints FILE: ok (noting when it has no exit event, as a recording cut short by a
+kill or still being written). The exit status is 0 when every file is valid, 1 otherwise.
 
 Options:
   -h, --help     show this help
@@ -45,6 +46,8 @@ export interface ValidationResult {
   count: number;
   /** Events read. */
   events: number;
+  /** Whether the last event is an `x` (exit) event. Not required by the format. */
+  exited: boolean;
 }
 
 /** A line longer than this stops the check of its file: it cannot be a sane recording. */
@@ -55,8 +58,11 @@ export const MAX_LINE_BYTES = 256 * 1024 * 1024;
  * error of the file system).
  */
 export async function validateFile(file: string, limit = 1000): Promise<ValidationResult> {
-  const result: ValidationResult = { problems: [], count: 0, events: 0 };
-  const parser = new CastParser(() => result.events++);
+  const result: ValidationResult = { problems: [], count: 0, events: 0, exited: false };
+  const parser = new CastParser((e) => {
+    result.events++;
+    result.exited = e.code === 'x';
+  });
   let lineNo = 0;
   let stop = false;
   const report = (line: number, message: string) => {
@@ -135,7 +141,9 @@ export async function run(args: string[]): Promise<number> {
       continue;
     }
     if (result.count === 0) {
-      await writeOut(`${name}: ok (${result.events} events)\n`);
+      // Valid either way; a missing exit event is worth knowing (a killed or live session).
+      const note = result.exited ? '' : ', no exit event: cut short or still recording';
+      await writeOut(`${name}: ok (${result.events} events${note})\n`);
       continue;
     }
     allValid = false;

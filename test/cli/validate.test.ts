@@ -46,6 +46,21 @@ describe('sshcast validate', () => {
     for (const f of files) expect(r.stdout).toContain(`${f}: ok (`);
   });
 
+  it('notes a valid recording without an exit event (killed, or still being written)', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const file = path.join(dir, 'killed.cast');
+      fs.writeFileSync(file, '{"version":2,"width":80,"height":24}\n[1,"o","a"]\n');
+      const r = await runCli(['validate', file]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(
+        `${file}: ok (1 events, no exit event: cut short or still recording)\n`,
+      );
+    } finally {
+      cleanup();
+    }
+  });
+
   it('exits 1 when any one of several files is bad, and reports each', async () => {
     const good = path.join(goldenDir, 'full.cast');
     const bad = path.join(brokenDir, 'blank-line.cast');
@@ -82,7 +97,7 @@ describe('sshcast validate', () => {
       }));
       fs.writeFileSync(file, encodeCast({ version: 2, width: 80, height: 24 }, events));
       const result = await validateFile(file);
-      expect(result).toEqual({ problems: [], count: 0, events: 50_000 });
+      expect(result).toEqual({ problems: [], count: 0, events: 50_000, exited: false });
     } finally {
       cleanup();
     }
