@@ -147,6 +147,12 @@ export function writeOut(data: string | Uint8Array): Promise<void> {
   return new Promise((resolve) => process.stdout.once('drain', resolve));
 }
 
+/**
+ * Whether main.ts leaves errors on stdout (a closed pipe) to the running command. By default a
+ * reader that went away ends the command quietly; `rec` sets this and keeps recording instead.
+ */
+export const stdoutErrors = { ignore: false };
+
 let cachedVersion: string | undefined;
 
 /** The package version, read from the package.json above this module (src/ or dist/src/). */

@@ -4,7 +4,7 @@
  * usage text) and `run(args)`, which resolves to the exit status. `--help` and `--version` work
  * everywhere; any error becomes one line `sshcast: <message>` on stderr and a non-zero exit.
  */
-import { UsageError, escapeControl, packageVersion } from './common.js';
+import { UsageError, escapeControl, packageVersion, stdoutErrors } from './common.js';
 
 /** The shape of a subcommand module (src/cli/<name>.ts). */
 export interface Subcommand {
@@ -106,6 +106,7 @@ const invokedAs = process.argv[1] ?? '';
 if (/(?:^|[\\/])(?:main\.[cm]?[jt]s|sshcast)$/.test(invokedAs)) {
   // A reader that went away (`sshcast cat FILE | head`) is not an error.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (stdoutErrors.ignore) return; // the command handles it (rec keeps recording)
     if (err.code === 'EPIPE') process.exit(0);
     fail(err);
   });

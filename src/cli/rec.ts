@@ -16,7 +16,14 @@ import pty from 'node-pty';
 import { CastWriter } from '../asciicast/writer.js';
 import { Utf8StreamDecoder } from '../asciicast/utf8.js';
 import { SyncFileSink } from './sync-file-sink.js';
-import { describeFsError, escapeControl, parseCommandArgs, sizeArg, UsageError } from './common.js';
+import {
+  describeFsError,
+  escapeControl,
+  parseCommandArgs,
+  sizeArg,
+  stdoutErrors,
+  UsageError,
+} from './common.js';
 
 /** Usage text for `sshcast rec`. */
 export const help = `Usage: sshcast rec [-c CMD] [--cols N --rows N] [--title T] [-f] [--record-input] FILE
@@ -188,9 +195,16 @@ function record(child: pty.IPty, writer: CastWriter, options: RecordOptions): Pr
     pendingText = '';
     if (!writer.output(text)) block('sink', writer);
   };
+  // A reader of our stdout that goes away (`sshcast rec … | head`) must not end the recording.
+  let stdoutGone = false;
+  stdoutErrors.ignore = true;
+  process.stdout.on('error', () => {
+    stdoutGone = true;
+    if (blocked.has('stdout')) process.stdout.emit('drain');
+  });
   const forward = (chunk: Buffer) => {
     if (chunk.length === 0) return;
-    if (!process.stdout.write(chunk)) block('stdout', process.stdout);
+    if (!stdoutGone && !process.stdout.write(chunk)) block('stdout', process.stdout);
     pendingText += decoder.write(chunk);
     if (pendingText.length >= 256 * 1024) flushOutput();
     else if (!flushScheduled && pendingText !== '') {

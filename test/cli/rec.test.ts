@@ -40,6 +40,32 @@ describe('sshcast rec', () => {
     }
   }, 60_000);
 
+  it('keeps recording to the end when the reader of its output goes away (| head)', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const file = path.join(dir, 'head.cast');
+      const r = spawnSync(
+        'bash',
+        [
+          '-c',
+          `"$0" "$1" rec -c 'seq 1 100000; echo END' "$2" | head -2; echo "status=\${PIPESTATUS[0]}" >&2`,
+          process.execPath,
+          cliPath,
+          file,
+        ],
+        { encoding: 'utf8' },
+      );
+      expect(r.stdout).toBe('1\r\n2\r\n');
+      expect(r.stderr).toBe('status=0\n');
+      const out = output(file);
+      expect(out.endsWith('99999\r\n100000\r\nEND\r\n')).toBe(true);
+      const events = parseCast(fs.readFileSync(file, 'utf8')).events;
+      expect(events[events.length - 1]).toMatchObject({ code: 'x', data: '0' });
+    } finally {
+      cleanup();
+    }
+  });
+
   it('writes the header: size, command, title, env, local user; the file validates', async () => {
     const { dir, cleanup } = tempDir();
     try {
