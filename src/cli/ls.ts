@@ -53,11 +53,14 @@ export interface RecordingSummary {
   timestamp?: number;
   /** Time of the last event in seconds. */
   duration?: number;
+  /** Terminal size at start, from the header. */
   width?: number;
   height?: number;
+  /** The local account the session ran as. */
   localUser?: string;
   /** The exec command; undefined for an interactive shell. */
   command?: string;
+  /** The header's title, if any. */
   title?: string;
   /** The data of the final `x` event (the exit status), when there is one. */
   exit?: string;

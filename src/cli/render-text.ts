@@ -22,7 +22,9 @@ export function stripControls(text: string): string {
 export class CsiClamp {
   #state: 'ground' | 'esc' | 'csi' = 'ground';
   #params = '';
+  /** The current screen height: the bound for scroll and line insert/delete counts. */
   rows = 24;
+  /** The current screen width: the bound for tab counts (and, times rows, for repeats). */
   cols = 80;
 
   /** Filters one chunk. */
