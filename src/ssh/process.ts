@@ -22,6 +22,8 @@ export interface SessionProcessEvents {
   data: [chunk: Buffer, stream: OutputStream];
   /** The process ended and all of its output was emitted. Emitted once. */
   exit: [exit: ProcessExit];
+  /** Input can be written again after write() returned false. */
+  'input-drain': [];
 }
 
 /** A running session process. */
@@ -30,8 +32,8 @@ export interface SessionProcess extends EventEmitter<SessionProcessEvents> {
   /** Stop emitting output until resume() (backpressure). */
   pause(): void;
   resume(): void;
-  /** Send input to the process. */
-  write(data: Buffer): void;
+  /** Send input to the process. Returns false when the caller should wait for `'input-drain'`. */
+  write(data: Buffer): boolean;
   /** The client sent EOF: ends stdin for pipes, ignored for a pty. */
   endInput(): void;
   /** Resize the terminal (pty only). */
@@ -61,6 +63,7 @@ export function spawnSession(options: SpawnOptions): SessionProcess {
 const QUIET_MS = 100;
 
 interface PtyInternals {
+  _fd: number;
   _socket: { destroy: (...args: unknown[]) => unknown; once: (e: string, f: () => void) => void };
   ptsName?: string;
   _pty?: string;
@@ -69,6 +72,7 @@ interface PtyInternals {
 class PtyProcess extends EventEmitter<SessionProcessEvents> implements SessionProcess {
   readonly pid: number;
   readonly #term: pty.IPty;
+  readonly #input: PtyInput;
   #slave: number | undefined;
   #paused = false;
   #childGone = false;
@@ -88,6 +92,7 @@ class PtyProcess extends EventEmitter<SessionProcessEvents> implements SessionPr
     } as pty.IPtyForkOptions);
     this.pid = this.#term.pid;
     const internals = this.#term as unknown as PtyInternals;
+    this.#input = new PtyInput(internals._fd, () => this.emit('input-drain'));
     // node-pty loses the last output of a process that exits at once (node-pty #85, #726): on
     // EIO, or 200 ms after the exit, it destroys its socket whatever is still unread. Holding our
     // own handle on the slave means no EIO while the process lives; node-pty's timer, which is
@@ -101,12 +106,16 @@ class PtyProcess extends EventEmitter<SessionProcessEvents> implements SessionPr
     }
     const socket = internals._socket;
     const destroy = socket.destroy.bind(socket);
+    // Input is dropped once the process is gone and before the master is closed, so that no
+    // retried write can reach a descriptor number that has been reused.
     this.#destroySocket = () => {
       clearTimeout(this.#quiet);
+      this.#input.dispose();
       destroy();
     };
     socket.destroy = (...args: unknown[]) => {
       // Stream internals destroy with the error (EIO at the end of the data): let that through.
+      this.#input.dispose();
       if (args[0] !== undefined) return destroy(...args);
       this.#childGone = true;
       this.#closeSlave();
@@ -120,6 +129,7 @@ class PtyProcess extends EventEmitter<SessionProcessEvents> implements SessionPr
       this.emit('data', Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk), 'stdout');
     });
     this.#term.onExit(({ exitCode, signal }) => {
+      this.#input.dispose();
       this.#closeSlave();
       clearTimeout(this.#quiet);
       this.emit('exit', signal ? { signal } : { status: exitCode });
@@ -156,8 +166,9 @@ class PtyProcess extends EventEmitter<SessionProcessEvents> implements SessionPr
     this.#armQuiet();
   }
 
-  write(data: Buffer): void {
-    if (!this.#hungUp) this.#term.write(data as unknown as string);
+  write(data: Buffer): boolean {
+    if (this.#hungUp) return true;
+    return this.#input.write(data);
   }
 
   endInput(): void {}
@@ -177,6 +188,7 @@ class PtyProcess extends EventEmitter<SessionProcessEvents> implements SessionPr
   hangup(): void {
     if (this.#hungUp) return;
     this.#hungUp = true;
+    this.#input.dispose();
     this.#childGone = true;
     this.#closeSlave();
     // Closing the master hangs the terminal up: the kernel sends SIGHUP to the session leader
@@ -206,6 +218,7 @@ class PipeProcess extends EventEmitter<SessionProcessEvents> implements SessionP
     this.pid = this.#child.pid;
     const { stdout, stderr, stdin } = this.#child;
     stdin!.on('error', () => {});
+    stdin!.on('drain', () => this.emit('input-drain'));
     stdout!.on('data', (c: Buffer) => this.#hungUp || this.emit('data', c, 'stdout'));
     stderr!.on('data', (c: Buffer) => this.#hungUp || this.emit('data', c, 'stderr'));
     this.#child.on('error', () => {});
@@ -226,8 +239,9 @@ class PipeProcess extends EventEmitter<SessionProcessEvents> implements SessionP
     this.#child.stderr!.resume();
   }
 
-  write(data: Buffer): void {
-    if (this.#child.stdin!.writable) this.#child.stdin!.write(data);
+  write(data: Buffer): boolean {
+    const stdin = this.#child.stdin!;
+    return stdin.writable ? stdin.write(data) : true;
   }
 
   endInput(): void {
@@ -262,5 +276,79 @@ class PipeProcess extends EventEmitter<SessionProcessEvents> implements SessionP
     else this.#child.once('exit', drop);
     // Keep draining so a writer blocked on a full pipe sees the hangup rather than hanging.
     this.resume();
+  }
+}
+
+// Input held for a terminal whose process is not reading, before the client is paused.
+const INPUT_HIGH_WATER = 64 * 1024;
+const MAX_RETRY_MS = 100;
+
+/**
+ * Writes input to the pty master. node-pty's own writer retries EAGAIN with setImmediate, which
+ * spins a CPU for as long as a raw-mode process leaves its input unread (measured: 76% of a core),
+ * and queues without bound. This one backs off with a timer and reports when to stop reading.
+ */
+class PtyInput {
+  readonly #fd: number;
+  readonly #onDrain: () => void;
+  readonly #queue: Buffer[] = [];
+  #pending = 0;
+  #writing = false;
+  #blocked = false;
+  #retry = 1;
+  #timer: NodeJS.Timeout | undefined;
+  #disposed = false;
+
+  constructor(fd: number, onDrain: () => void) {
+    this.#fd = fd;
+    this.#onDrain = onDrain;
+  }
+
+  write(data: Buffer): boolean {
+    if (this.#disposed || data.length === 0) return true;
+    this.#queue.push(data);
+    this.#pending += data.length;
+    if (!this.#writing && !this.#timer) this.#flush();
+    if (this.#pending > INPUT_HIGH_WATER) this.#blocked = true;
+    return !this.#blocked;
+  }
+
+  #flush(): void {
+    const head = this.#queue[0];
+    if (this.#disposed || !head) return;
+    this.#writing = true;
+    fs.write(this.#fd, head, 0, head.length, null, (err, written) => {
+      this.#writing = false;
+      if (this.#disposed) return;
+      if (err) {
+        if (err.code !== 'EAGAIN') return this.dispose();
+        this.#timer = setTimeout(() => {
+          this.#timer = undefined;
+          this.#flush();
+        }, this.#retry);
+        this.#retry = Math.min(this.#retry * 2, MAX_RETRY_MS);
+        return;
+      }
+      this.#retry = 1;
+      this.#pending -= written;
+      if (written >= head.length) this.#queue.shift();
+      else this.#queue[0] = head.subarray(written);
+      if (this.#blocked && this.#pending <= INPUT_HIGH_WATER / 2) {
+        this.#blocked = false;
+        this.#onDrain();
+      }
+      this.#flush();
+    });
+  }
+
+  dispose(): void {
+    this.#disposed = true;
+    clearTimeout(this.#timer);
+    this.#queue.length = 0;
+    this.#pending = 0;
+    if (this.#blocked) {
+      this.#blocked = false;
+      this.#onDrain();
+    }
   }
 }

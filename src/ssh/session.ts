@@ -262,6 +262,7 @@ class RunningSession {
   readonly #log: (m: string) => void;
   readonly #waits = new Set<string>();
   #clientGone = false;
+  #inputPaused = false;
   #terminated = false;
   #done = false;
 
@@ -283,7 +284,15 @@ class RunningSession {
 
     channel.on('data', (data: Buffer) => {
       recording.input(data);
-      proc.write(data);
+      // A process that does not read its input pauses the client, not the server's memory.
+      if (!proc.write(data) && !this.#inputPaused) {
+        this.#inputPaused = true;
+        channel.pause();
+        proc.once('input-drain', () => {
+          this.#inputPaused = false;
+          channel.resume();
+        });
+      }
     });
     // Only a pipe's stdin ends on the client's EOF: OpenSSH sends EOF at once for
     // `ssh -tt host cmd </dev/null`, and that must not end a pty session.

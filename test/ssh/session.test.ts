@@ -496,3 +496,35 @@ describe('backpressure', () => {
     });
   }
 });
+
+describe('input backpressure', () => {
+  it('a pty process that does not read its input pauses the client instead of queueing in the server', async () => {
+    const c = await connect(server.port);
+    let channel!: ssh2.ClientChannel;
+    await new Promise<void>((resolve, reject) =>
+      c.exec('stty raw -echo; echo ready; sleep 30', { pty: { rows: 24, cols: 80 } }, (e, ch) => {
+        if (e) return reject(e);
+        channel = ch;
+        ch.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+      }),
+    );
+    const chunk = Buffer.alloc(256 * 1024, 'x');
+    let accepted = 0;
+    // Write until ssh's own flow control says stop: the server stopped taking input.
+    for (let i = 0; i < 200; i++) {
+      const ok = channel.write(chunk);
+      accepted += chunk.length;
+      if (!ok) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    // A stalled client is stopped after about one window (2 MiB) plus the server's 64 KiB.
+    expect(accepted).toBeLessThan(16 * 2 ** 20);
+    const blocked = await Promise.race([
+      new Promise<boolean>((r) => channel.once('drain', () => r(false))),
+      new Promise<boolean>((r) => setTimeout(() => r(true), 1000)),
+    ]);
+    expect(blocked).toBe(true);
+    channel.close();
+    c.end();
+  });
+});
