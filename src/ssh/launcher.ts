@@ -6,6 +6,7 @@
  * then execs `setpriv --reuid --regid --init-groups` so the shell gets exactly the account's uid,
  * gid and supplementary groups.
  */
+import { SshcastError } from '../errors.js';
 import type { Account } from './account.js';
 
 /** Where the launcher looks for setpriv (util-linux). */
@@ -14,8 +15,9 @@ export const SETPRIV = '/usr/bin/setpriv';
 /** The perl interpreter the launcher runs under. */
 export const PERL = '/usr/bin/perl';
 
-/** A sane PATH for sessions, as sshd sets for ordinary accounts and for root. */
+/** The PATH of an ordinary account's session (sshd's default). */
 export const USER_PATH = '/usr/local/bin:/usr/bin:/bin:/usr/games';
+/** The PATH of root's session (sshd's default). */
 export const ROOT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 // Arguments: TTYMODE UID GID -- PROGRAM ARGS...  TTYMODE is "tty" to give the controlling
@@ -65,8 +67,10 @@ export interface LaunchCommand {
 }
 
 /** Thrown when the server cannot run a session as the account (not root, another account). */
-export class AccountSwitchError extends Error {
-  override readonly name = 'AccountSwitchError';
+export class AccountSwitchError extends SshcastError {
+  constructor(message: string) {
+    super('ERR_ACCOUNT_SWITCH', message);
+  }
 }
 
 /**

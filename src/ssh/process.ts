@@ -17,6 +17,7 @@ export interface ProcessExit {
   signal?: number;
 }
 
+/** The events of a {@link SessionProcess}. */
 export interface SessionProcessEvents {
   /** A chunk of output, in order; `stream` is always `stdout` for a pty. */
   data: [chunk: Buffer, stream: OutputStream];

@@ -14,8 +14,9 @@ import type { Identity } from './identity.js';
 import { LAUNCHER_ENV, launchCommand, sessionEnvironment } from './launcher.js';
 import { spawnSession, type SessionProcess } from './process.js';
 
-/** The terminal size used when a client asks for 0 columns or rows. */
+/** The columns used when a client asks for 0 (or sends no pty size). */
 export const DEFAULT_COLS = 80;
+/** The rows used when a client asks for 0 (or sends no pty size). */
 export const DEFAULT_ROWS = 24;
 
 /** The largest number of columns or rows a client can ask for; larger requests are clamped. */
