@@ -78,7 +78,11 @@ export class CastParser {
       if (!complete) return fail('truncated', 'truncated final line (the recording was cut short)');
       return fail(this.#header ? 'json' : 'header', 'not valid JSON');
     }
-    if (!this.#header) return this.#parseHeader(value, fail);
+    if (!this.#header) {
+      const problem = this.#parseHeader(value, fail);
+      if (!problem && !complete) return fail('truncated', 'no newline at the end of the file');
+      return problem;
+    }
     const problem = this.#parseEvent(value, fail);
     if (!problem && !complete) return fail('truncated', 'no newline at the end of the file');
     return problem;

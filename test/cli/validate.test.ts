@@ -20,6 +20,7 @@ const corpus: Record<string, [number, string][]> = {
   'blank-line.cast': [[2, 'blank line']],
   'truncated.cast': [[3, 'truncated final line (the recording was cut short)']],
   'no-final-newline.cast': [[2, 'no newline at the end of the file']],
+  'header-no-newline.cast': [[1, 'no newline at the end of the file']],
   'lone-surrogate.cast': [[2, 'lone surrogate in event data']],
   'invalid-utf8.cast': [[2, 'not valid UTF-8']],
 };
