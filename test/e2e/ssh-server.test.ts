@@ -54,6 +54,21 @@ afterAll(async () => {
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
+function childrenOf(pid: number): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
 /** The recording a session made: the one file that appeared since `before`. */
 async function newRecording(before: string[]): Promise<ReturnType<typeof readCast>> {
   const file = await until(
@@ -146,8 +161,18 @@ describe('the example server', () => {
         expect(cast.header).toMatchObject({ width: 80, height: 24 });
       }
     };
+    const fdsBefore = fs.readdirSync(`/proc/${server.child.pid}/fd`).length;
     await Promise.all([worker(), worker(), worker()]);
     expect(losses).toEqual([]);
+    // Nothing left behind: no child process, no descriptor beyond what an idle server holds.
+    await until(
+      () => (childrenOf(server.child.pid!).length === 0 ? true : undefined),
+      'no session processes left',
+    );
+    await until(
+      () => (fs.readdirSync(`/proc/${server.child.pid}/fd`).length <= fdsBefore ? true : undefined),
+      `the server's descriptors to return to ${fdsBefore}`,
+    );
   }, 120_000);
 
   it('serves an interactive shell in a real terminal, with a resize', async () => {
