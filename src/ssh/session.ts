@@ -11,7 +11,7 @@ import type { OutputStream, Recording } from '../recording/recording.js';
 import { START_FAILURE_MESSAGE, WRITE_FAILURE_MESSAGE } from '../recording/policy.js';
 import { exitStatus, signalFromClient, sshSignalName } from './exit.js';
 import type { Identity } from './identity.js';
-import { LAUNCHER_ENV, launchCommand, sessionEnvironment } from './launcher.js';
+import { launchCommand, sessionEnvironment } from './launcher.js';
 import { spawnSession, type SessionProcess } from './process.js';
 
 /** The columns used when a client asks for 0 (or sends no pty size). */
@@ -140,6 +140,10 @@ export function handleSession(session: ssh2.Session, options: SessionOptions): v
       launch = launchCommand({
         account: identity.account,
         pty: term !== undefined,
+        env: {
+          ...sessionEnvironment(identity.account, extraEnv),
+          ...(term ? { TERM: term.term } : {}),
+        },
         ...(command !== undefined ? { command } : {}),
       });
     } catch (err) {
@@ -168,11 +172,7 @@ export function handleSession(session: ssh2.Session, options: SessionOptions): v
     try {
       const proc = spawnSession({
         command: launch,
-        env: {
-          ...LAUNCHER_ENV,
-          ...sessionEnvironment(identity.account, extraEnv),
-          ...(term ? { TERM: term.term } : {}),
-        },
+        env: launch.env,
         cwd: homeOrRoot(identity.account.home),
         ...(term ? { pty: term } : {}),
       });

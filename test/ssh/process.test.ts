@@ -29,7 +29,7 @@ it('naive node-pty: output not yet read when the process exits is lost (reading 
 
 it('sshcast: every byte arrives before exit, even when reading was paused across the exit', async () => {
   const proc = spawnSession({
-    command: { file: '/bin/sh', args: ['-c', COMMAND] },
+    command: { file: '/bin/sh', args: ['-c', COMMAND], env: {} },
     env: { PATH: '/usr/bin:/bin' },
     cwd: '/',
     pty: { cols: 80, rows: 24, term: 'xterm' },
@@ -56,7 +56,7 @@ it('sshcast: 30 fast exits, byte-exact', async () => {
   for (let i = 0; i < 30; i++) {
     const n = 10_000 + i * 1237;
     const proc = spawnSession({
-      command: { file: '/bin/sh', args: ['-c', `head -c ${n} /dev/zero | tr '\\0' a`] },
+      command: { file: '/bin/sh', args: ['-c', `head -c ${n} /dev/zero | tr '\\0' a`], env: {} },
       env: { PATH: '/usr/bin:/bin' },
       cwd: '/',
       pty: { cols: 80, rows: 24, term: 'xterm' },
