@@ -312,3 +312,45 @@ describe('a server that is not root', () => {
     }
   });
 });
+
+describe('a user’s own authorized_keys', () => {
+  it('cannot make the server run the user’s code with its privileges (environment=)', async () => {
+    const lib = path.join(home, 'lib');
+    const proof = path.join(home, 'proof');
+    fs.mkdirSync(lib);
+    fs.writeFileSync(
+      path.join(lib, 'Evil.pm'),
+      `package Evil; open(my $f, '>>', '${proof}'); print $f "uid=$<\\n"; 1;\n`,
+    );
+    fs.mkdirSync(path.join(home, '.ssh'), { mode: 0o700 });
+    fs.writeFileSync(
+      path.join(home, '.ssh/authorized_keys'),
+      `environment="PERL5LIB=${lib}",environment="PERL5OPT=-MEvil" ${userKey.pub}\n`,
+      { mode: 0o600 },
+    );
+    execFileSync('chown', ['-R', `${uid}:${gid}`, lib, path.join(home, '.ssh')]);
+    const own = tempDir();
+    const s = await startExampleServer({
+      env: { TS_DEBUG_LOG_SSH: '1' },
+      args: ['--dir', path.join(own, 'rec'), '--host-key', path.join(own, 'hk')],
+    });
+    try {
+      const r = await ssh(s.port, userKey.file, USER, 'echo $PERL5OPT', { pre: ['-tt'] });
+      // The key's environment reached the session, and only the session.
+      expect(r.stdout.toString()).toBe('-MEvil\r\n');
+      expect(fs.existsSync(proof)).toBe(false);
+      // The same variables, given to a perl, do run the module: the test's attack is real.
+      execFileSync(
+        'setpriv',
+        [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--', 'perl', '-e', '1'],
+        {
+          env: { PATH: '/usr/bin:/bin', PERL5LIB: lib, PERL5OPT: '-MEvil' },
+        },
+      );
+      expect(fs.readFileSync(proof, 'utf8')).toBe(`uid=${uid}\n`);
+    } finally {
+      await s.stop();
+      fs.rmSync(own, { recursive: true, force: true });
+    }
+  });
+});
