@@ -192,6 +192,11 @@ async function shutdown(signal: string): Promise<void> {
   // Hanging up every connection ends its sessions: each process gets SIGHUP and each recording
   // its `x` event. Wait a little for that, then close whatever is left.
   for (const client of connections) hangUp(client);
+  // A peer that stopped reading never lets a polite goodbye finish: cut it after a second.
+  setTimeout(() => {
+    for (const client of connections)
+      (client as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
+  }, 1000).unref();
   const deadline = Date.now() + 5000;
   while (recorder.openRecordings.size > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 50));

@@ -161,7 +161,8 @@ export function handleSession(session: ssh2.Session, options: SessionOptions): v
         localUser: identity.account.name,
       });
     } catch (err) {
-      if (!(err instanceof RecordingStartError)) throw err;
+      if (!(err instanceof RecordingStartError))
+        log(`sshcast: cannot start recording: ${(err as Error).message}`);
       return refuse(accept, START_FAILURE_MESSAGE, term !== undefined);
     }
     const channel = accept?.();

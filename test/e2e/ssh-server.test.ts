@@ -1,6 +1,7 @@
 /**
  * The built example server (plain node, dist/) against the real OpenSSH client.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import ssh2 from 'ssh2';
@@ -324,6 +325,44 @@ describe('start-up', () => {
     await session;
     const cast = readCast(file);
     expect(cast.events.at(-1)?.[1]).toBe('x');
+    fs.rmSync(own, { recursive: true, force: true });
+  });
+
+  it('finishes the recording of a client that stopped reading, on SIGTERM', async () => {
+    const own = tempDir();
+    const ownDir = path.join(own, 'rec');
+    const s = await startExampleServer({
+      env: { TS_DEBUG_LOG_SSH: '1' },
+      args: [
+        '--dir',
+        ownDir,
+        '--host-key',
+        path.join(own, 'hk'),
+        '--authorized-keys',
+        authorizedKeys,
+      ],
+    });
+    const client = spawn(
+      'ssh',
+      [...sshOptions(s.port, key.file), '-tt', `${USER}@127.0.0.1`, 'yes'],
+      {
+        stdio: ['pipe', 'pipe', 'ignore'],
+      },
+    );
+    let seen = 0;
+    // Read the first chunk, then stop reading: ssh, then the server, back up.
+    await new Promise<void>((resolve) =>
+      client.stdout!.once('data', (d: Buffer) => {
+        seen += d.length;
+        client.stdout!.pause();
+        resolve();
+      }),
+    );
+    const file = await until(() => recordings(ownDir)[0], 'the recording');
+    expect(await s.stop('SIGTERM')).toBe(0);
+    expect(readCast(file).events.at(-1)?.[1]).toBe('x');
+    expect(seen).toBeGreaterThan(0);
+    client.kill('SIGKILL');
     fs.rmSync(own, { recursive: true, force: true });
   });
 });
