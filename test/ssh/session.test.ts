@@ -528,3 +528,24 @@ describe('input backpressure', () => {
     c.end();
   });
 });
+
+describe('input recording', () => {
+  it('records keystrokes as i events only when the recorder records input', async () => {
+    for (const recordInput of [false, true]) {
+      const s = await startTestServer({
+        identity: { account, keyOptions: {} },
+        recorder: memoryRecorder({ recordInput }),
+      });
+      const c = await connect(s.port);
+      const r = await run(c, 'read line; echo got-$line', {
+        pty: { cols: 80, rows: 24 },
+        input: 'secret\r',
+      });
+      expect(r.stdout.toString()).toContain('got-secret');
+      const inputs = (await lastCast()).events.filter((e) => e.code === 'i').map((e) => e.data);
+      expect(inputs).toEqual(recordInput ? ['secret\r'] : []);
+      c.end();
+      await s.close();
+    }
+  });
+});
