@@ -87,6 +87,11 @@ export {
 } from './ssh/process.js';
 export type { Identity, KeyOptions } from './ssh/identity.js';
 export { currentAccount, isValidAccountName, lookupAccount, type Account } from './ssh/account.js';
-export { summarizeCast, summarizeHandle, type CastSummary } from './asciicast/summary.js';
+export {
+  summarizeCast,
+  summarizeCastSync,
+  summarizeHandle,
+  type CastSummary,
+} from './asciicast/summary.js';
 export { startWebServer, type WebServer, type WebServerOptions } from './web/server.js';
 export { generateEd25519KeyPair, type KeyPair } from './ssh/keys.js';

@@ -1,18 +1,27 @@
 /**
  * A recording's summary for listings (`sshcast ls`, the web page): read from the header line and
- * the end of the file only (4 KiB, widened until it holds a complete line), so a directory of large recordings lists quickly and in bounded memory.
- * A broken file is summarised as `damaged` with the reason; it never throws.
+ * the end of the file only (4 KiB of each first, widened until they hold a complete line), so a
+ * directory of large recordings lists quickly and in bounded memory. A broken file is summarised
+ * as `damaged` with the reason; it never throws.
+ *
+ * The reading logic is written once, as a generator that asks for byte ranges; a synchronous
+ * driver (`sshcast ls`) and an asynchronous one (`sshcast web`, which must not block its server)
+ * answer those requests.
  */
 import fs from 'node:fs';
 import { basename } from 'node:path';
+import type { Event } from './event.js';
 import { CastParser } from './reader.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
-/** The longest header line looked for; a longer one makes the file damaged. */
-export const SUMMARY_HEAD_BYTES = 64 * 1024;
-/** The longest last line looked for before a file is called damaged. */
+/** The longest header or event line looked for; a longer one makes the file damaged. */
 export const SUMMARY_MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+/** The first read at each end of the file; most headers and last events fit in it. */
+const FIRST_WINDOW = 4096;
+/** v3 files are scanned whole (their times are intervals), this much at a time. */
+const SCAN_CHUNK = 1 << 20;
 
 /** What a listing shows about one recording. */
 export interface CastSummary {
@@ -38,14 +47,47 @@ export interface CastSummary {
   /** False when the file holds a header and no complete event yet (players cannot show it). */
   hasEvents: boolean;
   /**
-   * `ok`: header valid and the file ends with a complete line; `partial`: the last line is cut
-   * short (still being written, or a crash); `damaged`: the header or the last complete line is
-   * not valid asciicast (see `error`). Damage in the middle is found by `sshcast validate`, not here.
+   * `ok`: valid header, and the file ends with a complete `x` (exit) event; `partial`: the last
+   * line is cut short, or there is no exit event yet (a live or killed session); `damaged`: the
+   * header or the last complete line is not valid asciicast (v2 damage in the middle is found by
+   * `sshcast validate`, not here; v3 files are read whole, so any damage is found).
    */
   status: 'ok' | 'partial' | 'damaged';
-  /** Why the file is damaged. */
-  error?: string;
+  /** What is wrong, for `partial` and `damaged`. */
+  problem?: string;
 }
+
+/** The facts of `fstat` the summary needs. */
+interface FileFacts {
+  size: number;
+  mtimeMs: number;
+  isFile(): boolean;
+}
+
+/** A request for the bytes at [position, position + length) (fewer at the end of the file). */
+interface ReadRequest {
+  position: number;
+  length: number;
+}
+
+type Summarizer = Generator<ReadRequest, CastSummary, Buffer>;
+
+/** A summary of a file that could not be read at all. */
+function unreadable(file: string, problem: string): CastSummary {
+  return { file, size: 0, mtimeMs: 0, hasEvents: false, status: 'damaged', problem };
+}
+
+function openProblem(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ELOOP' ? 'the file is a symlink' : `the file cannot be opened (${code ?? err})`;
+}
+
+function readProblem(err: unknown): string {
+  return `read failed (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
+}
+
+// O_NONBLOCK: a FIFO planted in the directory must not hang the listing.
+const OPEN_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
 
 /**
  * Summarises the recording at `path` without following a symlink (a symlink, FIFO or directory is
@@ -55,33 +97,43 @@ export async function summarizeCast(path: string): Promise<CastSummary> {
   const file = basename(path);
   let fh: fs.promises.FileHandle;
   try {
-    fh = await fs.promises.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    fh = await fs.promises.open(path, OPEN_FLAGS);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ELOOP' ? 'is a symlink' : `cannot be opened (${code ?? String(err)})`;
-    return {
-      file,
-      size: 0,
-      mtimeMs: 0,
-      hasEvents: false,
-      status: 'damaged',
-      error: `the file ${why}`,
-    };
+    return unreadable(file, openProblem(err));
   }
   try {
     return await summarizeHandle(fh, file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return {
-      file,
-      size: 0,
-      mtimeMs: 0,
-      hasEvents: false,
-      status: 'damaged',
-      error: `read failed (${code ?? String(err)})`,
-    };
+    return unreadable(file, readProblem(err));
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * {@link summarizeCast} with blocking reads, for a command-line listing. `path` may be a Buffer
+ * (a name that is not UTF-8); `file` is the name to report.
+ */
+export function summarizeCastSync(
+  path: string | Buffer,
+  file: string = basename(String(path)),
+): CastSummary {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, OPEN_FLAGS);
+  } catch (err) {
+    return unreadable(file, openProblem(err));
+  }
+  try {
+    const steps = summarize(file, fs.fstatSync(fd));
+    for (let step = steps.next(); ;) {
+      if (step.done) return step.value;
+      step = steps.next(readAtSync(fd, step.value));
+    }
+  } catch (err) {
+    return unreadable(file, readProblem(err));
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -90,7 +142,22 @@ export async function summarizeHandle(
   fh: fs.promises.FileHandle,
   file: string,
 ): Promise<CastSummary> {
-  const st = await fh.stat();
+  const steps = summarize(file, await fh.stat());
+  for (let step = steps.next(); ;) {
+    if (step.done) return step.value;
+    step = steps.next(await readAt(fh, step.value));
+  }
+}
+
+/** Newest first: by header `start`, else modification time; then by name, descending. */
+export function compareNewestFirst(a: CastSummary, b: CastSummary): number {
+  const ta = a.start !== undefined ? a.start * 1000 : a.mtimeMs;
+  const tb = b.start !== undefined ? b.start * 1000 : b.mtimeMs;
+  if (ta !== tb) return tb - ta;
+  return a.file < b.file ? 1 : a.file > b.file ? -1 : 0;
+}
+
+function* summarize(file: string, st: FileFacts): Summarizer {
   const out: CastSummary = {
     file,
     size: st.size,
@@ -98,23 +165,32 @@ export async function summarizeHandle(
     hasEvents: false,
     status: 'ok',
   };
-  const damaged = (error: string): CastSummary =>
-    Object.assign(out, { status: 'damaged' as const, error });
+  const size = st.size;
+  const damaged = (problem: string): CastSummary =>
+    Object.assign(out, { status: 'damaged' as const, problem });
   if (!st.isFile()) return damaged('not a regular file');
-  if (st.size === 0) return damaged('empty file');
+  if (size === 0) return damaged('line 1: empty recording');
 
-  // Headers are small: read 4 KiB first, the full allowance only when the line is longer.
-  let head = await readAt(fh, 0, Math.min(st.size, 4096));
-  if (head.indexOf(10) === -1 && st.size > head.length)
-    head = await readAt(fh, 0, Math.min(st.size, SUMMARY_HEAD_BYTES));
-  const nl = head.indexOf(10);
+  // Headers are small: 4 KiB first, widened 4x at a time only for a longer line.
+  let head = yield { position: 0, length: Math.min(size, FIRST_WINDOW) };
+  let nl = head.indexOf(10);
+  // A short read: the file shrank since fstat, and what was read is all there is.
+  let shrunk = head.length < Math.min(size, FIRST_WINDOW);
+  while (nl === -1 && !shrunk && head.length < size && head.length < SUMMARY_MAX_LINE_BYTES) {
+    const more = Math.min(size, head.length * 4, SUMMARY_MAX_LINE_BYTES) - head.length;
+    const got = yield { position: head.length, length: more };
+    shrunk = got.length < more;
+    head = Buffer.concat([head, got]);
+    nl = head.indexOf(10);
+  }
+  if (nl === -1 && !shrunk && head.length < size)
+    return damaged(`line 1: header line longer than ${SUMMARY_MAX_LINE_BYTES} bytes`);
   const complete = nl !== -1;
-  if (!complete && st.size > head.length)
-    return damaged(`header line longer than ${SUMMARY_HEAD_BYTES} bytes`);
-  const parser = new CastParser(() => {});
+  let last: Event | undefined;
+  const parser = new CastParser((e) => (last = e));
   const problem = parser.line(head.toString('utf8', 0, complete ? nl : head.length), complete);
-  if (!parser.header) return damaged(problem?.message ?? 'line 1: bad header');
   const h = parser.header;
+  if (!h) return damaged(problem?.message ?? 'line 1: bad header');
   if (h.timestamp !== undefined) out.start = h.timestamp;
   out.width = h.width;
   out.height = h.height;
@@ -122,83 +198,128 @@ export async function summarizeHandle(
   if (h.command !== undefined) out.command = h.command;
   if (h.title !== undefined) out.title = h.title;
   if (h.env?.TERM !== undefined) out.term = h.env.TERM;
-  if (!complete) {
-    out.status = 'partial';
-    return out;
-  }
+  if (!complete) return ended(out, undefined, true, 'no newline after the header');
+  const headerEnd = nl + 1;
+  if (parser.version === 3) return yield* summarizeV3(parser, () => last, headerEnd, out);
+  if (headerEnd >= size) return ended(out, undefined, false);
 
-  // The last complete line: in the last 4 KiB, or a window widened 4x at a time for a long event line.
-  let last: string | undefined;
-  for (let window = 4096; ; window *= 4) {
-    const tailStart = Math.max(nl + 1, st.size - window);
-    const tail = await readAt(fh, tailStart, st.size - tailStart);
-    const lastNl = tail.lastIndexOf(10);
-    out.status = lastNl === tail.length - 1 || tail.length === 0 ? 'ok' : 'partial';
-    // Complete lines in the window; the first is skipped when the window starts mid-line.
-    const lines = lastNl === -1 ? [] : tail.toString('utf8', 0, lastNl).split('\n');
-    if (tailStart > nl + 1) lines.shift();
-    last = lines.at(-1);
-    if (last !== undefined || tailStart === nl + 1) break;
+  // The last complete line: in the last 4 KiB, or a window widened 4x at a time for a long line.
+  let start = Math.max(headerEnd, size - FIRST_WINDOW);
+  let tail =
+    head.length === size ? head.subarray(start) : yield { position: start, length: size - start };
+  let end: number;
+  let lineStart: number;
+  for (;;) {
+    end = tail.lastIndexOf(10);
+    const prev = end > 0 ? tail.lastIndexOf(10, end - 1) : -1;
+    if ((end !== -1 && prev !== -1) || start === headerEnd) {
+      lineStart = prev + 1;
+      break;
+    }
+    const window = size - start;
     if (window >= SUMMARY_MAX_LINE_BYTES)
-      return damaged(`a line longer than ${SUMMARY_MAX_LINE_BYTES} bytes`);
+      return damaged(`last line longer than ${SUMMARY_MAX_LINE_BYTES} bytes`);
+    const from = Math.max(headerEnd, start - 3 * window);
+    tail = Buffer.concat([yield { position: from, length: start - from }, tail]);
+    start = from;
   }
-  if (last === undefined) return out;
-  const event = parseEventLine(last);
-  if (typeof event === 'string') return damaged(`last complete line: ${event}`);
-  out.hasEvents = true;
-  if (event.code === 'x') out.exit = event.data;
-  if (parser.version === 3) {
-    const total = await v3Duration(fh, nl + 1, st.size);
-    if (total !== undefined) out.duration = total;
-  } else {
-    out.duration = event.time;
+  // No complete line after the header: the first event was cut short.
+  if (end === -1) return ended(out, undefined, true);
+  // Checked as an event by the parser that has seen only the header.
+  const bad = parser.line(tail.toString('utf8', lineStart, end), true);
+  if (bad || !last) return damaged(`last line: ${stripLinePrefix(bad?.message ?? 'not an event')}`);
+  return ended(out, last, tail[tail.length - 1] !== 10);
+}
+
+/**
+ * Fills in what the last complete event tells (no event: a duration of 0). `cut`: something
+ * follows it without an LF, described by `cutProblem`.
+ */
+function ended(
+  out: CastSummary,
+  last: Event | undefined,
+  cut: boolean,
+  cutProblem = 'truncated final line',
+): CastSummary {
+  out.duration = last ? last.time / 1e6 : 0;
+  if (last) {
+    out.hasEvents = true;
+    if (last.code === 'x') out.exit = last.data;
   }
+  const problem = cut
+    ? cutProblem
+    : !last
+      ? 'no events'
+      : last.code !== 'x'
+        ? 'no exit event'
+        : undefined;
+  if (problem) Object.assign(out, { status: 'partial', problem });
   return out;
 }
 
-function parseEventLine(line: string): { time: number; code: string; data: string } | string {
-  let value: unknown;
-  try {
-    value = JSON.parse(line.endsWith('\r') ? line.slice(0, -1) : line);
-  } catch {
-    return 'not valid JSON';
-  }
-  if (!Array.isArray(value) || value.length !== 3) return 'not an event [time, code, data]';
-  const [time, code, data] = value as unknown[];
-  if (typeof time !== 'number' || !Number.isFinite(time) || time < 0) return 'bad event time';
-  if (typeof code !== 'string' || typeof data !== 'string') return 'bad event code or data';
-  return { time, code, data };
-}
-
-/** asciicast v3 times are intervals: the duration is their sum, so the whole file is scanned. */
-async function v3Duration(
-  fh: fs.promises.FileHandle,
+/**
+ * asciicast v3 times are intervals, so the duration needs every event: the file is scanned, a
+ * chunk at a time, through the parser (which also finds damage anywhere in it).
+ */
+function* summarizeV3(
+  parser: CastParser,
+  lastEvent: () => Event | undefined,
   from: number,
-  size: number,
-): Promise<number | undefined> {
-  let total = 0;
-  let rest = '';
-  for (let pos = from; pos < size;) {
-    const chunk = await readAt(fh, pos, Math.min(1 << 20, size - pos));
+  out: CastSummary,
+): Summarizer {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  for (let pos = from; pos < out.size;) {
+    const chunk = yield { position: pos, length: Math.min(SCAN_CHUNK, out.size - pos) };
+    if (chunk.length === 0) break;
     pos += chunk.length;
-    const text = rest + chunk.toString('latin1');
-    const lines = text.split('\n');
-    rest = lines.pop() ?? '';
-    for (const line of lines) {
-      if (line.startsWith('#') || line.trim() === '') continue;
-      const ev = parseEventLine(line);
-      if (typeof ev !== 'string') total += ev.time;
+    let at = 0;
+    for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, at)) {
+      const piece = chunk.subarray(at, nl);
+      const line = pendingBytes ? Buffer.concat([...pending, piece]) : piece;
+      pending = [];
+      pendingBytes = 0;
+      parser.line(line.toString('utf8'), true);
+      at = nl + 1;
+    }
+    if (at < chunk.length) {
+      pending.push(chunk.subarray(at));
+      pendingBytes += chunk.length - at;
+      if (pendingBytes >= SUMMARY_MAX_LINE_BYTES)
+        return Object.assign(out, {
+          status: 'damaged',
+          problem: `a line longer than ${SUMMARY_MAX_LINE_BYTES} bytes`,
+        });
     }
   }
-  return Math.round(total * 1e6) / 1e6;
+  // As for v2, a final line without its LF is not read: the duration is the last complete event's.
+  ended(out, lastEvent(), pendingBytes > 0);
+  const problem = parser.problems.find((p) => p.problem !== 'truncated');
+  if (problem) Object.assign(out, { status: 'damaged', problem: problem.message });
+  return out;
+}
+
+/** A parse problem's message without its `line N: ` prefix. */
+function stripLinePrefix(message: string): string {
+  return message.replace(/^line [0-9]+: /, '');
+}
+
+function readAtSync(fd: number, { position, length }: ReadRequest): Buffer {
+  const buf = Buffer.allocUnsafe(length);
+  let got = 0;
+  while (got < length) {
+    const n = fs.readSync(fd, buf, got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return buf.subarray(0, got);
 }
 
 async function readAt(
   fh: fs.promises.FileHandle,
-  position: number,
-  length: number,
+  { position, length }: ReadRequest,
 ): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
+  const buf = Buffer.allocUnsafe(length);
   let got = 0;
   while (got < length) {
     const { bytesRead } = await fh.read(buf, got, length - got, position + got);

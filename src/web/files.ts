@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
-import { summarizeHandle, type CastSummary } from '../asciicast/summary.js';
+import { compareNewestFirst, summarizeHandle, type CastSummary } from '../asciicast/summary.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = fs.constants;
 
@@ -77,8 +77,7 @@ export class RecordingFiles {
     await Promise.all(Array.from({ length: Math.min(CONCURRENCY, names.length) }, worker));
     const seen = new Set(names);
     for (const name of this.#cache.keys()) if (!seen.has(name)) this.#cache.delete(name);
-    const key = (s: CastSummary): number => (s.start !== undefined ? s.start * 1000 : s.mtimeMs);
-    return out.sort((a, b) => key(b) - key(a) || (a.file < b.file ? 1 : -1));
+    return out.sort(compareNewestFirst);
   }
 
   /** The summary of one recording (cached while its size and mtime stay the same), or undefined if it is gone. */
@@ -94,7 +93,7 @@ export class RecordingFiles {
         mtimeMs: 0,
         hasEvents: false,
         status: 'damaged',
-        error: (err as Error).message,
+        problem: (err as Error).message,
       };
     }
     try {
@@ -113,7 +112,7 @@ export class RecordingFiles {
         mtimeMs: 0,
         hasEvents: false,
         status: 'damaged',
-        error: `read failed (${code})`,
+        problem: `read failed (${code})`,
       };
     } finally {
       await fh.close();

@@ -2,7 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { summarizeCast } from '../../src/asciicast/summary.js';
+import {
+  SUMMARY_MAX_LINE_BYTES,
+  summarizeCast,
+  summarizeCastSync,
+} from '../../src/asciicast/summary.js';
 
 let dir: string;
 const header =
@@ -42,7 +46,8 @@ describe('summarizeCast', () => {
 
   it('a header alone has no events; a cut header is partial', async () => {
     expect(await summarizeCast(put('h.cast', header))).toMatchObject({
-      status: 'ok',
+      status: 'partial',
+      problem: 'no events',
       hasEvents: false,
     });
     expect(await summarizeCast(put('h2.cast', header.slice(0, 20)))).toMatchObject({
@@ -60,11 +65,11 @@ describe('summarizeCast', () => {
     });
     expect(await summarizeCast(put('bad2.cast', header + '{"oops":1}\n'))).toMatchObject({
       status: 'damaged',
-      error: expect.stringContaining('last complete line'),
+      problem: 'last line: an event must be an array [time, code, data]',
     });
     expect(await summarizeCast(put('empty.cast', ''))).toMatchObject({
       status: 'damaged',
-      error: 'empty file',
+      problem: 'line 1: empty recording',
     });
     expect(await summarizeCast(path.join(dir, 'missing.cast'))).toMatchObject({
       status: 'damaged',
@@ -76,7 +81,7 @@ describe('summarizeCast', () => {
     fs.symlinkSync(target, path.join(dir, 'link.cast'));
     expect(await summarizeCast(path.join(dir, 'link.cast'))).toMatchObject({
       status: 'damaged',
-      error: 'the file is a symlink',
+      problem: 'the file is a symlink',
     });
   });
 
@@ -85,12 +90,85 @@ describe('summarizeCast', () => {
     const s = await summarizeCast(
       put('long.cast', header + `[1,"o","${big}"]\n[7.5,"o","${big}"]\n`),
     );
-    expect(s).toMatchObject({ status: 'ok', duration: 7.5 });
+    expect(s).toMatchObject({ status: 'partial', problem: 'no exit event', duration: 7.5 });
   });
 
   it('sums v3 intervals', async () => {
     const v3 =
       '{"version":3,"term":{"cols":80,"rows":24},"timestamp":1}\n[0.5,"o","a"]\n# c\n[1.25,"o","b"]\n';
-    expect(await summarizeCast(put('v3.cast', v3))).toMatchObject({ status: 'ok', duration: 1.75 });
+    expect(await summarizeCast(put('v3.cast', v3))).toMatchObject({
+      status: 'partial',
+      problem: 'no exit event',
+      duration: 1.75,
+    });
+  });
+
+  it('widens the first 4 KiB read for a long header, and refuses one past the line bound', async () => {
+    const long = JSON.stringify({ version: 2, width: 80, height: 24, title: 't'.repeat(100_000) });
+    expect(await summarizeCast(put('long-header.cast', long + '\n[1,"x","0"]\n'))).toMatchObject({
+      status: 'ok',
+      title: 't'.repeat(100_000),
+      duration: 1,
+      exit: '0',
+    });
+    const endless = Buffer.alloc(SUMMARY_MAX_LINE_BYTES + 10, 0x20);
+    endless.write('{"version":2,"width":80,"height":24,"title":"');
+    expect(await summarizeCast(put('endless-header.cast', endless))).toMatchObject({
+      status: 'damaged',
+      problem: `line 1: header line longer than ${SUMMARY_MAX_LINE_BYTES} bytes`,
+    });
+  });
+
+  it('refuses a last line past the line bound instead of reading back without end', async () => {
+    const line = `[1,"o","${'z'.repeat(SUMMARY_MAX_LINE_BYTES)}"]\n`;
+    expect(await summarizeCast(put('endless-event.cast', header + line))).toMatchObject({
+      status: 'damaged',
+      problem: `last line longer than ${SUMMARY_MAX_LINE_BYTES} bytes`,
+    });
+  });
+
+  it('v3: damage anywhere is found, and a cut final line is partial', async () => {
+    const head = '{"version":3,"term":{"cols":80,"rows":24}}\n';
+    expect(
+      await summarizeCast(put('v3-bad.cast', head + '[0.5,"o","a"]\n{bad\n[1.25,"x","0"]\n')),
+    ).toMatchObject({ status: 'damaged', problem: 'line 3: not valid JSON' });
+    expect(
+      await summarizeCast(put('v3-cut.cast', head + '[0.5,"o","a"]\n[1.25,"x","0"]\n[1,"o')),
+    ).toMatchObject({
+      status: 'partial',
+      problem: 'truncated final line',
+      duration: 1.75,
+      exit: '0',
+    });
+  });
+
+  it('a FIFO is reported, not read (the listing does not hang)', async () => {
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('mkfifo', [path.join(dir, 'fifo.cast')]);
+    expect(await summarizeCast(path.join(dir, 'fifo.cast'))).toMatchObject({
+      status: 'damaged',
+      problem: 'not a regular file',
+    });
+    expect(summarizeCastSync(path.join(dir, 'fifo.cast'))).toMatchObject({
+      status: 'damaged',
+      problem: 'not a regular file',
+    });
+  });
+
+  it('sshcast ls (blocking reads) and sshcast web (async reads) summarise every file the same', async () => {
+    const fixtures = ['broken', 'golden'].map((d) =>
+      path.join(import.meta.dirname, '..', 'fixtures', d),
+    );
+    const files = [dir, ...fixtures].flatMap((d) =>
+      fs.readdirSync(d).map((name) => path.join(d, name)),
+    );
+    expect(files.length).toBeGreaterThan(30);
+    const statuses = new Set<string>();
+    for (const file of files) {
+      const web = await summarizeCast(file);
+      statuses.add(web.status);
+      expect(summarizeCastSync(file), file).toEqual(web);
+    }
+    expect([...statuses].sort()).toEqual(['damaged', 'ok', 'partial']);
   });
 });

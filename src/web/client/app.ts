@@ -20,7 +20,7 @@ interface Summary {
   exit?: string;
   hasEvents: boolean;
   status: 'ok' | 'partial' | 'damaged';
-  error?: string;
+  problem?: string;
 }
 
 interface PlayerApi {
@@ -90,9 +90,9 @@ function size(bytes: number): string {
 }
 
 function statusText(s: Summary): string {
-  if (s.status === 'damaged') return `damaged: ${s.error ?? 'unreadable'}`;
-  if (s.status === 'partial') return 'in progress or cut short';
+  if (s.status === 'damaged') return `damaged: ${s.problem ?? 'unreadable'}`;
   if (!s.hasEvents) return 'no output yet';
+  if (s.status === 'partial') return 'in progress or cut short';
   return s.exit !== undefined ? `exit ${s.exit}` : 'ended';
 }
 
@@ -294,7 +294,7 @@ async function replayView(): Promise<void> {
     .filter((part) => part !== undefined)
     .join(' · ');
   if (summary.status === 'damaged')
-    return fail(`This recording is damaged: ${summary.error ?? 'unreadable'}`);
+    return fail(`This recording is damaged: ${summary.problem ?? 'unreadable'}`);
   // The player holds the whole recording in the browser: ask before loading a huge one.
   if (summary.size > LARGE_RECORDING_BYTES) {
     const notice = $('large');
