@@ -149,12 +149,18 @@ export function formatTable(rows: RecordingSummary[]): string {
 // JSON.stringify leaves DEL, C1 controls and bidi overrides raw; escape them too, for terminals.
 const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
+/** Unix seconds as an ISO time; null when absent or outside what a Date can hold (a hostile header). */
+function isoTime(unixSeconds: number | undefined): string | null {
+  const d = new Date((unixSeconds ?? NaN) * 1000);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
 /** The `--json` output: an array of summaries, safe to print on a terminal. */
 export function formatJson(rows: RecordingSummary[]): string {
   const items = rows.map((r) => ({
     file: r.file,
     path: r.path,
-    start: r.start === undefined ? null : new Date(r.start * 1000).toISOString(),
+    start: isoTime(r.start),
     timestamp: r.start ?? null,
     duration: r.duration ?? null,
     size: r.size,

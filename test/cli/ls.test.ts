@@ -190,6 +190,23 @@ describe('sshcast ls', () => {
     }
   });
 
+  it('--json lists a file whose header timestamp no date can hold, with start null', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      fs.writeFileSync(path.join(dir, 'far.cast'), cast({ timestamp: 1e300 }, [exit0]));
+      fs.writeFileSync(path.join(dir, 'near.cast'), cast({ timestamp: 1 }, [exit0]));
+      const r = await runCli(['ls', '--json', dir]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject([
+        { file: 'far.cast', start: null, timestamp: 1e300, status: 'ok' },
+        { file: 'near.cast', start: '1970-01-01T00:00:01.000Z', timestamp: 1 },
+      ]);
+    } finally {
+      cleanup();
+    }
+  });
+
   it('lists 10,000 recordings, all of them, newest first', async () => {
     const { dir, cleanup } = tempDir();
     try {
