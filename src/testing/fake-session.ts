@@ -11,23 +11,8 @@ import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import { TerminalOutput, type ExitInfo, type WaitOptions } from './terminal-output.js';
 import type { Screen } from './screen.js';
 import type { Cast } from '../asciicast/reader.js';
-
-/** The signal names ssh2 can send in exit-signal (RFC 4254 without the `SIG` prefix). */
-const SSH_SIGNALS = new Set([
-  'ABRT',
-  'ALRM',
-  'FPE',
-  'HUP',
-  'ILL',
-  'INT',
-  'QUIT',
-  'SEGV',
-  'TERM',
-  'USR1',
-  'USR2',
-  'KILL',
-  'PIPE',
-]);
+// ssh2 accepts in exit-signal exactly RFC 4254's names, the list the session layer uses.
+import { SSH_SIGNALS } from '../ssh/exit.js';
 
 /** The window ssh2 advertises; also its channels' highWaterMark. */
 const MAX_WINDOW = 2 * 1024 * 1024;
@@ -175,7 +160,7 @@ export class FakeServerChannel extends Duplex {
         throw new Error(`Invalid signal: ${statusOrSignal}`);
       let name = statusOrSignal.toUpperCase();
       if (name.startsWith('SIG')) name = name.slice(3);
-      if (!SSH_SIGNALS.has(name)) throw new Error(`Invalid signal: ${statusOrSignal}`);
+      if (!SSH_SIGNALS.includes(name)) throw new Error(`Invalid signal: ${statusOrSignal}`);
       info = { code: null, signal: name };
       void coreDumped;
       void message;
