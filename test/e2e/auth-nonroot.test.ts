@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { SERVER_JS, makeKey, requireTool, ssh, tempDir } from '../helpers/e2e.js';
+import { makeKey, requireTool, serverJsForOthers, ssh, tempDir } from '../helpers/e2e.js';
 import { lookupAccount, type Account } from '../../src/ssh/account.js';
 
 const name = `shc-nr-${process.pid}`;
@@ -14,6 +14,7 @@ let key: { file: string; pub: string };
 let child: ChildProcess;
 let output = '';
 let port = 0;
+let reach: ReturnType<typeof serverJsForOthers> | undefined;
 
 beforeAll(async () => {
   requireTool('ssh');
@@ -27,6 +28,7 @@ beforeAll(async () => {
   const keysFile = path.join(account.home, 'keys');
   fs.writeFileSync(keysFile, `${key.pub}\n`, { mode: 0o600 });
   fs.chownSync(keysFile, account.uid, account.gid);
+  reach = serverJsForOthers();
   child = spawn(
     'setpriv',
     [
@@ -35,7 +37,7 @@ beforeAll(async () => {
       '--init-groups',
       '--',
       process.execPath,
-      SERVER_JS,
+      reach.serverJs,
       '--host',
       '127.0.0.1',
       '--port',
@@ -68,6 +70,7 @@ afterAll(async () => {
     child.kill('SIGTERM');
     await exited;
   }
+  reach?.release();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
   execFileSync('userdel', ['-r', name], { stdio: 'ignore' });
 });

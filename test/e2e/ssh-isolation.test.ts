@@ -7,7 +7,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import {
   ROOT,
   execFileP,
@@ -17,6 +17,7 @@ import {
   requireTool,
   ssh,
   sshOptions,
+  serverJsForOthers,
   startExampleServer,
   tempDir,
   until,
@@ -283,7 +284,10 @@ describe('a server that is not root', () => {
       mode: 0o600,
     });
     execFileSync('chown', ['-R', `${uid}:${gid}`, own]);
+    const reach = serverJsForOthers();
+    onTestFinished(reach.release);
     const s = await startExampleServer({
+      serverJs: reach.serverJs,
       prefix: ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--'],
       env: { TS_DEBUG_LOG_SSH: '1' },
       args: [

@@ -2,7 +2,7 @@
  * Shared end-to-end helpers: keys from the real ssh-keygen, the built example server
  * (dist/examples/server.js under plain node) on a free loopback port, and the real OpenSSH client.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -34,6 +34,34 @@ const TEMP_BASE =
 export function tempDir(prefix = 't-'): string {
   fs.mkdirSync(TEMP_BASE, { recursive: true, mode: 0o755 });
   return fs.mkdtempSync(path.join(TEMP_BASE, prefix));
+}
+
+/**
+ * The built example server at a path any account can reach, for tests that run it as an ordinary
+ * account: the checkout itself when every directory above it lets others through, else a bind
+ * mount of the checkout under the e2e temp base (CI may clone below a 0700 directory).
+ * `release()` removes the mount.
+ */
+export function serverJsForOthers(): { serverJs: string; release: () => void } {
+  let dir = ROOT;
+  let reachable = true;
+  for (;;) {
+    if ((fs.statSync(dir).mode & 0o001) === 0) reachable = false;
+    const up = path.dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  if (reachable) return { serverJs: SERVER_JS, release: () => {} };
+  const mountPoint = tempDir('checkout-');
+  fs.chmodSync(mountPoint, 0o755);
+  execFileSync('mount', ['--bind', ROOT, mountPoint]);
+  return {
+    serverJs: path.join(mountPoint, path.relative(ROOT, SERVER_JS)),
+    release: () => {
+      execFileSync('umount', [mountPoint]);
+      fs.rmdirSync(mountPoint);
+    },
+  };
 }
 
 /** Makes an ed25519 key pair with ssh-keygen; returns the private key path and the public line. */
@@ -94,6 +122,8 @@ export interface ServerStart {
   expectExit?: boolean;
   /** A command the server runs under, such as `['setpriv', '--groups=1234', '--']`. */
   prefix?: string[];
+  /** The server script to run (default the checkout's); see serverJsForOthers(). */
+  serverJs?: string;
 }
 
 /** Starts `node dist/examples/server.js --host 127.0.0.1 --port 0 ARGS` and waits for `listening on`. */
@@ -102,7 +132,7 @@ export async function startExampleServer(options: ServerStart = {}): Promise<Exa
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
   const argv = [
     process.execPath,
-    SERVER_JS,
+    options.serverJs ?? SERVER_JS,
     '--host',
     '127.0.0.1',
     '--port',
