@@ -72,8 +72,8 @@ interface ReadRequest {
 
 type Summarizer = Generator<ReadRequest, CastSummary, Buffer>;
 
-/** A summary of a file that could not be read at all. */
-function unreadable(file: string, problem: string): CastSummary {
+/** The summary of a file that could not be read at all: `damaged`, with `problem` saying why. */
+export function unreadableSummary(file: string, problem: string): CastSummary {
   return { file, size: 0, mtimeMs: 0, hasEvents: false, status: 'damaged', problem };
 }
 
@@ -82,7 +82,8 @@ function openProblem(err: unknown): string {
   return code === 'ELOOP' ? 'the file is a symlink' : `the file cannot be opened (${code ?? err})`;
 }
 
-function readProblem(err: unknown): string {
+/** The problem of a summary whose read failed with `err`. */
+export function readProblem(err: unknown): string {
   return `read failed (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
 }
 
@@ -99,12 +100,12 @@ export async function summarizeCast(path: string): Promise<CastSummary> {
   try {
     fh = await fs.promises.open(path, OPEN_FLAGS);
   } catch (err) {
-    return unreadable(file, openProblem(err));
+    return unreadableSummary(file, openProblem(err));
   }
   try {
     return await summarizeHandle(fh, file);
   } catch (err) {
-    return unreadable(file, readProblem(err));
+    return unreadableSummary(file, readProblem(err));
   } finally {
     await fh.close();
   }
@@ -122,7 +123,7 @@ export function summarizeCastSync(
   try {
     fd = fs.openSync(path, OPEN_FLAGS);
   } catch (err) {
-    return unreadable(file, openProblem(err));
+    return unreadableSummary(file, openProblem(err));
   }
   try {
     const steps = summarize(file, fs.fstatSync(fd));
@@ -131,7 +132,7 @@ export function summarizeCastSync(
       step = steps.next(readAtSync(fd, step.value));
     }
   } catch (err) {
-    return unreadable(file, readProblem(err));
+    return unreadableSummary(file, readProblem(err));
   } finally {
     fs.closeSync(fd);
   }

@@ -6,7 +6,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { compareNewestFirst, summarizeCastSync, type CastSummary } from '../asciicast/summary.js';
+import {
+  compareNewestFirst,
+  summarizeCastSync,
+  unreadableSummary,
+  type CastSummary,
+} from '../asciicast/summary.js';
 import { DEFAULT_RECORDING_DIR } from '../recording/policy.js';
 import {
   describeFsError,
@@ -65,15 +70,7 @@ export function listRecordings(dir: string): RecordingSummary[] {
     if (!entry.isFile() && !entry.isSymbolicLink() && !entry.isFIFO()) continue;
     const file = name.toString('utf8');
     if (!entry.isFile()) {
-      out.push({
-        file,
-        path: path.join(dir, file),
-        size: 0,
-        mtimeMs: 0,
-        hasEvents: false,
-        status: 'damaged',
-        problem: 'not a regular file',
-      });
+      out.push({ ...unreadableSummary(file, 'not a regular file'), path: path.join(dir, file) });
       continue;
     }
     const summary = summarizeRecording(Buffer.concat([dirBuf, name]), file);

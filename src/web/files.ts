@@ -4,7 +4,13 @@
  */
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
-import { compareNewestFirst, summarizeHandle, type CastSummary } from '../asciicast/summary.js';
+import {
+  compareNewestFirst,
+  readProblem,
+  summarizeHandle,
+  unreadableSummary,
+  type CastSummary,
+} from '../asciicast/summary.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = fs.constants;
 
@@ -87,14 +93,7 @@ export class RecordingFiles {
       fh = await this.#open(name);
     } catch (err) {
       if (err instanceof FileRefused && err.status === 404) return undefined;
-      return {
-        file: name,
-        size: 0,
-        mtimeMs: 0,
-        hasEvents: false,
-        status: 'damaged',
-        problem: (err as Error).message,
-      };
+      return unreadableSummary(name, (err as Error).message);
     }
     try {
       const st = await fh.stat();
@@ -105,15 +104,7 @@ export class RecordingFiles {
       this.#cache.set(name, { mtimeMs: st.mtimeMs, size: st.size, ino: st.ino, summary });
       return summary;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? String(err);
-      return {
-        file: name,
-        size: 0,
-        mtimeMs: 0,
-        hasEvents: false,
-        status: 'damaged',
-        problem: `read failed (${code})`,
-      };
+      return unreadableSummary(name, readProblem(err));
     } finally {
       await fh.close();
     }

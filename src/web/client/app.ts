@@ -1,27 +1,10 @@
 /**
- * The replay page's browser code (served as /assets/app.js; it imports nothing). Every value taken
- * from a recording is put into the DOM with `textContent` or as an attribute value, never as HTML:
- * a header's `command` or `localUser` is written in part by a session's user.
+ * The replay page's browser code (served as /assets/app.js; it imports nothing at run time).
+ * Every value taken from a recording is put into the DOM with `textContent` or as an attribute
+ * value, never as HTML: a header's `command` or `localUser` is written in part by a session's user.
  */
-export {};
-
-interface Summary {
-  file: string;
-  start?: number;
-  duration?: number;
-  size: number;
-  mtimeMs: number;
-  /** Absent when the header could not be read. */
-  width?: number;
-  localUser?: string;
-  command?: string;
-  title?: string;
-  term?: string;
-  exit?: string;
-  hasEvents: boolean;
-  status: 'ok' | 'partial' | 'damaged';
-  problem?: string;
-}
+// A type only: erased from the served app.js, which stays free of imports.
+import type { CastSummary as Summary } from '../../asciicast/summary.js';
 
 interface PlayerApi {
   dispose(): void;
