@@ -24,11 +24,14 @@ export type CastProblem =
 export class CastParseError extends SshcastError {
   readonly line: number;
   readonly problem: CastProblem;
+  /** The problem in words, without the `line N: ` that `message` starts with. */
+  readonly detail: string;
 
-  constructor(line: number, problem: CastProblem, message: string) {
-    super('ERR_CAST_PARSE', `line ${line}: ${message}`);
+  constructor(line: number, problem: CastProblem, detail: string) {
+    super('ERR_CAST_PARSE', `line ${line}: ${detail}`);
     this.line = line;
     this.problem = problem;
+    this.detail = detail;
   }
 }
 

@@ -228,7 +228,7 @@ function* summarize(file: string, st: FileFacts): Summarizer {
   if (end === -1) return ended(out, undefined, true);
   // Checked as an event by the parser that has seen only the header.
   const bad = parser.line(tail.toString('utf8', lineStart, end), true);
-  if (bad || !last) return damaged(`last line: ${stripLinePrefix(bad?.message ?? 'not an event')}`);
+  if (bad || !last) return damaged(`last line: ${bad?.detail ?? 'not an event'}`);
   return ended(out, last, tail[tail.length - 1] !== 10);
 }
 
@@ -298,11 +298,6 @@ function* summarizeV3(
   const problem = parser.problems.find((p) => p.problem !== 'truncated');
   if (problem) Object.assign(out, { status: 'damaged', problem: problem.message });
   return out;
-}
-
-/** A parse problem's message without its `line N: ` prefix. */
-function stripLinePrefix(message: string): string {
-  return message.replace(/^line [0-9]+: /, '');
 }
 
 function readAtSync(fd: number, { position, length }: ReadRequest): Buffer {

@@ -74,7 +74,7 @@ export async function validateFile(file: string, limit = 1000): Promise<Validati
     if (!isUtf8(bytes)) report(lineNo, 'not valid UTF-8');
     const before = parser.problems.length;
     parser.line(bytes.toString('utf8'), complete);
-    for (const p of parser.problems.slice(before)) report(p.line, stripLinePrefix(p.message));
+    for (const p of parser.problems.slice(before)) report(p.line, p.detail);
     // Without a header the rest cannot be checked (v2 and v3 time events differently).
     if (lineNo === 1 && !parser.header) stop = true;
   };
@@ -112,16 +112,12 @@ export async function validateFile(file: string, limit = 1000): Promise<Validati
       if (rest.length) take(rest, false);
       const before = parser.problems.length;
       parser.finish();
-      for (const p of parser.problems.slice(before)) report(p.line, stripLinePrefix(p.message));
+      for (const p of parser.problems.slice(before)) report(p.line, p.detail);
     }
   } finally {
     await fd.close();
   }
   return result;
-}
-
-function stripLinePrefix(message: string): string {
-  return message.replace(/^line [0-9]+: /, '');
 }
 
 /** Runs `sshcast validate`. */
