@@ -95,16 +95,9 @@ export const KEY_OPTIONS = {
   ],
 } as const;
 
-const FLAG_OPTIONS = new Set([
-  'no-agent-forwarding',
-  'no-port-forwarding',
-  'no-pty',
-  'no-user-rc',
-  'no-x11-forwarding',
-  'pty',
-  'restrict',
-]);
-const VALUE_OPTIONS = new Set(['command', 'environment', 'expiry-time', 'from']);
+const VALUE_OPTIONS = new Set<string>(['command', 'environment', 'expiry-time', 'from']);
+/** The honoured options that take no value. */
+const FLAG_OPTIONS = new Set<string>(KEY_OPTIONS.honoured.filter((o) => !VALUE_OPTIONS.has(o)));
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 class LineError extends Error {}
