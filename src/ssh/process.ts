@@ -70,6 +70,16 @@ interface PtyInternals {
   _pty?: string;
 }
 
+/** Sends `signal` to a process (a negative `pid`: its group); false when it could not (gone). */
+function sendSignal(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 class PtyProcess extends EventEmitter<SessionProcessEvents> implements SessionProcess {
   readonly pid: number;
   readonly #term: pty.IPty;
@@ -179,11 +189,7 @@ class PtyProcess extends EventEmitter<SessionProcessEvents> implements SessionPr
   }
 
   kill(signal: NodeJS.Signals): void {
-    try {
-      process.kill(this.pid, signal);
-    } catch {
-      /* already gone */
-    }
+    sendSignal(this.pid, signal);
   }
 
   hangup(): void {
@@ -252,21 +258,13 @@ class PipeProcess extends EventEmitter<SessionProcessEvents> implements SessionP
   resize(): void {}
 
   kill(signal: NodeJS.Signals): void {
-    try {
-      process.kill(this.pid, signal);
-    } catch {
-      /* already gone */
-    }
+    sendSignal(this.pid, signal);
   }
 
   hangup(): void {
     if (this.#hungUp) return;
     this.#hungUp = true;
-    try {
-      process.kill(-this.pid, 'SIGHUP');
-    } catch {
-      this.kill('SIGHUP');
-    }
+    if (!sendSignal(-this.pid, 'SIGHUP')) this.kill('SIGHUP');
     this.#child.stdin!.destroy();
     // A leftover process holding the pipes must not keep the session open.
     const drop = () => {
