@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { Duplex, Writable } from 'node:stream';
 import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
-import { TerminalOutput, type ExitInfo, type WaitOptions } from './terminal-output.js';
+import { OutputChannel, type ExitInfo, type WaitOptions } from './terminal-output.js';
 import type { Screen } from './screen.js';
 import type { Cast } from '../asciicast/reader.js';
 // ssh2 accepts in exit-signal exactly RFC 4254's names, the list the session layer uses.
@@ -205,44 +205,25 @@ export class FakeServerChannel extends Duplex {
  * exactly what the handler wrote, in order; `pauseOutput()` stops acknowledging writes, as a
  * client whose window is full, so a handler's backpressure can be tested.
  */
-export class FakeChannel implements TestChannel {
+export class FakeChannel extends OutputChannel implements TestChannel {
   /** The server side, as the handler got it from `accept()`. */
   readonly server: FakeServerChannel;
   readonly #session: FakeSession;
-  readonly #output: TerminalOutput;
   #paused = false;
   readonly #held: Array<() => void> = [];
 
   /** @internal */
   constructor(session: FakeSession, subtype: string, cols: number, rows: number) {
+    super(cols, rows);
     this.#session = session;
-    this.#output = new TerminalOutput(cols, rows);
     this.server = new FakeServerChannel(this, subtype);
-  }
-
-  get stdout(): string {
-    return this.#output.stdout;
-  }
-
-  get stderr(): string {
-    return this.#output.stderr;
-  }
-
-  /** The exit status or signal received so far, if any. */
-  get exitInfo(): ExitInfo | undefined {
-    return this.#output.exit;
-  }
-
-  /** Whether the channel has closed. */
-  get closed(): boolean {
-    return this.#output.closed;
   }
 
   /** @internal Data from the handler. */
   _deliver(chunk: Buffer | string, stream: 'stdout' | 'stderr', cb: () => void): void {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     const take = () => {
-      this.#output.push(buf, stream);
+      this.output.push(buf, stream);
       cb();
     };
     if (this.#paused) this.#held.push(take);
@@ -251,18 +232,18 @@ export class FakeChannel implements TestChannel {
 
   /** @internal */
   _receiveExit(info: ExitInfo): void {
-    this.#output.setExit(info);
+    this.output.setExit(info);
   }
 
   /** @internal */
   _receiveEof(): void {
-    this.#output.end('the server sent EOF');
+    this.output.end('the server sent EOF');
   }
 
   /** @internal The server's CLOSE: the client answers with its own, a turn later. */
   _receiveClose(): void {
     if (this.closed) return;
-    this.#output.markClosed();
+    this.output.markClosed();
     setImmediate(() => this.#session._clientClose(this.server));
   }
 
@@ -283,7 +264,7 @@ export class FakeChannel implements TestChannel {
   }
 
   resize(cols: number, rows: number): void {
-    this.#output.resize(cols, rows);
+    this.output.resize(cols, rows);
     void this.#session._request('window-change', false, { cols, rows, width: 0, height: 0 });
   }
 
@@ -297,24 +278,8 @@ export class FakeChannel implements TestChannel {
 
   close(): void {
     if (this.closed) return;
-    this.#output.markClosed();
+    this.output.markClosed();
     this.#session._clientClose(this.server);
-  }
-
-  waitForOutput(expected: string | RegExp, options?: WaitOptions): Promise<string> {
-    return this.#output.waitFor(expected, options);
-  }
-
-  waitForExit(options: { timeout?: number } = {}): Promise<ExitInfo> {
-    return this.#output.waitForClose(options.timeout);
-  }
-
-  screen(): Promise<Screen> {
-    return this.#output.screen();
-  }
-
-  toCast(): Cast {
-    return this.#output.toCast();
   }
 }
 

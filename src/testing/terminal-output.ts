@@ -238,3 +238,55 @@ export class TerminalOutput {
     return renderScreen(this.toCast());
   }
 }
+
+/**
+ * @internal What a test channel reads from its {@link TerminalOutput}: the members of
+ * `TestChannel` the fake channel and the real client's channel answer alike.
+ */
+export abstract class OutputChannel {
+  protected readonly output: TerminalOutput;
+
+  constructor(cols: number, rows: number) {
+    this.output = new TerminalOutput(cols, rows);
+  }
+
+  /** Everything received on stdout so far, decoded as UTF-8. */
+  get stdout(): string {
+    return this.output.stdout;
+  }
+
+  /** Everything received on stderr so far. */
+  get stderr(): string {
+    return this.output.stderr;
+  }
+
+  /** The exit status or signal received so far, if any. */
+  get exitInfo(): ExitInfo | undefined {
+    return this.output.exit;
+  }
+
+  /** Whether the channel has closed. */
+  get closed(): boolean {
+    return this.output.closed;
+  }
+
+  /** Waits for output by event: see `TestChannel.waitForOutput`. */
+  waitForOutput(expected: string | RegExp, options?: WaitOptions): Promise<string> {
+    return this.output.waitFor(expected, options);
+  }
+
+  /** Resolves when the channel has closed, with the exit status or signal the client got before. */
+  waitForExit(options: { timeout?: number } = {}): Promise<ExitInfo> {
+    return this.output.waitForClose(options.timeout);
+  }
+
+  /** Renders what the client's terminal shows now. */
+  screen(): Promise<Screen> {
+    return this.output.screen();
+  }
+
+  /** What the client saw, as a recording. */
+  toCast(): Cast {
+    return this.output.toCast();
+  }
+}

@@ -21,14 +21,7 @@ import { currentAccount } from '../ssh/account.js';
 import type { Identity } from '../ssh/identity.js';
 import { handleSession, type SessionOptions } from '../ssh/session.js';
 import type { TestChannel } from './fake-session.js';
-import type { Screen } from './screen.js';
-import type { Cast } from '../asciicast/reader.js';
-import {
-  DEFAULT_WAIT_MS,
-  TerminalOutput,
-  type ExitInfo,
-  type WaitOptions,
-} from './terminal-output.js';
+import { DEFAULT_WAIT_MS, OutputChannel } from './terminal-output.js';
 
 /** What a custom session handler of {@link startTestServer} gets besides the session. */
 export interface TestSessionContext {
@@ -94,43 +87,24 @@ export interface TestExecOptions {
  * A live channel of the real client: the same {@link TestChannel} interface as the fake one, plus
  * the ssh2 ClientChannel itself.
  */
-export class TestClientChannel implements TestChannel {
+export class TestClientChannel extends OutputChannel implements TestChannel {
   /** The underlying ssh2 client channel. */
   readonly channel: ClientChannel;
-  readonly #output: TerminalOutput;
 
   /** @internal */
   constructor(channel: ClientChannel, cols: number, rows: number) {
+    super(cols, rows);
     this.channel = channel;
-    this.#output = new TerminalOutput(cols, rows);
-    channel.on('data', (d: Buffer) => this.#output.push(d, 'stdout'));
-    channel.stderr.on('data', (d: Buffer) => this.#output.push(d, 'stderr'));
+    channel.on('data', (d: Buffer) => this.output.push(d, 'stdout'));
+    channel.stderr.on('data', (d: Buffer) => this.output.push(d, 'stderr'));
     channel.on('exit', (code: number | null, signal?: string) => {
-      this.#output.setExit(
+      this.output.setExit(
         code === null || code === undefined
           ? { code: null, ...(signal ? { signal: signal.replace(/^SIG/, '') } : {}) }
           : { code },
       );
     });
-    channel.on('close', () => this.#output.markClosed());
-  }
-
-  get stdout(): string {
-    return this.#output.stdout;
-  }
-
-  get stderr(): string {
-    return this.#output.stderr;
-  }
-
-  /** The exit status or signal received so far, if any. */
-  get exitInfo(): ExitInfo | undefined {
-    return this.#output.exit;
-  }
-
-  /** Whether the channel has closed. */
-  get closed(): boolean {
-    return this.#output.closed;
+    channel.on('close', () => this.output.markClosed());
   }
 
   type(data: string | Buffer): void {
@@ -138,7 +112,7 @@ export class TestClientChannel implements TestChannel {
   }
 
   resize(cols: number, rows: number): void {
-    this.#output.resize(cols, rows);
+    this.output.resize(cols, rows);
     this.channel.setWindow(rows, cols, 0, 0);
   }
 
@@ -152,22 +126,6 @@ export class TestClientChannel implements TestChannel {
 
   close(): void {
     this.channel.close();
-  }
-
-  waitForOutput(expected: string | RegExp, options?: WaitOptions): Promise<string> {
-    return this.#output.waitFor(expected, options);
-  }
-
-  waitForExit(options: { timeout?: number } = {}): Promise<ExitInfo> {
-    return this.#output.waitForClose(options.timeout);
-  }
-
-  screen(): Promise<Screen> {
-    return this.#output.screen();
-  }
-
-  toCast(): Cast {
-    return this.#output.toCast();
   }
 }
 
