@@ -95,20 +95,13 @@ export async function run(args: string[]): Promise<number> {
   const file = positionals[0]!;
   const tty = process.stdout.isTTY === true;
   const fixedSize = values.cols !== undefined || values.rows !== undefined;
-  let cols =
-    values.cols !== undefined
-      ? sizeArg('rec', '--cols', values.cols)
-      : tty
-        ? process.stdout.columns
-        : 80;
-  let rows =
-    values.rows !== undefined
-      ? sizeArg('rec', '--rows', values.rows)
-      : tty
-        ? process.stdout.rows
-        : 24;
-  if (!(cols > 0)) cols = 80;
-  if (!(rows > 0)) rows = 24;
+  // A side: the flag's value, else this terminal's, else the fallback (also for a tty saying 0).
+  const side = (flag: string, value: string | undefined, ours: number, fallback: number) => {
+    const n = value !== undefined ? sizeArg('rec', flag, value) : tty ? ours : fallback;
+    return n > 0 ? n : fallback;
+  };
+  const cols = side('--cols', values.cols, process.stdout.columns, 80);
+  const rows = side('--rows', values.rows, process.stdout.rows, 24);
   const shell = process.env.SHELL || '/bin/sh';
   const term = process.env.TERM || 'xterm-256color';
   const [exe, argv] =
