@@ -67,6 +67,15 @@ export class RecordingDirectory {
     return new RecordingDirectory(path, fd);
   }
 
+  /** Whether the held directory has been deleted (no name links to it any more). */
+  get removed(): boolean {
+    try {
+      return fs.fstatSync(this.#fd).nlink === 0;
+    } catch {
+      return true;
+    }
+  }
+
   /** Free bytes for an unprivileged user on the directory's file system. */
   freeBytes(): number {
     const st = fs.statfsSync(`/proc/self/fd/${this.#fd}`);

@@ -103,6 +103,13 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   }
 
   #dirHandle(): RecordingDirectory {
+    // A directory deleted while the server runs (an admin's rm -rf) would refuse every later
+    // session: make it again, with every check. One merely renamed or replaced is kept.
+    if (this.#directory?.removed) {
+      this.#log(`sshcast: recording directory ${this.dir} was removed; creating it again`);
+      this.#directory.close();
+      this.#directory = undefined;
+    }
     this.#directory ??= RecordingDirectory.open(this.dir);
     return this.#directory;
   }
