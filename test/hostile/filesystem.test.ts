@@ -153,22 +153,36 @@ describe('the directory changes while the server runs', () => {
     for (const f of files) parseCast(fs.readFileSync(path.join(moved, f), 'utf8'));
   });
 
-  it('removed: the open recording finishes without error; new ones are refused (never recreated elsewhere)', async () => {
+  it('removed (rm -rf): the open recording finishes without error; the next one re-creates it, checked, 0700', async () => {
     const dir = path.join(root, 'sessions');
     const r = recorder(dir);
     const open = r.start({ cols: 80, rows: 24 });
     const failures: unknown[] = [];
     open.on('failure', (e) => failures.push(e));
     fs.rmSync(dir, { recursive: true });
+    // The fault: the directory is gone.
     expect(fs.existsSync(dir)).toBe(false);
     open.output(Buffer.from('still going\r\n'));
     await open.finish(0);
     expect(failures).toEqual([]);
-    const refusals: RecordingStartError[] = [];
-    r.on('start-failure', (e) => refusals.push(e));
-    expect(() => r.start({ cols: 80, rows: 24 })).toThrow(RecordingStartError);
-    expect(refusals[0]!.message).toMatch(/ENOENT/);
-    expect(logs.join('\n')).toMatch(/session refused/);
+    const next = r.start({ cols: 80, rows: 24 });
+    expect(next.active).toBe(true);
+    next.output(Buffer.from('after\r\n'));
+    await next.finish(0);
+    expect(modeOf(dir)).toBe(0o700);
+    expect(fs.readdirSync(dir)).toEqual([path.basename(next.file!)]);
+    expect(parseCast(fs.readFileSync(next.file!, 'utf8')).events.map((e) => e.code)).toEqual([
+      'o',
+      'x',
+    ]);
+    expect(logs.join('\n')).toMatch(/was removed; creating it again/);
+    // Removed and replaced by a symlink: the re-check refuses it rather than follow it.
+    const attacker = path.join(root, 'attacker');
+    fs.mkdirSync(attacker, { mode: 0o700 });
+    fs.rmSync(dir, { recursive: true });
+    fs.symlinkSync(attacker, dir);
+    expect(() => r.start({ cols: 80, rows: 24 })).toThrow(/symlink/);
+    expect(fs.readdirSync(attacker)).toEqual([]);
     await r.close();
   });
 
