@@ -5,7 +5,7 @@
  */
 import { readCastFile } from '../asciicast/reader.js';
 import { CastParseError } from '../errors.js';
-import { describeFsError, parseCommandArgs, UsageError, writeOut } from './common.js';
+import { fileError, parseCommandArgs, UsageError, writeOut } from './common.js';
 import { TextRenderer } from './render-text.js';
 
 /** Usage text for `sshcast cat`. */
@@ -34,9 +34,7 @@ export async function run(args: string[]): Promise<number> {
     if (values.text) await catText(file);
     else await catRaw(file);
   } catch (err) {
-    if (err instanceof CastParseError) throw new Error(`${file}: ${err.message}`);
-    if ((err as NodeJS.ErrnoException).code) throw new Error(`${file}: ${describeFsError(err)}`);
-    throw err;
+    throw fileError(file, err);
   }
   return 0;
 }

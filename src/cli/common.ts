@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { CastParseError } from '../errors.js';
 
 /**
  * A mistake in how the command was called (unknown flag, missing argument). main.ts prints its
@@ -114,6 +115,16 @@ export function escapeControl(text: string): string {
 /** Shortens text to `max` characters with an ellipsis. */
 export function shorten(text: string, max: number): string {
   return text.length <= max ? text : text.slice(0, max - 1) + '…';
+}
+
+/**
+ * The error to report for reading recording `file`: a format problem or a file system error as
+ * one line naming the file; anything else unchanged.
+ */
+export function fileError(file: string, err: unknown): unknown {
+  if (err instanceof CastParseError) return new Error(`${file}: ${err.message}`);
+  if ((err as NodeJS.ErrnoException).code) return new Error(`${file}: ${describeFsError(err)}`);
+  return err;
 }
 
 /** A one-line description of a file system error, e.g. `no such file or directory`. */

@@ -6,14 +6,7 @@
  */
 import { readCastFile } from '../asciicast/reader.js';
 import type { Event } from '../asciicast/event.js';
-import { CastParseError } from '../errors.js';
-import {
-  describeFsError,
-  parseCommandArgs,
-  positiveNumber,
-  UsageError,
-  writeOut,
-} from './common.js';
+import { fileError, parseCommandArgs, positiveNumber, UsageError, writeOut } from './common.js';
 
 /** Usage text for `sshcast play`. */
 export const help = `Usage: sshcast play FILE [-s SPEED] [-i SECONDS]
@@ -187,9 +180,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     finished = await play(events, options, controls);
   } catch (err) {
-    if (err instanceof CastParseError) throw new Error(`${file}: ${err.message}`);
-    if ((err as NodeJS.ErrnoException).code) throw new Error(`${file}: ${describeFsError(err)}`);
-    throw err;
+    throw fileError(file, err);
   } finally {
     restore();
   }
