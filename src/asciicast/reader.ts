@@ -6,6 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { CastParseError, type CastProblem } from '../errors.js';
 import type { Event, EventCode, Header } from './event.js';
+import { LineSplitter } from './lines.js';
 import { secondsToMicros } from './time.js';
 
 const CODES = new Set<string>(['o', 'i', 'r', 'm', 'x']);
@@ -281,31 +282,12 @@ export async function* readCastStream(source: AsyncIterable<Uint8Array>): AsyncG
     }
     while (pending.length) yield { kind: 'event', event: pending.shift()! };
   };
-  // The bytes of a line still without its LF, kept as a list: joining them only once the LF
-  // comes keeps a long line linear (re-copying it on every chunk made 64 MiB take minutes).
-  let parts: Uint8Array[] = [];
-  let partsLength = 0;
+  const lines = new LineSplitter();
   for await (const chunk of source) {
-    let start = 0;
-    for (;;) {
-      const nl = chunk.indexOf(10, start);
-      if (nl === -1) break;
-      const piece = chunk.subarray(start, nl);
-      const line = partsLength
-        ? Buffer.concat([...parts, piece])
-        : Buffer.from(piece.buffer, piece.byteOffset, piece.length);
-      parts = [];
-      partsLength = 0;
-      yield* take(line.toString('utf8'), true);
-      start = nl + 1;
-    }
-    if (start < chunk.length) {
-      parts.push(chunk.subarray(start));
-      partsLength += chunk.length - start;
-    }
+    for (const line of lines.push(chunk)) yield* take(line.toString('utf8'), true);
   }
-  const rest = Buffer.concat(parts);
-  if (rest.length) yield* take(rest.toString('utf8'), false);
+  const rest = lines.end();
+  if (rest) yield* take(rest.toString('utf8'), false);
   const empty = parser.finish();
   if (empty) throw empty;
 }

@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import { basename } from 'node:path';
 import type { Event } from './event.js';
+import { LineSplitter } from './lines.js';
 import { CastParser } from './reader.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -268,33 +269,20 @@ function* summarizeV3(
   from: number,
   out: CastSummary,
 ): Summarizer {
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
+  const lines = new LineSplitter();
   for (let pos = from; pos < out.size;) {
     const chunk = yield { position: pos, length: Math.min(SCAN_CHUNK, out.size - pos) };
     if (chunk.length === 0) break;
     pos += chunk.length;
-    let at = 0;
-    for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, at)) {
-      const piece = chunk.subarray(at, nl);
-      const line = pendingBytes ? Buffer.concat([...pending, piece]) : piece;
-      pending = [];
-      pendingBytes = 0;
-      parser.line(line.toString('utf8'), true);
-      at = nl + 1;
-    }
-    if (at < chunk.length) {
-      pending.push(chunk.subarray(at));
-      pendingBytes += chunk.length - at;
-      if (pendingBytes >= SUMMARY_MAX_LINE_BYTES)
-        return Object.assign(out, {
-          status: 'damaged',
-          problem: `a line longer than ${SUMMARY_MAX_LINE_BYTES} bytes`,
-        });
-    }
+    for (const line of lines.push(chunk)) parser.line(line.toString('utf8'), true);
+    if (lines.pending >= SUMMARY_MAX_LINE_BYTES)
+      return Object.assign(out, {
+        status: 'damaged',
+        problem: `a line longer than ${SUMMARY_MAX_LINE_BYTES} bytes`,
+      });
   }
   // As for v2, a final line without its LF is not read: the duration is the last complete event's.
-  ended(out, lastEvent(), pendingBytes > 0);
+  ended(out, lastEvent(), lines.pending > 0);
   const problem = parser.problems.find((p) => p.problem !== 'truncated');
   if (problem) Object.assign(out, { status: 'damaged', problem: problem.message });
   return out;

@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import { isUtf8 } from 'node:buffer';
+import { LineSplitter } from '../asciicast/lines.js';
 import { CastParser } from '../asciicast/reader.js';
 import {
   describeFsError,
@@ -82,24 +83,16 @@ export async function validateFile(file: string, limit = 1000): Promise<Validati
   try {
     const st = await fd.stat();
     if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'ENOTREG' });
-    let rest: Buffer = Buffer.alloc(0);
-    for await (const chunk of fd.createReadStream({
+    const lines = new LineSplitter();
+    read: for await (const chunk of fd.createReadStream({
       autoClose: false,
       highWaterMark: 256 * 1024,
     }) as AsyncIterable<Buffer>) {
-      let buf = rest.length ? Buffer.concat([rest, chunk]) : chunk;
-      let start = 0;
-      for (;;) {
-        const nl = buf.indexOf(10, start);
-        if (nl === -1) break;
-        take(buf.subarray(start, nl), true);
-        start = nl + 1;
-        if (stop) break;
+      for (const line of lines.push(chunk)) {
+        take(line, true);
+        if (stop) break read;
       }
-      if (stop) break;
-      rest = buf.subarray(start);
-      buf = rest;
-      if (rest.length > MAX_LINE_BYTES) {
+      if (lines.pending > MAX_LINE_BYTES) {
         report(
           lineNo + 1,
           `line longer than ${MAX_LINE_BYTES / 1024 / 1024} MiB; not checked further`,
@@ -109,7 +102,8 @@ export async function validateFile(file: string, limit = 1000): Promise<Validati
       }
     }
     if (!stop) {
-      if (rest.length) take(rest, false);
+      const rest = lines.end();
+      if (rest) take(rest, false);
       const before = parser.problems.length;
       parser.finish();
       for (const p of parser.problems.slice(before)) report(p.line, p.detail);
