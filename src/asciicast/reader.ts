@@ -26,15 +26,21 @@ export interface Cast {
 export interface ParseOptions {
   /**
    * `strict` (default) throws the first problem other than a truncated final line; `collect`
-   * never throws and returns every problem in `problems`.
+   * never throws and returns the problems in `problems` (the first 1000; `problemCount` counts all).
    */
   mode?: 'strict' | 'collect';
 }
 
 /** The result of {@link parseCast} in `collect` mode. */
 export interface CollectedCast extends Partial<Cast> {
+  /** The first {@link MAX_KEPT_PROBLEMS} problems, in line order. */
   problems: CastParseError[];
+  /** How many problems there were in all. */
+  problemCount: number;
 }
+
+/** How many problems a {@link CastParser} (and collect mode) keeps; it counts them all. */
+export const MAX_KEPT_PROBLEMS = 1000;
 
 /** Parses one recording line by line; feed it lines, then call `finish()`. */
 export class CastParser {
@@ -42,8 +48,23 @@ export class CastParser {
   #version: 2 | 3 | undefined;
   #header: Header | undefined;
   #lastTime = 0;
-  /** Problems found so far (in collect mode, all of them). */
+  #count = 0;
+  #truncated: CastParseError | undefined;
+  /**
+   * The first {@link MAX_KEPT_PROBLEMS} problems found; `problemCount` counts them all. Kept
+   * bounded: a file of millions of bad lines took gigabytes when every problem was kept.
+   */
   readonly problems: CastParseError[] = [];
+
+  /** How many problems were found, including those not kept in `problems`. */
+  get problemCount(): number {
+    return this.#count;
+  }
+
+  /** The truncated final line, if there was one. */
+  get truncated(): CastParseError | undefined {
+    return this.#truncated;
+  }
 
   constructor(private readonly onEvent: (event: Event) => void) {}
 
@@ -63,7 +84,7 @@ export class CastParser {
     const n = ++this.#lineNo;
     const fail = (problem: CastProblem, message: string): CastParseError => {
       const err = new CastParseError(n, problem, message);
-      this.problems.push(err);
+      this.#keep(err);
       return err;
     };
     if (text.endsWith('\r')) text = text.slice(0, -1);
@@ -166,11 +187,17 @@ export class CastParser {
     return undefined;
   }
 
+  #keep(err: CastParseError): void {
+    this.#count++;
+    if (err.problem === 'truncated') this.#truncated = err;
+    if (this.problems.length < MAX_KEPT_PROBLEMS) this.problems.push(err);
+  }
+
   /** Call after the last line; reports an empty input. */
   finish(): CastParseError | undefined {
-    if (this.#lineNo === 0 || (!this.#header && this.problems.length === 0)) {
+    if (this.#lineNo === 0 || (!this.#header && this.#count === 0)) {
       const err = new CastParseError(Math.max(1, this.#lineNo), 'empty', 'empty recording');
-      this.problems.push(err);
+      this.#keep(err);
       return err;
     }
     return undefined;
@@ -234,9 +261,13 @@ export function parseCast(text: string, options: ParseOptions = {}): Cast | Coll
   }
   const empty = parser.finish();
   if (empty && !collect) throw empty;
-  const truncated = parser.problems.find((p) => p.problem === 'truncated');
+  const truncated = parser.truncated;
   if (collect) {
-    const out: CollectedCast = { problems: parser.problems, events };
+    const out: CollectedCast = {
+      problems: parser.problems,
+      problemCount: parser.problemCount,
+      events,
+    };
     if (parser.header) {
       out.header = parser.header;
       out.version = parser.version!;

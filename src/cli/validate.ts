@@ -73,9 +73,8 @@ export async function validateFile(file: string, limit = 1000): Promise<Validati
   const take = (bytes: Buffer, complete: boolean) => {
     lineNo++;
     if (!isUtf8(bytes)) report(lineNo, 'not valid UTF-8');
-    const before = parser.problems.length;
-    parser.line(bytes.toString('utf8'), complete);
-    for (const p of parser.problems.slice(before)) report(p.line, p.detail);
+    const problem = parser.line(bytes.toString('utf8'), complete);
+    if (problem) report(problem.line, problem.detail);
     // Without a header the rest cannot be checked (v2 and v3 time events differently).
     if (lineNo === 1 && !parser.header) stop = true;
   };
@@ -104,9 +103,8 @@ export async function validateFile(file: string, limit = 1000): Promise<Validati
     if (!stop) {
       const rest = lines.end();
       if (rest) take(rest, false);
-      const before = parser.problems.length;
-      parser.finish();
-      for (const p of parser.problems.slice(before)) report(p.line, p.detail);
+      const empty = parser.finish();
+      if (empty) report(empty.line, empty.detail);
     }
   } finally {
     await fd.close();
