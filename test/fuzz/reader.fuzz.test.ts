@@ -7,7 +7,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CastParseError } from '../../src/errors.js';
-import { parseCast, readCastStream } from '../../src/asciicast/reader.js';
+import {
+  CastParser,
+  MAX_KEPT_PROBLEMS,
+  parseCast,
+  readCastStream,
+} from '../../src/asciicast/reader.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runCli } from '../cli/helpers.js';
 import { encodeCast } from '../../src/asciicast/encoder.js';
 import type { Event, EventCode } from '../../src/asciicast/event.js';
 import { Prng, SEED } from './prng.js';
@@ -290,4 +299,40 @@ describe('reader fuzz', () => {
     expect(err).toBeInstanceOf(CastParseError);
     expect((err as CastParseError).line).toBe(2);
   });
+
+  it('300,000 bad lines keep memory bounded: the parser keeps 1000 problems and counts them all', () => {
+    const parser = new CastParser(() => {});
+    parser.line('{"version":2,"width":80,"height":24}');
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 300_000; i++) parser.line('not json');
+    expect(parser.problemCount).toBe(300_000);
+    expect(parser.problems).toHaveLength(MAX_KEPT_PROBLEMS);
+    expect(parser.problems[0]!.line).toBe(2);
+    // Each kept CastParseError holds a stack trace (about 0.9 KB): keeping all 300,000 took
+    // some 260 MB; what is left now is garbage not yet collected.
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(150 * 2 ** 20);
+    const collected = parseCast(
+      '{"version":2,"width":80,"height":24}\n' + 'x\n'.repeat(5000) + '[1,"o","a',
+      {
+        mode: 'collect',
+      },
+    );
+    expect(collected.problemCount).toBe(5001);
+    expect(collected.problems).toHaveLength(MAX_KEPT_PROBLEMS);
+    expect(collected.truncated?.line).toBe(5002);
+  });
+
+  it('sshcast validate on 200,000 bad lines counts every one', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sshcast-badlines-'));
+    try {
+      const file = path.join(dir, 'bad.cast');
+      fs.writeFileSync(file, '{"version":2,"width":80,"height":24}\n' + 'x\n'.repeat(200_000));
+      const r = await runCli(['validate', file], { timeoutMs: 60_000 });
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain('bad.cast:2: not valid JSON');
+      expect(r.stdout).toMatch(/and 199000 more problems/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
