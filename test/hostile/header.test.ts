@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Recorder } from '../../src/recording/recorder.js';
 import { parseCast } from '../../src/asciicast/reader.js';
 import { runCli } from '../cli/helpers.js';
+import { execFileP, recordings, requireTool, sshOptions, until } from '../helpers/e2e.js';
+import { startServerEnv } from '../faults/server-env.js';
 
 const NASTY = [
   `rm -rf "$HOME" 'single' \\"escaped\\" \\\\ end`,
@@ -95,5 +97,36 @@ describe('hostile header values', () => {
     const json = await runCli(['ls', '--json', path.dirname(files[0]!)]);
     expect(json.code).toBe(0);
     expect(/[\x00-\x09\x0b-\x1f]/.test(json.stdout)).toBe(false);
+  });
+
+  it('over real OpenSSH: a command with raw invalid UTF-8, quotes, a newline and OSC 52, and a hostile TERM', async () => {
+    requireTool('ssh');
+    const env = await startServerEnv();
+    try {
+      const opts = sshOptions(env.server.port, env.keyFile)
+        .map((o) => `'${o}'`)
+        .join(' ');
+      // bash's $'...' puts raw bytes (0xff 0xfe: not UTF-8) into the command ssh sends.
+      const cmd = `TERM=$'xterm\\e]0;pwn\\a' ssh -tt ${opts} root@127.0.0.1 $'echo ok \\xff\\xfe "q" \\x1b]52;c;AA==\\a #\\n# second line'`;
+      const r = await execFileP('bash', ['-c', cmd]);
+      expect(r.stdout).toContain('ok');
+      const [file] = recordings(env.dir);
+      const text = await until(() => {
+        const t = fs.readFileSync(file!, 'utf8');
+        return /"x","-?\d+"\]\n$/.test(t) ? t : undefined;
+      }, 'the recording to finish');
+      for (const line of text.split('\n').slice(0, -1)) JSON.parse(line);
+      expect(/[\x00-\x09\x0b-\x1f]/.test(text)).toBe(false);
+      const cast = parseCast(text);
+      expect(cast.header.command).toContain('echo ok \ufffd\ufffd "q" \x1b]52;c;AA==');
+      expect(cast.header.command).toContain('\n# second line');
+      expect(cast.header.env?.TERM).not.toContain('\x1b');
+      const v = await runCli(['validate', file!]);
+      expect(v.code).toBe(0);
+      const ls = await runCli(['ls', env.dir]);
+      expect(/[\x00-\x09\x0b-\x1f\x7f]/.test(ls.stdout)).toBe(false);
+    } finally {
+      await env.close();
+    }
   });
 });
