@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -61,10 +62,15 @@ describe('FileSink', () => {
   it('on a write failure truncates back to the last complete line and reports the sink', async () => {
     const { fd, file } = open();
     let calls = 0;
+    let settled: () => void = () => {};
     const ops: FileOps = {
       writev: (f, bufs, cb) => {
         calls++;
-        if (calls < 3) return fs.writev(f, bufs, (err, n) => cb(err, n));
+        if (calls < 3)
+          return fs.writev(f, bufs, (err, n) => {
+            cb(err, n);
+            settled();
+          });
         // half a line reaches the disk, then the disk is full
         const half = Buffer.concat(bufs).subarray(0, 5);
         fs.write(f, half, () =>
@@ -76,23 +82,26 @@ describe('FileSink', () => {
       close: fs.close,
     };
     const sink = new FileSink(fd, file, { fs: ops });
+    // Each write goes out on its own: wait for its writev to complete before the next.
+    const written = (s: string) => {
+      const done = new Promise<void>((resolve) => (settled = resolve));
+      sink.write(Buffer.from(s));
+      return done;
+    };
+    await written('{"version":2,"width":80,"height":24}\n');
+    await written('[1,"o","a"]\n');
     const errors: Error[] = [];
     sink.on('error', (e) => errors.push(e));
-    const write = (s: string) =>
-      new Promise<void>((resolve) => {
-        sink.write(Buffer.from(s));
-        setImmediate(resolve);
-      });
-    await write('{"version":2,"width":80,"height":24}\n');
-    await write('[1,"o","a"]\n');
-    await write('[2,"o","this line hits the full disk"]\n');
-    await write('[3,"o","after"]\n');
+    const failed = once(sink, 'error');
+    sink.write(Buffer.from('[2,"o","this line hits the full disk"]\n'));
+    const [error] = (await failed) as [SinkWriteError];
+    sink.write(Buffer.from('[3,"o","after"]\n'));
     await sink.close();
     expect(calls).toBe(3);
-    expect(errors).toHaveLength(1);
-    expect(errors[0]).toBeInstanceOf(SinkWriteError);
-    expect((errors[0] as SinkWriteError).sink).toBe(file);
-    expect(errors[0]!.message).toMatch(/ENOSPC/);
+    expect(errors).toEqual([error]);
+    expect(error).toBeInstanceOf(SinkWriteError);
+    expect(error.sink).toBe(file);
+    expect(error.message).toMatch(/ENOSPC/);
     expect(fs.readFileSync(file, 'utf8')).toBe(
       '{"version":2,"width":80,"height":24}\n[1,"o","a"]\n',
     );
