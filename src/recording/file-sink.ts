@@ -133,8 +133,8 @@ export class FileSink extends EventEmitter implements Sink {
     for (const b of batch) size += b.length;
     this.#queued -= size;
     const start = this.#offset;
-    this.#writeAll(batch, size, 0, (err) => {
-      if (err) return this.#fail(err, start);
+    this.#writeAll(batch, size, 0, (err, written) => {
+      if (err) return this.#fail(err, start + wholeLines(batch, written));
       this.#offset = start + size;
       if (this.#needDrain && this.#queued < this.#hwm) {
         this.#needDrain = false;
@@ -145,12 +145,18 @@ export class FileSink extends EventEmitter implements Sink {
   }
 
   // writev may write less than asked (a full disk, a signal): write the rest, or fail.
-  #writeAll(bufs: Buffer[], size: number, done: number, cb: (err: Error | null) => void): void {
+  // `cb` gets how many bytes reached the file, also on failure.
+  #writeAll(
+    bufs: Buffer[],
+    size: number,
+    done: number,
+    cb: (err: Error | null, written: number) => void,
+  ): void {
     this.#ops.writev(this.#fd, bufs, (err, n) => {
-      if (err) return cb(err);
-      if (n === 0 && size - done > 0) return cb(new Error('write made no progress'));
+      if (err) return cb(err, done);
+      if (n === 0 && size - done > 0) return cb(new Error('write made no progress'), done);
       done += n;
-      if (done >= size) return cb(null);
+      if (done >= size) return cb(null, done);
       let skip = n;
       const rest: Buffer[] = [];
       for (const b of bufs) {
@@ -170,7 +176,7 @@ export class FileSink extends EventEmitter implements Sink {
     this.#writing = false;
     this.#queue = [];
     this.#queued = 0;
-    // Drop a partly written batch so the file ends on a complete line.
+    // Drop the part of a line that reached the file, so the file ends on a complete line.
     this.#ops.ftruncate(this.#fd, goodOffset, () => {
       this.#offset = goodOffset;
       this.emit('error', new SinkWriteError(this.name, err));
@@ -194,4 +200,14 @@ export class FileSink extends EventEmitter implements Sink {
     })();
     return this.#closing;
   }
+}
+
+/** How many bytes of `lines` (each buffer whole lines) are whole lines within the first `written`. */
+function wholeLines(lines: Buffer[], written: number): number {
+  let whole = 0;
+  for (const b of lines) {
+    if (whole + b.length > written) break;
+    whole += b.length;
+  }
+  return whole;
 }

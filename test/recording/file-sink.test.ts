@@ -107,6 +107,46 @@ describe('FileSink', () => {
     );
   });
 
+  it('keeps every whole line of a batch that filled the disk partway', async () => {
+    const { fd, file } = open();
+    const header = Buffer.from('{"version":2,"width":80,"height":24}\n');
+    const lines = ['[1,"o","a"]\n', '[2,"o","bb"]\n', '[3,"o","ccc"]\n', '[4,"o","dddd"]\n'].map(
+      (l) => Buffer.from(l),
+    );
+    // The disk takes the header, then 2.5 lines of the next batch, then is full.
+    let room = header.length + lines[0]!.length + lines[1]!.length + 4;
+    let enospc = 0;
+    const ops: FileOps = {
+      writev: (f, bufs, cb) => {
+        const all = Buffer.concat(bufs);
+        if (room === 0) {
+          enospc++;
+          return cb(
+            Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }),
+            0,
+          );
+        }
+        const part = all.subarray(0, Math.min(room, all.length));
+        room -= part.length;
+        fs.write(f, part, (err, n) => cb(err, n));
+      },
+      ftruncate: fs.ftruncate,
+      fsync: fs.fsync,
+      close: fs.close,
+    };
+    const sink = new FileSink(fd, file, { fs: ops });
+    const failed = once(sink, 'error');
+    sink.write(header);
+    for (const l of lines) sink.write(l); // queued behind the header: one batch
+    await failed;
+    await sink.close();
+    expect(enospc).toBe(1);
+    expect(fs.readFileSync(file, 'utf8')).toBe(
+      header.toString() + lines[0]!.toString() + lines[1]!.toString(),
+    );
+    expect(sink.bytesWritten).toBe(header.length + lines[0]!.length + lines[1]!.length);
+  });
+
   it('fsyncs before close when asked', async () => {
     const { fd, file } = open();
     const order: string[] = [];
