@@ -64,10 +64,11 @@ describe('disk full mid-session (ENOSPC from writev)', () => {
     const failures: [SinkWriteError, string][] = [];
     rec.on('failure', (err, action) => failures.push([err, action]));
     const failed = once(rec, 'failure');
-    // Output in separate turns so each batch is its own writev.
-    for (let i = 0; i < 10 && failures.length === 0; i++) {
+    // Output in separate turns so each batch is its own writev, until the fault fires (a loaded
+    // machine batches more lines per writev, so the count of turns is not fixed).
+    for (let i = 0; i < 2000 && failures.length === 0; i++) {
       await feed(rec, 3, clock);
-      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setTimeout(r, 1));
     }
     await failed;
     // The fault fired: the 4th writev failed with ENOSPC, and the sink cut the file back.
@@ -109,9 +110,9 @@ describe('disk full mid-session (ENOSPC from writev)', () => {
     const failed = once(rec, 'failure');
     let done = false;
     void failed.then(() => (done = true));
-    for (let i = 0; i < 20 && !done; i++) {
+    for (let i = 0; i < 2000 && !done; i++) {
       await feed(rec, 2, clock);
-      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setTimeout(r, 1));
     }
     await failed;
     await rec.finish(0);
