@@ -39,7 +39,10 @@ export interface SessionProcess extends EventEmitter<SessionProcessEvents> {
   endInput(): void;
   /** Resize the terminal (pty only). */
   resize(cols: number, rows: number): void;
-  /** Send a signal by name (`SIGINT`). */
+  /**
+   * Send a signal by name (`SIGINT`) to the session's process group, as sshd's `killpg` does, so
+   * the commands a non-interactive shell runs get it too; to the process alone if it left it.
+   */
   kill(signal: NodeJS.Signals): void;
   /** The client is gone: SIGHUP the process (and hang up its terminal); output is discarded. */
   hangup(): void;
@@ -189,7 +192,7 @@ class PtyProcess extends EventEmitter<SessionProcessEvents> implements SessionPr
   }
 
   kill(signal: NodeJS.Signals): void {
-    sendSignal(this.pid, signal);
+    if (!sendSignal(-this.pid, signal)) sendSignal(this.pid, signal);
   }
 
   hangup(): void {
@@ -258,13 +261,13 @@ class PipeProcess extends EventEmitter<SessionProcessEvents> implements SessionP
   resize(): void {}
 
   kill(signal: NodeJS.Signals): void {
-    sendSignal(this.pid, signal);
+    if (!sendSignal(-this.pid, signal)) sendSignal(this.pid, signal);
   }
 
   hangup(): void {
     if (this.#hungUp) return;
     this.#hungUp = true;
-    if (!sendSignal(-this.pid, 'SIGHUP')) this.kill('SIGHUP');
+    this.kill('SIGHUP');
     this.#child.stdin!.destroy();
     // A leftover process holding the pipes must not keep the session open.
     const drop = () => {

@@ -170,6 +170,27 @@ describe('exec without a pty', () => {
   });
 });
 
+describe("signals reach the process group, as sshd's killpg does", () => {
+  it("a command the shell runs gets the client's TERM too", async () => {
+    // With the signal sent to the shell alone, the inner loop never hears it and times out.
+    const inner =
+      'trap "echo child-term; exit 0" TERM; echo ready; i=0; while [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; echo child-timeout';
+    const r = await run(client, `trap "echo outer-term" TERM; sh -c '${inner}'; echo done`, {
+      keepOpen: true,
+      onChannel: (ch) => {
+        let sent = false;
+        ch.on('data', (d: Buffer) => {
+          if (sent || !d.toString().includes('ready')) return;
+          sent = true;
+          ch.signal('TERM');
+        });
+      },
+    });
+    expect(r.stdout.toString()).toBe('ready\nchild-term\nouter-term\ndone\n');
+    expect(r.code).toBe(0);
+  });
+});
+
 describe('pty sessions', () => {
   it('runs in a terminal of the requested size, owned by the account with mode 620', async () => {
     const r = await run(client, 'stty size; stat -c "%U %G %a" $(tty); echo $TERM; exit 4', {
