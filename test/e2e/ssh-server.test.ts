@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   execFileP,
   finished,
-  makeKey,
   outputOf,
   readCast,
   recordings,
@@ -20,6 +19,8 @@ import {
   tempDir,
   until,
   type ExampleServer,
+  authorizedKey,
+  startRecordingServer,
 } from '../helpers/e2e.js';
 import { Tmux } from '../helpers/tmux.js';
 
@@ -34,19 +35,11 @@ beforeAll(async () => {
   for (const tool of ['ssh', 'ssh-keygen', 'tmux', 'script', 'asciinema']) requireTool(tool);
   work = tempDir();
   dir = path.join(work, 'rec');
-  key = await makeKey(work);
-  authorizedKeys = path.join(work, 'authorized_keys');
-  fs.writeFileSync(authorizedKeys, key.pub + '\n', { mode: 0o600 });
-  server = await startExampleServer({
-    env: { TS_DEBUG_LOG_SSH: '1' },
-    args: [
-      '--dir',
-      dir,
-      '--host-key',
-      path.join(work, 'host_key'),
-      '--authorized-keys',
-      authorizedKeys,
-    ],
+  ({ authorizedKeys, ...key } = await authorizedKey(work));
+  server = await startRecordingServer({
+    dir,
+    hostKey: path.join(work, 'host_key'),
+    authorizedKeys,
   });
 });
 
@@ -253,16 +246,11 @@ describe('the example server', () => {
 describe('start-up', () => {
   it('says recording is off when TS_DEBUG_LOG_SSH is not set, and records nothing', async () => {
     const off = tempDir();
-    const s = await startExampleServer({
+    const s = await startRecordingServer({
       env: { TS_DEBUG_LOG_SSH: undefined },
-      args: [
-        '--dir',
-        path.join(off, 'rec'),
-        '--host-key',
-        path.join(off, 'hk'),
-        '--authorized-keys',
-        authorizedKeys,
-      ],
+      dir: path.join(off, 'rec'),
+      hostKey: path.join(off, 'hk'),
+      authorizedKeys,
     });
     try {
       expect(s.output()).toContain('recording off (TS_DEBUG_LOG_SSH is not set)\n');
@@ -304,16 +292,10 @@ describe('start-up', () => {
   it('finishes open recordings with their x event on SIGTERM', async () => {
     const own = tempDir();
     const ownDir = path.join(own, 'rec');
-    const s = await startExampleServer({
-      env: { TS_DEBUG_LOG_SSH: '1' },
-      args: [
-        '--dir',
-        ownDir,
-        '--host-key',
-        path.join(own, 'hk'),
-        '--authorized-keys',
-        authorizedKeys,
-      ],
+    const s = await startRecordingServer({
+      dir: ownDir,
+      hostKey: path.join(own, 'hk'),
+      authorizedKeys,
     });
     const session = ssh(s.port, key.file, USER, 'echo started; sleep 600', { pre: ['-tt'] });
     const file = await until(() => recordings(ownDir)[0], 'the recording');
@@ -331,16 +313,10 @@ describe('start-up', () => {
   it('finishes the recording of a client that stopped reading, on SIGTERM', async () => {
     const own = tempDir();
     const ownDir = path.join(own, 'rec');
-    const s = await startExampleServer({
-      env: { TS_DEBUG_LOG_SSH: '1' },
-      args: [
-        '--dir',
-        ownDir,
-        '--host-key',
-        path.join(own, 'hk'),
-        '--authorized-keys',
-        authorizedKeys,
-      ],
+    const s = await startRecordingServer({
+      dir: ownDir,
+      hostKey: path.join(own, 'hk'),
+      authorizedKeys,
     });
     const client = spawn(
       'ssh',

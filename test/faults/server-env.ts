@@ -5,7 +5,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import ssh2 from 'ssh2';
-import { makeKey, startExampleServer, tempDir, type ExampleServer } from '../helpers/e2e.js';
+import {
+  tempDir,
+  type ExampleServer,
+  authorizedKey,
+  startRecordingServer,
+} from '../helpers/e2e.js';
 
 /** A running server and how to reach it. */
 export interface ServerEnv {
@@ -24,21 +29,13 @@ export interface ServerEnv {
 /** Starts the example server with recording on and extra flags. */
 export async function startServerEnv(args: string[] = []): Promise<ServerEnv> {
   const work = tempDir('srv-');
-  const key = await makeKey(work);
-  const authorizedKeys = path.join(work, 'authorized_keys');
-  fs.writeFileSync(authorizedKeys, key.pub + '\n', { mode: 0o600 });
+  const key = await authorizedKey(work);
   const dir = path.join(work, 'rec');
-  const server = await startExampleServer({
-    env: { TS_DEBUG_LOG_SSH: '1' },
-    args: [
-      '--dir',
-      dir,
-      '--host-key',
-      path.join(work, 'host_key'),
-      '--authorized-keys',
-      authorizedKeys,
-      ...args,
-    ],
+  const server = await startRecordingServer({
+    dir,
+    hostKey: path.join(work, 'host_key'),
+    authorizedKeys: key.authorizedKeys,
+    args,
   });
   const privateKey = fs.readFileSync(key.file);
   return {

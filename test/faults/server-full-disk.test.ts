@@ -9,13 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCast } from '../../src/asciicast/reader.js';
 import { START_FAILURE_MESSAGE } from '../../src/recording/policy.js';
 import {
-  makeKey,
   recordings,
   requireTool,
   ssh,
-  startExampleServer,
   tempDir,
   type ExampleServer,
+  authorizedKey,
+  startRecordingServer,
 } from '../helpers/e2e.js';
 import { fill, freeBytes, mountProblem, mountTmpfs, type Tmpfs } from './tmpfs.js';
 
@@ -33,21 +33,14 @@ beforeAll(async () => {
     return;
   }
   work = tempDir('fulldisk-');
-  key = await makeKey(work);
-  const authorizedKeys = path.join(work, 'authorized_keys');
-  fs.writeFileSync(authorizedKeys, key.pub + '\n', { mode: 0o600 });
+  const authorized = await authorizedKey(work);
+  key = authorized;
   fsys = mountTmpfs('256k');
   dir = path.join(fsys.dir, 'rec');
-  server = await startExampleServer({
-    env: { TS_DEBUG_LOG_SSH: '1' },
-    args: [
-      '--dir',
-      dir,
-      '--host-key',
-      path.join(work, 'host_key'),
-      '--authorized-keys',
-      authorizedKeys,
-    ],
+  server = await startRecordingServer({
+    dir,
+    hostKey: path.join(work, 'host_key'),
+    authorizedKeys: authorized.authorizedKeys,
   });
 }, 60_000);
 

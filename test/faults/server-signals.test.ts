@@ -8,13 +8,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCast } from '../../src/asciicast/reader.js';
 import {
-  makeKey,
   recordings,
   requireTool,
   ssh,
-  startExampleServer,
   tempDir,
   until,
+  authorizedKey,
+  startRecordingServer,
 } from '../helpers/e2e.js';
 import { runCli } from '../cli/helpers.js';
 import { processesWith } from './proc.js';
@@ -26,24 +26,12 @@ let authorizedKeys: string;
 beforeAll(async () => {
   for (const tool of ['ssh', 'ssh-keygen']) requireTool(tool);
   work = tempDir('faults-');
-  key = await makeKey(work);
-  authorizedKeys = path.join(work, 'authorized_keys');
-  fs.writeFileSync(authorizedKeys, key.pub + '\n', { mode: 0o600 });
+  ({ authorizedKeys, ...key } = await authorizedKey(work));
 });
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
 async function server(dir: string) {
-  return startExampleServer({
-    env: { TS_DEBUG_LOG_SSH: '1' },
-    args: [
-      '--dir',
-      dir,
-      '--host-key',
-      path.join(work, 'host_key'),
-      '--authorized-keys',
-      authorizedKeys,
-    ],
-  });
+  return startRecordingServer({ dir, hostKey: path.join(work, 'host_key'), authorizedKeys });
 }
 
 function size(file: string): number {

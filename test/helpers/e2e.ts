@@ -126,6 +126,46 @@ export interface ServerStart {
   serverJs?: string;
 }
 
+/** Where a recording server keeps its files: recordings, host key, and the keys it accepts. */
+export interface RecordingServerFiles {
+  dir: string;
+  hostKey: string;
+  authorizedKeys: string;
+}
+
+/**
+ * Starts the example server with recording on (`TS_DEBUG_LOG_SSH=1`, unless `env` says otherwise)
+ * into `dir`, its host key at `hostKey` and logins from `authorizedKeys`; `args` come after.
+ */
+export function startRecordingServer(
+  options: RecordingServerFiles & ServerStart,
+): Promise<ExampleServer> {
+  const { dir, hostKey, authorizedKeys, ...start } = options;
+  return startExampleServer({
+    ...start,
+    env: { TS_DEBUG_LOG_SSH: '1', ...start.env },
+    args: [
+      '--dir',
+      dir,
+      '--host-key',
+      hostKey,
+      '--authorized-keys',
+      authorizedKeys,
+      ...(start.args ?? []),
+    ],
+  });
+}
+
+/** An ed25519 key from ssh-keygen in `work`, authorized in `work/authorized_keys` (mode 0600). */
+export async function authorizedKey(
+  work: string,
+): Promise<{ file: string; pub: string; authorizedKeys: string }> {
+  const key = await makeKey(work);
+  const authorizedKeys = path.join(work, 'authorized_keys');
+  fs.writeFileSync(authorizedKeys, key.pub + '\n', { mode: 0o600 });
+  return { ...key, authorizedKeys };
+}
+
 /** Starts `node dist/examples/server.js --host 127.0.0.1 --port 0 ARGS` and waits for `listening on`. */
 export async function startExampleServer(options: ServerStart = {}): Promise<ExampleServer> {
   const env = { ...process.env, ...options.env };
