@@ -8,12 +8,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Recorder } from '../../src/recording/recorder.js';
+import { Recorder, type RecorderOptions } from '../../src/recording/recorder.js';
 import { ManualClock } from '../../src/recording/clock.js';
 import { parseCast, type Cast } from '../../src/asciicast/reader.js';
 import { RecordingStartError, SinkWriteError } from '../../src/errors.js';
 import type { Recording } from '../../src/recording/recording.js';
-import { faultyOps } from './faulty-ops.js';
+import { faultyOps, type FaultPlan } from './faulty-ops.js';
 
 let dir: string;
 let logs: string[];
@@ -25,6 +25,21 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function recordingsIn(d: string): string[] {
   return fs.readdirSync(d).filter((f) => f.endsWith('.cast'));
+}
+
+/** A recorder into `dir` whose file layer fails as `plan` says, on a manual clock, logging to `logs`. */
+function faultyRecorder(plan: FaultPlan, options: RecorderOptions = {}) {
+  const { ops, calls } = faultyOps(plan);
+  const clock = new ManualClock();
+  const recorder = new Recorder({
+    enabled: true,
+    dir,
+    fileOps: ops,
+    clock,
+    log: (m) => logs.push(m),
+    ...options,
+  });
+  return { recorder, calls, clock };
 }
 
 /** Feeds `n` output chunks, waiting for 'drain' when asked, as a session does. */
@@ -49,15 +64,7 @@ function assertValid(file: string): Cast {
 
 describe('disk full mid-session (ENOSPC from writev)', () => {
   it('continue policy: write-failure and failure events, session goes on unrecorded, file valid up to the last line', async () => {
-    const { ops, calls } = faultyOps({ failWritevAt: 4 });
-    const clock = new ManualClock();
-    const recorder = new Recorder({
-      enabled: true,
-      dir,
-      fileOps: ops,
-      clock,
-      log: (m) => logs.push(m),
-    });
+    const { recorder, calls, clock } = faultyRecorder({ failWritevAt: 4 });
     const writeFailures: SinkWriteError[] = [];
     recorder.on('write-failure', (err) => writeFailures.push(err));
     const rec = recorder.start({ cols: 80, rows: 24, localUser: 'alice' });
@@ -97,15 +104,7 @@ describe('disk full mid-session (ENOSPC from writev)', () => {
   });
 
   it('a short write (part of a line on disk) then ENOSPC: the partial line is cut off', async () => {
-    const { ops, calls } = faultyOps({ failWritevAt: 3, partialBytes: 17 });
-    const clock = new ManualClock();
-    const recorder = new Recorder({
-      enabled: true,
-      dir,
-      fileOps: ops,
-      clock,
-      log: (m) => logs.push(m),
-    });
+    const { recorder, calls, clock } = faultyRecorder({ failWritevAt: 3, partialBytes: 17 });
     const rec = recorder.start({ cols: 80, rows: 24 });
     const failed = once(rec, 'failure');
     let done = false;
@@ -127,16 +126,10 @@ describe('disk full mid-session (ENOSPC from writev)', () => {
   });
 
   it('terminate policy: the failure carries the terminate action for the session to end', async () => {
-    const { ops, calls } = faultyOps({ failWritevAt: 2 });
-    const clock = new ManualClock();
-    const recorder = new Recorder({
-      enabled: true,
-      dir,
-      fileOps: ops,
-      clock,
-      onWriteFailure: 'terminate',
-      log: (m) => logs.push(m),
-    });
+    const { recorder, calls, clock } = faultyRecorder(
+      { failWritevAt: 2 },
+      { onWriteFailure: 'terminate' },
+    );
     const rec = recorder.start({ cols: 80, rows: 24 });
     const failed = once(rec, 'failure') as Promise<[SinkWriteError, string]>;
     await new Promise((r) => setImmediate(r));
@@ -152,16 +145,7 @@ describe('disk full mid-session (ENOSPC from writev)', () => {
   });
 
   it('EIO from fsync at close is reported as a failure, and the file is still complete', async () => {
-    const { ops, calls } = faultyOps({ fsyncCode: 'EIO' });
-    const clock = new ManualClock();
-    const recorder = new Recorder({
-      enabled: true,
-      dir,
-      fileOps: ops,
-      clock,
-      fsync: true,
-      log: (m) => logs.push(m),
-    });
+    const { recorder, calls, clock } = faultyRecorder({ fsyncCode: 'EIO' }, { fsync: true });
     const rec = recorder.start({ cols: 80, rows: 24 });
     const failures: SinkWriteError[] = [];
     rec.on('failure', (err) => failures.push(err));
