@@ -263,16 +263,21 @@ describe('start-up', () => {
     }
   });
 
+  /** The server stopped with a non-zero status and one line of output naming `what`, no stack. */
+  function expectOneLineStop(s: ExampleServer, what: string): void {
+    expect(s.child.exitCode).not.toBe(0);
+    expect(s.output().trim().split('\n')).toHaveLength(1);
+    expect(s.output()).toContain(what);
+    expect(s.output()).not.toMatch(/\n\s+at /);
+  }
+
   it('stops with one line naming TS_DEBUG_LOG_SSH when its value is invalid', async () => {
     const s = await startExampleServer({
       env: { TS_DEBUG_LOG_SSH: 'yes' },
       args: ['--dir', dir],
       expectExit: true,
     });
-    expect(s.child.exitCode).not.toBe(0);
-    expect(s.output().trim().split('\n')).toHaveLength(1);
-    expect(s.output()).toContain('TS_DEBUG_LOG_SSH');
-    expect(s.output()).not.toMatch(/\n\s+at /);
+    expectOneLineStop(s, 'TS_DEBUG_LOG_SSH');
   });
 
   it('stops with one line naming --dir when it cannot create files there', async () => {
@@ -283,10 +288,7 @@ describe('start-up', () => {
       args: ['--dir', path.join(notDir, 'rec')],
       expectExit: true,
     });
-    expect(s.child.exitCode).not.toBe(0);
-    expect(s.output().trim().split('\n')).toHaveLength(1);
-    expect(s.output()).toContain('--dir');
-    expect(s.output()).not.toMatch(/\n\s+at /);
+    expectOneLineStop(s, '--dir');
   });
 
   it('finishes open recordings with their x event on SIGTERM', async () => {
