@@ -3,88 +3,38 @@
  * clients: memory per idle session, the peak during a 1 GB burst to a stalled client, 100
  * concurrent sessions each printing 1 MB (recorded vs unrecorded), and keystroke echo latency.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import ssh2 from 'ssh2';
+import { benchKey, benchWorkDir, startBenchServer, type BenchServer } from './example-server.js';
 
 /** The section title in bench/RESULTS.md. */
 export const title = 'Server: memory, stalled-client burst, 100 concurrent sessions, echo latency';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
-const SERVER_JS = path.join(root, 'dist/examples/server.js');
 const RUNS = Number(process.env.SSHCAST_BENCH_RUNS ?? 3);
 
-interface Server {
-  child: ChildProcess;
-  pid: number;
-  port: number;
-  dir: string;
-  stop(): Promise<void>;
-}
+type Server = BenchServer;
 
-// Under node_modules/.cache: authorized_keys must not sit below a world-writable directory.
-const work = path.join(root, 'node_modules/.cache/sshcast-bench');
+let work = '';
 let keyFile = '';
 let authorizedKeys = '';
 
 function setupKeys(): void {
+  work = benchWorkDir('server');
   fs.rmSync(work, { recursive: true, force: true });
-  fs.mkdirSync(work, { recursive: true, mode: 0o700 });
-  keyFile = path.join(work, 'id_ed25519');
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile]);
-  authorizedKeys = path.join(work, 'authorized_keys');
-  fs.copyFileSync(`${keyFile}.pub`, authorizedKeys);
-  fs.chmodSync(authorizedKeys, 0o600);
+  work = benchWorkDir('server');
+  ({ keyFile, authorizedKeys } = benchKey(work));
 }
 
-async function startServer(recording: boolean, name: string): Promise<Server> {
-  const dir = path.join(work, name);
-  const env = { ...process.env };
-  if (recording) env.TS_DEBUG_LOG_SSH = '1';
-  else delete env.TS_DEBUG_LOG_SSH;
-  const child = spawn(
-    process.execPath,
-    [
-      SERVER_JS,
-      '--port',
-      '0',
-      '--dir',
-      dir,
-      '--host-key',
-      path.join(work, 'host_key'),
-      '--authorized-keys',
-      authorizedKeys,
-      '--keepalive',
-      '0',
-    ],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', () => reject(new Error(`server exited: ${out}`)));
+function startServer(recording: boolean, name: string): Promise<Server> {
+  return startBenchServer({
+    recording,
+    dir: path.join(work, name),
+    work,
+    authorizedKeys,
+    args: ['--keepalive', '0'],
   });
-  return {
-    child,
-    pid: child.pid!,
-    port,
-    dir,
-    stop: async () => {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        await once(child, 'exit');
-      }
-    },
-  };
 }
 
 function connect(port: number): Promise<ssh2.Client> {

@@ -7,12 +7,11 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { benchKey, benchWorkDir, startBenchServer, type BenchServer } from './example-server.js';
 
 export const title = 'SSH session throughput, recording on vs off';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const work = path.join(root, 'bench/out/ssh');
+const work = benchWorkDir('ssh');
 const SIZE_MB = Number(process.env.SSHCAST_BENCH_MB ?? 200);
 const ROUNDS = Number(process.env.SSHCAST_BENCH_ROUNDS ?? 3);
 const TICK = 100; // clock ticks per second on Linux
@@ -35,46 +34,13 @@ function procStat(pid: number): { cpu: number; hwm: number } {
   return { cpu, hwm };
 }
 
-async function startServer(
-  record: boolean,
-  dir: string,
-): Promise<{ pid: number; port: number; stop(): Promise<void> }> {
-  const env = { ...process.env };
-  if (record) env.TS_DEBUG_LOG_SSH = '1';
-  else delete env.TS_DEBUG_LOG_SSH;
-  const child = spawn(
-    process.execPath,
-    [
-      path.join(root, 'dist/examples/server.js'),
-      '--port',
-      '0',
-      '--dir',
-      dir,
-      '--host-key',
-      path.join(work, 'host_key'),
-      '--authorized-keys',
-      path.join(work, 'authorized_keys'),
-    ],
-    { env, stdio: ['ignore', 'pipe', 'ignore'] },
-  );
-  let out = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on [^\n]*:(\d+)\n/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', () => reject(new Error(`server exited: ${out}`)));
+function startServer(record: boolean, dir: string): Promise<BenchServer> {
+  return startBenchServer({
+    recording: record,
+    dir,
+    work,
+    authorizedKeys: path.join(work, 'authorized_keys'),
   });
-  return {
-    pid: child.pid!,
-    port,
-    stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
 }
 
 async function once(record: boolean, data: string): Promise<Result> {
@@ -91,7 +57,7 @@ async function once(record: boolean, data: string): Promise<Result> {
         '-p',
         String(server.port),
         '-i',
-        path.join(work, 'id'),
+        path.join(work, 'id_ed25519'),
         '-F',
         '/dev/null',
         '-o',
@@ -135,12 +101,7 @@ function median(xs: number[]): number {
 }
 
 export async function run(): Promise<string> {
-  fs.mkdirSync(work, { recursive: true, mode: 0o700 });
-  if (!fs.existsSync(path.join(work, 'id'))) {
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(work, 'id')]);
-  }
-  fs.copyFileSync(path.join(work, 'id.pub'), path.join(work, 'authorized_keys'));
-  fs.chmodSync(path.join(work, 'authorized_keys'), 0o600);
+  benchKey(work);
   const data = path.join(work, `data-${SIZE_MB}M.txt`);
   if (!fs.existsSync(data)) {
     // Text like a terminal shows: base64 lines of 76 characters.

@@ -1,0 +1,103 @@
+/**
+ * What the benchmarks share: a work directory that passes sshd's StrictModes wherever the
+ * checkout is, a client key the server accepts, and the built example server as a child process.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const SERVER_JS = path.join(root, 'dist/examples/server.js');
+
+/**
+ * A fresh-or-kept directory for one benchmark (mode 0700) below directories no one else can
+ * write: authorized_keys files there pass StrictModes even when the checkout sits under /tmp.
+ */
+export function benchWorkDir(name: string): string {
+  const base =
+    process.getuid?.() === 0
+      ? '/var/lib/sshcast-bench'
+      : path.join(os.homedir(), '.cache/sshcast-bench');
+  const dir = path.join(base, name);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+/** A client key in `work` (made once with ssh-keygen) and an authorized_keys that lists it. */
+export function benchKey(work: string): { keyFile: string; authorizedKeys: string } {
+  const keyFile = path.join(work, 'id_ed25519');
+  if (!fs.existsSync(keyFile)) {
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile]);
+  }
+  const authorizedKeys = path.join(work, 'authorized_keys');
+  fs.copyFileSync(`${keyFile}.pub`, authorizedKeys);
+  fs.chmodSync(authorizedKeys, 0o600);
+  return { keyFile, authorizedKeys };
+}
+
+/** A running example server. */
+export interface BenchServer {
+  child: ChildProcess;
+  pid: number;
+  port: number;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the built example server on a free port, recording into `dir` or not, with its host key
+ * in `work` and logins from `authorizedKeys`; `args` are added.
+ */
+export async function startBenchServer(options: {
+  recording: boolean;
+  dir: string;
+  work: string;
+  authorizedKeys: string;
+  args?: string[];
+}): Promise<BenchServer> {
+  const env = { ...process.env };
+  if (options.recording) env.TS_DEBUG_LOG_SSH = '1';
+  else delete env.TS_DEBUG_LOG_SSH;
+  const child = spawn(
+    process.execPath,
+    [
+      SERVER_JS,
+      '--port',
+      '0',
+      '--dir',
+      options.dir,
+      '--host-key',
+      path.join(options.work, 'host_key'),
+      '--authorized-keys',
+      options.authorizedKeys,
+      ...(options.args ?? []),
+    ],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on [^\n]*:(\d+)\n/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', () => reject(new Error(`server exited: ${out}`)));
+  });
+  return {
+    child,
+    pid: child.pid!,
+    port,
+    dir: options.dir,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = once(child, 'exit');
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}
