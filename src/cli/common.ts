@@ -98,11 +98,21 @@ const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '
 /**
  * Makes untrusted text (a recorded command, a file name) safe to print on a terminal: every
  * control character is shown as a visible escape (`\e`, `\n`, `\x07`, `\u202e`) and a backslash as
- * `\\`, so an escape sequence in a header cannot set the clipboard, change the title or hide text.
+ * `\\`, so an escape sequence in a header cannot set the clipboard, change the title or hide text,
+ * and every escape shown stands for one control character.
  */
 export function escapeControl(text: string): string {
+  return showControl(text.replace(/\\/g, '\\\\'));
+}
+
+/**
+ * {@link escapeControl} with backslashes left as they are: for text a person reads as it was
+ * typed (a command in `sshcast ls`), where `printf '\xc3'` must not read `printf '\\xc3'`. Just as
+ * safe for the terminal; the price is that typed text such as `\e` looks like an escaped control.
+ */
+export function showControl(text: string): string {
   const wellFormed = text.isWellFormed() ? text : text.toWellFormed();
-  return wellFormed.replace(/\\/g, '\\\\').replace(CONTROL, (c) => {
+  return wellFormed.replace(CONTROL, (c) => {
     const named = NAMED[c];
     if (named) return named;
     const code = c.charCodeAt(0);
@@ -110,6 +120,11 @@ export function escapeControl(text: string): string {
       ? `\\x${code.toString(16).padStart(2, '0')}`
       : `\\u${code.toString(16).padStart(4, '0')}`;
   });
+}
+
+/** `1 event`, `2 events`: a count with its noun, plural when it is not one. */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 /** Shortens text to `max` characters with an ellipsis. */
