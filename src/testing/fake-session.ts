@@ -8,7 +8,12 @@
 import { EventEmitter } from 'node:events';
 import { Duplex, Writable } from 'node:stream';
 import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
-import { OutputChannel, type ExitInfo, type WaitOptions } from './terminal-output.js';
+import {
+  DEFAULT_WAIT_MS,
+  OutputChannel,
+  type ExitInfo,
+  type WaitOptions,
+} from './terminal-output.js';
 import type { Screen } from './screen.js';
 import type { Cast } from '../asciicast/reader.js';
 // ssh2 accepts in exit-signal exactly RFC 4254's names, the list the session layer uses.
@@ -71,7 +76,10 @@ export interface FakeStartOptions {
 
 /** Options for {@link fakeSession}. */
 export interface FakeSessionOptions {
-  /** Milliseconds to wait for the handler to answer a request before failing. Default 5000. */
+  /**
+   * Milliseconds to wait for the handler to answer a request before failing. Default
+   * `DEFAULT_WAIT_MS` (4000), below a test runner's default 5 s.
+   */
   replyTimeout?: number;
 }
 
@@ -307,7 +315,7 @@ export class FakeSession {
   #client: FakeChannel | undefined;
 
   constructor(options: FakeSessionOptions = {}) {
-    this.#timeout = options.replyTimeout ?? 5000;
+    this.#timeout = options.replyTimeout ?? DEFAULT_WAIT_MS;
     const emitter = Object.assign(new EventEmitter(), {
       type: 'session',
       subtype: undefined as string | undefined,

@@ -11,7 +11,11 @@ import { describeExpected, outputTail } from './show.js';
 
 /** Options for `waitForOutput`. */
 export interface WaitOptions {
-  /** Give up after this many milliseconds (a safety net; the wait ends on output). Default 10000. */
+  /**
+   * Give up after this many milliseconds (a safety net; the wait ends on output). Default
+   * {@link DEFAULT_WAIT_MS}, 4000: shorter than the 5 s a vitest or jest test gets by default,
+   * so a wait that fails says so itself, with the output it saw.
+   */
   timeout?: number;
   /** Which stream to search. Default `stdout` (a pty session sends everything there). */
   stream?: 'stdout' | 'stderr';
@@ -33,8 +37,29 @@ function exitStatusOf(exit: ExitInfo | undefined): number | undefined {
   return n === undefined ? undefined : 128 + n;
 }
 
-/** The default safety-net timeout of waits, in milliseconds. */
-export const DEFAULT_WAIT_MS = 10_000;
+/**
+ * The default safety-net timeout of waits, in milliseconds: below vitest's and jest's default
+ * test timeout (5 s), so a failed wait reports sshcast's message, not the runner's timeout.
+ */
+export const DEFAULT_WAIT_MS = 4_000;
+
+/**
+ * An error whose stack is the one `origin` captured where the test called the wait, not the
+ * timer or event that ended it: the first frame is the test's own line.
+ */
+function failure(message: string, origin: Error): Error {
+  const err = new Error(message);
+  const frames = (origin.stack ?? '').split('\n').slice(1).join('\n');
+  err.stack = `Error: ${message}${frames ? `\n${frames}` : ''}`;
+  return err;
+}
+
+/** A stack captured now, without the frames of `above` and what it called. */
+function callerStack(above: (...args: never[]) => unknown): Error {
+  const origin = new Error();
+  Error.captureStackTrace(origin, above);
+  return origin;
+}
 
 interface Waiter {
   check(): boolean;
@@ -113,7 +138,11 @@ export class TerminalOutput {
    * Waits until the output not yet consumed by an earlier wait contains the string or matches the
    * RegExp, then consumes it up to the end of the match and returns the matched text.
    */
-  waitFor(expected: string | RegExp, options: WaitOptions = {}): Promise<string> {
+  waitFor(
+    expected: string | RegExp,
+    options: WaitOptions = {},
+    origin: Error = callerStack(this.waitFor),
+  ): Promise<string> {
     const stream = options.stream ?? 'stdout';
     const timeoutMs = options.timeout ?? DEFAULT_WAIT_MS;
     const re =
@@ -142,9 +171,10 @@ export class TerminalOutput {
       };
       const describe = (why: string) => {
         const text = stream === 'stdout' ? this.#stdout : this.#stderr;
-        return new Error(
+        return failure(
           `waitForOutput(${describeExpected(expected)}): ${why}\n${stream} not yet consumed (the end, escapes shown):\n` +
             outputTail(text.slice(this.#cursor[stream])),
+          origin,
         );
       };
       const waiter: Waiter = {
@@ -195,7 +225,10 @@ export class TerminalOutput {
   }
 
   /** Resolves once the channel has closed, with the exit status or signal received before. */
-  waitForClose(timeoutMs = DEFAULT_WAIT_MS): Promise<ExitInfo> {
+  waitForClose(
+    timeoutMs = DEFAULT_WAIT_MS,
+    origin: Error = callerStack(this.waitForClose),
+  ): Promise<ExitInfo> {
     if (this.#closed) return Promise.resolve(this.#exit ?? { code: null });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -203,8 +236,9 @@ export class TerminalOutput {
           ? ` (exit ${JSON.stringify(this.#exit)} arrived, but no CLOSE)`
           : ' (no exit status arrived)';
         reject(
-          new Error(
+          failure(
             `waitForExit: the channel did not close within ${timeoutMs} ms${sent}\nstdout (the end, escapes shown):\n${outputTail(this.#stdout, 10)}`,
+            origin,
           ),
         );
       }, timeoutMs);
@@ -272,12 +306,12 @@ export abstract class OutputChannel {
 
   /** Waits for output by event: see `TestChannel.waitForOutput`. */
   waitForOutput(expected: string | RegExp, options?: WaitOptions): Promise<string> {
-    return this.output.waitFor(expected, options);
+    return this.output.waitFor(expected, options, callerStack(this.waitForOutput));
   }
 
   /** Resolves when the channel has closed, with the exit status or signal the client got before. */
   waitForExit(options: { timeout?: number } = {}): Promise<ExitInfo> {
-    return this.output.waitForClose(options.timeout);
+    return this.output.waitForClose(options.timeout, callerStack(this.waitForExit));
   }
 
   /** Renders what the client's terminal shows now. */

@@ -79,7 +79,7 @@ export interface TestExecOptions {
   env?: Record<string, string>;
   /** For `exec()`: written to the command's stdin, then EOF. Default: EOF at once. */
   stdin?: string | Buffer;
-  /** For `exec()`: give up after this many ms. Default 10000. */
+  /** For `exec()`: give up after this many ms. Default `DEFAULT_WAIT_MS` (4000). */
   timeout?: number;
 }
 
