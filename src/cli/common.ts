@@ -95,24 +95,26 @@ export function clampSide(n: number | undefined, fallback: number): number {
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\u001b': '\\e' };
 
-/**
- * Makes untrusted text (a recorded command, a file name) safe to print on a terminal: every
- * control character is shown as a visible escape (`\e`, `\n`, `\x07`, `\u202e`) and a backslash as
- * `\\`, so an escape sequence in a header cannot set the clipboard, change the title or hide text,
- * and every escape shown stands for one control character.
- */
-export function escapeControl(text: string): string {
-  return showControl(text.replace(/\\/g, '\\\\'));
+/** How {@link escapeControl} writes what it escapes. */
+export interface EscapeOptions {
+  /**
+   * Write a backslash as `\\`, so that every escape reads back unambiguously. Default true; false
+   * for text a person reads as it was typed (a command in `sshcast ls`: `printf '\xc3'`), which is
+   * just as safe for the terminal.
+   */
+  escapeBackslash?: boolean;
 }
 
 /**
- * {@link escapeControl} with backslashes left as they are: for text a person reads as it was
- * typed (a command in `sshcast ls`), where `printf '\xc3'` must not read `printf '\\xc3'`. Just as
- * safe for the terminal; the price is that typed text such as `\e` looks like an escaped control.
+ * Makes untrusted text (a recorded command, a file name) safe to print on a terminal: every
+ * control character is shown as a visible escape (`\e`, `\n`, `\x07`, `\u202e`) and a backslash as
+ * `\\`, so an escape sequence in a header cannot set the clipboard, change the title or hide text.
  */
-export function showControl(text: string): string {
+export function escapeControl(text: string, options: EscapeOptions = {}): string {
   const wellFormed = text.isWellFormed() ? text : text.toWellFormed();
-  return wellFormed.replace(CONTROL, (c) => {
+  const slashed =
+    options.escapeBackslash === false ? wellFormed : wellFormed.replace(/\\/g, '\\\\');
+  return slashed.replace(CONTROL, (c) => {
     const named = NAMED[c];
     if (named) return named;
     const code = c.charCodeAt(0);

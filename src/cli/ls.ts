@@ -19,7 +19,6 @@ import {
   describeFsError,
   escapeControl,
   parseCommandArgs,
-  showControl,
   shorten,
   UsageError,
   writeOut,
@@ -133,21 +132,22 @@ export function formatSize(bytes: number): string {
  * as it was typed (`printf '\xc3'`), as on the web page.
  */
 export function formatTable(rows: RecordingSummary[]): string {
+  const show = (text: string) => escapeControl(text, { escapeBackslash: false });
   const cells = rows.map((r) => {
     const what =
       r.width === undefined
         ? '-'
         : r.command === undefined
           ? 'shell'
-          : shorten(showControl(r.command), 200);
+          : shorten(show(r.command), 200);
     return [
-      showControl(r.file),
+      show(r.file),
       formatStart(r.start),
       formatDuration(r.duration),
       formatSize(r.size),
-      r.localUser === undefined ? '-' : shorten(showControl(r.localUser), 64),
-      r.exit === undefined ? '-' : shorten(showControl(r.exit), 16),
-      r.problem ? `${r.status}: ${showControl(r.problem)}` : r.status,
+      r.localUser === undefined ? '-' : shorten(show(r.localUser), 64),
+      r.exit === undefined ? '-' : shorten(show(r.exit), 16),
+      r.problem ? `${r.status}: ${show(r.problem)}` : r.status,
       what,
     ];
   });
