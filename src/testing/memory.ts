@@ -7,6 +7,7 @@ import { Recorder, type RecorderOptions } from '../recording/recorder.js';
 import type { Recording } from '../recording/recording.js';
 import { MemorySink } from '../recording/sink.js';
 import { loadCast, memorySinkOf, registerMemoryRecording, type LoadedCast } from './cast.js';
+import { DEFAULT_WAIT_MS } from './terminal-output.js';
 
 /** Options for {@link memoryRecorder}: a Recorder's, without those that pick where files go. */
 export type MemoryRecorderOptions = Omit<
@@ -18,6 +19,8 @@ export type MemoryRecorderOptions = Omit<
 export class MemoryRecorder extends Recorder {
   readonly #sinks: MemorySink[];
   readonly #recordings: Recording[] = [];
+  readonly #finished = new Set<Recording>();
+  readonly #progress = new Set<() => void>();
 
   constructor(options: MemoryRecorderOptions = {}) {
     const sinks: MemorySink[] = [];
@@ -34,6 +37,11 @@ export class MemoryRecorder extends Recorder {
     this.on('start', (recording) => {
       this.#recordings.push(recording);
       registerMemoryRecording(recording, sinks.at(-1)!);
+      recording.once('close', () => {
+        this.#finished.add(recording);
+        this.#wake();
+      });
+      this.#wake();
     });
   }
 
@@ -55,6 +63,39 @@ export class MemoryRecorder extends Recorder {
   /** Each recording so far, loaded as it stands (a live one has no `x` event yet). */
   casts(): LoadedCast[] {
     return this.#sinks.map((s) => loadCast(s));
+  }
+
+  #wake(): void {
+    for (const check of [...this.#progress]) check();
+  }
+
+  /**
+   * Resolves with every recording, loaded, once at least `count` have started and every started
+   * one has finished (a handler that records with `recordChannel` finishes when the channel
+   * closes, just after the client saw it close). Rejects after `timeout` ms (default
+   * `DEFAULT_WAIT_MS`).
+   */
+  waitForRecordings(count = 1, options: { timeout?: number } = {}): Promise<LoadedCast[]> {
+    const ms = options.timeout ?? DEFAULT_WAIT_MS;
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const started = this.#recordings.length;
+        if (started < count || this.#finished.size < started) return;
+        this.#progress.delete(check);
+        clearTimeout(timer);
+        resolve(this.casts());
+      };
+      const timer = setTimeout(() => {
+        this.#progress.delete(check);
+        reject(
+          new Error(
+            `waitForRecordings(${count}): ${this.#recordings.length} started, ${this.#finished.size} finished after ${ms} ms`,
+          ),
+        );
+      }, ms);
+      this.#progress.add(check);
+      check();
+    });
   }
 
   /** The most recent recording, loaded; throws when none has started. */
