@@ -14,7 +14,7 @@ const e2e = [
   'test/hostile/**/*.test.ts',
   'test/ssh/auth-account.test.ts',
   'test/testing/test-server.test.ts',
-  'test/readme/**/*.test.ts',
+  'test/readme/readme.test.ts',
   'examples/**/*.test.ts',
 ];
 const loadFuzz = ['test/load/**/*.test.ts', 'test/fuzz/**/*.test.ts'];
