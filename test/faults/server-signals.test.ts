@@ -58,10 +58,12 @@ describe('SIGKILL mid-session', () => {
     const files = await until(
       () => (recordings(dir).length === 3 ? recordings(dir) : undefined),
       'three recordings',
+      { watch: dir },
     );
     await until(
       () => (files.filter((f) => size(f) > 64 * 1024).length >= 2 ? true : undefined),
       'output in the busy recordings',
+      { watch: dir },
     );
     await until(
       () => (processesWith(marker).length > 0 ? true : undefined),
@@ -116,10 +118,12 @@ describe('SIGINT with sessions open', () => {
     const files = await until(
       () => (recordings(dir).length === 3 ? recordings(dir) : undefined),
       'three recordings',
+      { watch: dir },
     );
     await until(
       () => (files.every((f) => fs.readFileSync(f, 'utf8').includes('started')) ? true : undefined),
       'every session to start',
+      { watch: dir },
     );
     expect(await s.stop('SIGINT')).toBe(0);
     expect(s.output()).toMatch(/SIGINT/);

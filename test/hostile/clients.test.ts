@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type ssh2 from 'ssh2';
 import { parseCast, type Cast } from '../../src/asciicast/reader.js';
-import { recordings, requireTool, until } from '../helpers/e2e.js';
+import { recordingAfter, recordings, requireTool, until } from '../helpers/e2e.js';
 import { openChannel, startServerEnv, type ServerEnv } from '../faults/server-env.js';
 import { descendants, fdCount, processesWith, rssBytes } from '../faults/proc.js';
 import { Prng, SEED } from '../fuzz/prng.js';
@@ -49,14 +49,15 @@ async function exec(command: string, pty?: { cols: number; rows: number }) {
 
 /** The recording that appears after `before`, once it has its x event. */
 async function finishedAfter(before: string[]): Promise<Cast> {
-  const file = await until(
-    () => recordings(env.dir).find((f) => !before.includes(f)),
-    'a new recording',
+  const file = await recordingAfter(env.dir, before);
+  return until(
+    () => {
+      const cast = parseCast(fs.readFileSync(file, 'utf8'));
+      return cast.events.at(-1)?.code === 'x' ? cast : undefined;
+    },
+    `${file} to finish`,
+    { watch: file },
   );
-  return until(() => {
-    const cast = parseCast(fs.readFileSync(file, 'utf8'));
-    return cast.events.at(-1)?.code === 'x' ? cast : undefined;
-  }, `${file} to finish`);
 }
 
 /** Waits until the server's descriptors and children are back to where they started. */
@@ -94,7 +95,9 @@ describe('a client that vanishes', () => {
     let shown = '';
     ch.on('data', (d: Buffer) => (shown += d.toString()));
     await until(() => (processesWith(marker).length > 0 ? true : undefined), 'the session process');
-    await until(() => (shown.includes('tick') ? true : undefined), 'output');
+    await until(() => (shown.includes('tick') ? true : undefined), 'output', {
+      on: [[ch, 'data']],
+    });
     const sock = (client as unknown as { _sock: net.Socket })._sock;
     sock.resetAndDestroy();
     // The fault: the TCP connection is gone with a reset.
@@ -122,10 +125,7 @@ describe('a client that stops reading', () => {
     });
     // Stop reading: ssh2 stops granting window once its buffer is full.
     ch.pause();
-    const file = await until(
-      () => recordings(env.dir).find((f) => !before.includes(f)),
-      'the recording',
-    );
+    const file = await recordingAfter(env.dir, before);
     // Sample until the recording stops growing (the pty is paused), at most 15 s.
     let peak = idle;
     let last = -1;
@@ -205,7 +205,10 @@ describe('garbage', () => {
       const ch = await openChannel(client, command, pty);
       let out = '';
       ch.on('data', (d: Buffer) => (out += d.toString()));
-      if (pty) await until(() => (out.includes('ready') ? true : undefined), 'raw mode');
+      if (pty)
+        await until(() => (out.includes('ready') ? true : undefined), 'raw mode', {
+          on: [[ch, 'data']],
+        });
       const closed = once(ch, 'close');
       ch.write(garbage);
       if (!pty) ch.end();
@@ -238,6 +241,7 @@ describe('garbage', () => {
       await until(
         () => (sock.destroyed ? true : undefined),
         `the server to drop ${JSON.stringify(prefix.toString('latin1'))}`,
+        { on: [[sock, 'close']] },
       );
     }
     // Garbage that looks like the start of a packet keeps its connection waiting (until the login
