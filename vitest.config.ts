@@ -2,7 +2,8 @@ import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
  * Three projects, chosen by path so that no test file has to move and none escapes:
- * - `e2e`: the real tools (OpenSSH, asciinema, chromium, tmux, mount, useradd), run as root;
+ * - `e2e`: the real tools (OpenSSH, asciinema, chromium, tmux, mount, useradd), and the tests that
+ *   log in as root or make accounts: run as root;
  * - `load-fuzz`: hundreds of sessions, hundreds of thousands of generated inputs;
  * - `unit`: everything else under test/, which runs as any account, with no network beyond
  *   in-process loopback sockets, in well under 30 s (`npm run test:unit`).
@@ -13,6 +14,7 @@ const e2e = [
   'test/faults/**/*.test.ts',
   'test/hostile/**/*.test.ts',
   'test/ssh/auth-account.test.ts',
+  'test/ssh/auth.test.ts',
   'test/testing/test-server.test.ts',
   'test/readme/readme.test.ts',
   'examples/**/*.test.ts',

@@ -46,12 +46,12 @@ describe('summarizeCast', () => {
   });
 
   it('a complete file without an exit event is ok, not partial: asciinema 2 and Tailscale write none', async () => {
-    const golden = path.join(import.meta.dirname, '..', 'fixtures', 'golden');
+    const others = path.join(import.meta.dirname, '..', 'fixtures', 'others');
     for (const [name, duration] of [
       ['asciinema2.cast', 2.5],
       ['tailscale.cast', 3.25],
     ] as const) {
-      const s = await summarizeCast(path.join(golden, name));
+      const s = await summarizeCast(path.join(others, name));
       expect(s, name).toMatchObject({ status: 'ok', duration, hasEvents: true });
       expect(s.exit, name).toBeUndefined();
       expect(s.problem, name).toBeUndefined();
@@ -180,7 +180,7 @@ describe('summarizeCast', () => {
   });
 
   it('sshcast ls (blocking reads) and sshcast web (async reads) summarise every file the same', async () => {
-    const fixtures = ['broken', 'golden'].map((d) =>
+    const fixtures = ['broken', 'golden', 'others'].map((d) =>
       path.join(import.meta.dirname, '..', 'fixtures', d),
     );
     const files = [dir, ...fixtures].flatMap((d) =>

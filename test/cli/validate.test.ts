@@ -47,6 +47,18 @@ describe('sshcast validate', () => {
     for (const f of files) expect(r.stdout).toContain(`${f}: ok (`);
   });
 
+  it('accepts what asciinema 2 and Tailscale write (no exit event, asciinema 2 with spaces)', async () => {
+    const others = path.join(goldenDir, '..', 'others');
+    const files = fs.readdirSync(others).map((f) => path.join(others, f));
+    const r = await runCli(['validate', ...files]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      files
+        .map((f) => `${f}: ok (${f.includes('tailscale') ? 2 : 3} events, no exit event)\n`)
+        .join(''),
+    );
+  });
+
   it('notes a valid recording without an exit event, and says when it is still being written', async () => {
     const { dir, cleanup } = tempDir();
     try {

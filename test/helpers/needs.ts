@@ -5,6 +5,10 @@
  */
 import type { TestContext } from 'vitest';
 
+/** Why this process cannot do what only root can (chown, a terminal's group), or undefined. */
+export const notRoot: string | undefined =
+  process.getuid?.() === 0 ? undefined : 'needs root (run as root, as CI does)';
+
 /** Stops `ctx`'s test when `problem` is set: a visible skip, or a failure under CI. */
 export function needs(ctx: TestContext, problem: string | undefined): void {
   if (!problem) return;

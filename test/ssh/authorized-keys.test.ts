@@ -22,6 +22,7 @@ import {
   parseAuthorizedKeys,
 } from '../../src/ssh/authorized-keys.js';
 import { safeTempDir } from './auth-harness.js';
+import { needs, notRoot } from '../helpers/needs.js';
 
 let tmp: ReturnType<typeof safeTempDir>;
 const pub: Record<string, string> = {};
@@ -218,7 +219,8 @@ describe('loadAuthorizedKeys', () => {
     }
   });
 
-  it('refuses a file owned by another user', async () => {
+  it('refuses a file owned by another user', async (ctx) => {
+    needs(ctx, notRoot); // chown
     const { file } = fresh();
     writeFileSync(file, `${pub.ed25519}\n`, { mode: 0o600 });
     chownSync(file, 65534, 65534);

@@ -16,6 +16,7 @@ import {
 } from '../../src/testing/index.js';
 import { connect, run, startTestServer, type TestServer } from '../helpers/inprocess.js';
 import { tempDir, until } from '../helpers/e2e.js';
+import { needs, notRoot } from '../helpers/needs.js';
 
 let account: Account;
 let server: TestServer;
@@ -190,7 +191,8 @@ describe("signals reach the process group, as sshd's killpg does", () => {
 });
 
 describe('pty sessions', () => {
-  it('runs in a terminal of the requested size, owned by the account with mode 620', async () => {
+  it('runs in a terminal of the requested size, owned by the account with mode 620', async (ctx) => {
+    needs(ctx, notRoot); // the launcher gives the terminal to group tty, as root
     const r = await run(client, 'stty size; stat -c "%U %G %a" $(tty); echo $TERM; exit 4', {
       pty: { cols: 100, rows: 30, term: 'xterm-256color' },
     });
