@@ -27,7 +27,17 @@ interface PackageJson {
   version: string;
   scripts: Record<string, string>;
   bin: Record<string, string>;
-  dependencies: Record<string, string>;
+  dependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+}
+
+/** What `npm install` puts beside the package: its dependencies and its required peers. */
+function installedWith(p: PackageJson): string[] {
+  const peers = Object.keys(p.peerDependencies ?? {}).filter(
+    (name) => !p.peerDependenciesMeta?.[name]?.optional,
+  );
+  return [...Object.keys(p.dependencies ?? {}), ...peers];
 }
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as PackageJson;
 const blocks = codeBlocks(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8'));
@@ -155,7 +165,7 @@ async function installPackage(project: string): Promise<void> {
   const [info] = JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[];
   packedFiles = info!.files.map((f) => f.path);
   // What npm would fetch, linked from this checkout: the same versions, already built.
-  for (const dep of Object.keys(pkg.dependencies)) linkFromCheckout(project, dep);
+  for (const dep of installedWith(pkg)) linkFromCheckout(project, dep);
   const install = await run(
     // --ignore-scripts: npm would run a linked package's prepare (node-pty's rebuilds its lib/
     // inside this checkout); the package itself has no install script.
