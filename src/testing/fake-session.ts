@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { Duplex, Writable } from 'node:stream';
 import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import {
-  DEFAULT_WAIT_MS,
+  defaultWaitMs,
   OutputChannel,
   type ExitInfo,
   type WaitOptions,
@@ -78,7 +78,7 @@ export interface FakeStartOptions {
 export interface FakeSessionOptions {
   /**
    * Milliseconds to wait for the handler to answer a request before failing. Default
-   * `DEFAULT_WAIT_MS` (4000), below a test runner's default 5 s.
+   * that of every wait (`WaitOptions.timeout`): before the test runner's own timeout.
    */
   replyTimeout?: number;
 }
@@ -315,7 +315,7 @@ export class FakeSession {
   #client: FakeChannel | undefined;
 
   constructor(options: FakeSessionOptions = {}) {
-    this.#timeout = options.replyTimeout ?? DEFAULT_WAIT_MS;
+    this.#timeout = options.replyTimeout ?? defaultWaitMs();
     const emitter = Object.assign(new EventEmitter(), {
       type: 'session',
       subtype: undefined as string | undefined,

@@ -7,7 +7,7 @@ import { Recorder, type RecorderOptions } from '../recording/recorder.js';
 import type { Recording } from '../recording/recording.js';
 import { MemorySink } from '../recording/sink.js';
 import { loadCast, memorySinkOf, registerMemoryRecording, type LoadedCast } from './cast.js';
-import { DEFAULT_WAIT_MS } from './terminal-output.js';
+import { defaultWaitMs } from './terminal-output.js';
 
 /** Options for {@link memoryRecorder}: a Recorder's, without those that pick where files go. */
 export type MemoryRecorderOptions = Omit<
@@ -73,10 +73,10 @@ export class MemoryRecorder extends Recorder {
    * Resolves with every recording, loaded, once at least `count` have started and every started
    * one has finished (a handler that records with `recordChannel` finishes when the channel
    * closes, just after the client saw it close). Rejects after `timeout` ms (default
-   * `DEFAULT_WAIT_MS`).
+   * that of every wait: before the test runner's own timeout).
    */
   waitForRecordings(count = 1, options: { timeout?: number } = {}): Promise<LoadedCast[]> {
-    const ms = options.timeout ?? DEFAULT_WAIT_MS;
+    const ms = options.timeout ?? defaultWaitMs();
     return new Promise((resolve, reject) => {
       const check = () => {
         const started = this.#recordings.length;

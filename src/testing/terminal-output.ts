@@ -12,9 +12,10 @@ import { describeExpected, outputTail } from './show.js';
 /** Options for `waitForOutput`. */
 export interface WaitOptions {
   /**
-   * Give up after this many milliseconds (a safety net; the wait ends on output). Default
-   * {@link DEFAULT_WAIT_MS}, 4000: shorter than the 5 s a vitest or jest test gets by default,
-   * so a wait that fails says so itself, with the output it saw.
+   * Give up after this many milliseconds (a safety net; the wait ends on output). Default: just
+   * before the running test's own timeout when `sshcast/testing/vitest` is imported, else
+   * {@link DEFAULT_WAIT_MS} (4000, under the 5 s a vitest or jest test gets by default), so a wait
+   * that fails says so itself, with the output it saw, before the test runner gives up.
    */
   timeout?: number;
   /** Which stream to search. Default `stdout` (a pty session sends everything there). */
@@ -42,6 +43,23 @@ function exitStatusOf(exit: ExitInfo | undefined): number | undefined {
  * test timeout (5 s), so a failed wait reports sshcast's message, not the runner's timeout.
  */
 export const DEFAULT_WAIT_MS = 4_000;
+
+let testDeadline: () => number | undefined = () => undefined;
+
+/**
+ * @internal Lets a test runner's integration (`sshcast/testing/vitest`) say when the running test
+ * times out (milliseconds since the epoch), so that waits end just before it.
+ */
+export function setTestDeadline(deadline: () => number | undefined): void {
+  testDeadline = deadline;
+}
+
+/** @internal How long a wait waits when not told: until just before the test's deadline, if known. */
+export function defaultWaitMs(): number {
+  const deadline = testDeadline();
+  if (deadline === undefined) return DEFAULT_WAIT_MS;
+  return Math.max(deadline - Date.now() - 250, 50);
+}
 
 /**
  * An error whose stack is the one `origin` captured where the test called the wait, not the
@@ -144,7 +162,7 @@ export class TerminalOutput {
     origin: Error = callerStack(this.waitFor),
   ): Promise<string> {
     const stream = options.stream ?? 'stdout';
-    const timeoutMs = options.timeout ?? DEFAULT_WAIT_MS;
+    const timeoutMs = options.timeout ?? defaultWaitMs();
     const re =
       typeof expected === 'string'
         ? undefined
@@ -226,7 +244,7 @@ export class TerminalOutput {
 
   /** Resolves once the channel has closed, with the exit status or signal received before. */
   waitForClose(
-    timeoutMs = DEFAULT_WAIT_MS,
+    timeoutMs = defaultWaitMs(),
     origin: Error = callerStack(this.waitForClose),
   ): Promise<ExitInfo> {
     if (this.#closed) return Promise.resolve(this.#exit ?? { code: null });

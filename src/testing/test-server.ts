@@ -21,7 +21,7 @@ import { currentAccount } from '../ssh/account.js';
 import type { Identity } from '../ssh/identity.js';
 import { handleSession, type SessionOptions } from '../ssh/session.js';
 import type { TestChannel } from './fake-session.js';
-import { DEFAULT_WAIT_MS, OutputChannel } from './terminal-output.js';
+import { defaultWaitMs, OutputChannel } from './terminal-output.js';
 
 /** What a custom session handler of {@link startTestServer} gets besides the session. */
 export interface TestSessionContext {
@@ -79,7 +79,7 @@ export interface TestExecOptions {
   env?: Record<string, string>;
   /** For `exec()`: written to the command's stdin, then EOF. Default: EOF at once. */
   stdin?: string | Buffer;
-  /** For `exec()`: give up after this many ms. Default `DEFAULT_WAIT_MS` (4000). */
+  /** For `exec()`: give up after this many ms. Default that of every wait (`WaitOptions.timeout`). */
   timeout?: number;
 }
 
@@ -212,7 +212,7 @@ export class TestClient {
     const ch = await this.start(command, options);
     if (options.stdin !== undefined) ch.channel.write(options.stdin);
     ch.channel.end();
-    const exit = await ch.waitForExit({ timeout: options.timeout ?? DEFAULT_WAIT_MS });
+    const exit = await ch.waitForExit({ timeout: options.timeout ?? defaultWaitMs() });
     return { stdout: ch.stdout, stderr: ch.stderr, ...exit };
   }
 
@@ -379,7 +379,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
         username: o.username ?? account.name,
         privateKey: o.privateKey ?? clientKey.private,
         hostVerifier: (key: Buffer) => key.equals(hostPublic.getPublicSSH()),
-        readyTimeout: DEFAULT_WAIT_MS,
+        readyTimeout: defaultWaitMs(),
       });
     });
 
@@ -416,7 +416,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     connect,
     recordings,
     waitForRecordings(count = 1, o = {}) {
-      const ms = o.timeout ?? DEFAULT_WAIT_MS;
+      const ms = o.timeout ?? defaultWaitMs();
       return new Promise((resolve, reject) => {
         const check = () => {
           if (started.size >= count && finished.size === started.size) {

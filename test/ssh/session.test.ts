@@ -158,12 +158,13 @@ describe('exec without a pty', () => {
     const ch = await s.exec(
       'trap "echo got-usr1" USR1; trap "echo got-int; exit 9" INT; echo ready; while :; do sleep 0.05; done',
     );
-    await ch.waitForOutput('ready\n');
+    const slow = { timeout: 20_000 }; // a real shell, on a machine that may be busy
+    await ch.waitForOutput('ready\n', slow);
     ch.signal('BOGUS');
     ch.signal('USR1');
-    await ch.waitForOutput('got-usr1\n');
+    await ch.waitForOutput('got-usr1\n', slow);
     ch.signal('INT');
-    const exit = await ch.waitForExit();
+    const exit = await ch.waitForExit(slow);
     expect(ch.stdout).toBe('ready\ngot-usr1\ngot-int\n');
     expect(exit.code).toBe(9);
   });
