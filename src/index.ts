@@ -3,8 +3,8 @@ export type { Event, EventCode, Header } from './asciicast/event.js';
 export { DEFAULT_SIZE } from './asciicast/event.js';
 export { encodeCast, encodeEvent, encodeHeader } from './asciicast/encoder.js';
 export { formatTime, secondsToMicros } from './asciicast/time.js';
-export { Utf8StreamDecoder } from './asciicast/utf8.js';
-export { CastWriter, SIZE_LIMIT_MARKER, type CastWriterOptions } from './asciicast/writer.js';
+export { Utf8StreamDecoder } from './recording/utf8.js';
+export { CastWriter, SIZE_LIMIT_MARKER, type CastWriterOptions } from './recording/writer.js';
 export {
   CastParser,
   parseCast,

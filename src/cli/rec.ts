@@ -13,8 +13,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import pty from 'node-pty';
-import { CastWriter } from '../asciicast/writer.js';
-import { Utf8StreamDecoder } from '../asciicast/utf8.js';
+import { CastWriter } from '../recording/writer.js';
+import { Utf8StreamDecoder } from '../recording/utf8.js';
 import { SyncFileSink } from './sync-file-sink.js';
 import {
   describeFsError,

@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
-import { CastWriter } from '../asciicast/writer.js';
+import { CastWriter } from './writer.js';
 import { RecordingStartError, type SinkWriteError } from '../errors.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';

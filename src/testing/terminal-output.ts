@@ -3,7 +3,7 @@
  * Shared by the fake channel and the real client of startTestServer.
  */
 import os from 'node:os';
-import { Utf8StreamDecoder } from '../asciicast/utf8.js';
+import { Utf8StreamDecoder } from '../recording/utf8.js';
 import type { Cast } from '../asciicast/reader.js';
 import type { Event } from '../asciicast/event.js';
 import { renderScreen, type Screen } from './screen.js';

@@ -5,10 +5,10 @@
  * final exit event through.
  */
 import { EventEmitter } from 'node:events';
-import { encodeEvent, encodeEventBytes, encodeHeader, lineBuffer } from './encoder.js';
-import type { Event, EventCode, Header } from './event.js';
-import { systemClock, type Clock } from '../recording/clock.js';
-import type { Sink } from '../recording/sink.js';
+import { encodeEvent, encodeEventBytes, encodeHeader, lineBuffer } from '../asciicast/encoder.js';
+import type { Event, EventCode, Header } from '../asciicast/event.js';
+import { systemClock, type Clock } from './clock.js';
+import type { Sink } from './sink.js';
 import { SinkWriteError } from '../errors.js';
 
 /** The marker written once when `maxBytes` is reached. */
