@@ -1,6 +1,7 @@
 export * from './errors.js';
 export type { Event, EventCode, Header } from './asciicast/event.js';
-export { DEFAULT_SIZE } from './asciicast/event.js';
+export { exitStatus } from './asciicast/event.js';
+export { DEFAULT_SIZE, MAX_TERMINAL_SIDE, clampSide, terminalSize } from './asciicast/terminal.js';
 export { encodeCast, encodeEvent, encodeHeader } from './asciicast/encoder.js';
 export { formatTime, secondsToMicros } from './asciicast/time.js';
 export { Utf8StreamDecoder } from './recording/utf8.js';
@@ -62,16 +63,12 @@ export {
 export {
   handleSession,
   serveSessions,
-  terminalSize,
   DEFAULT_ALLOWED_ENV,
-  DEFAULT_COLS,
-  DEFAULT_ROWS,
-  MAX_TERMINAL_SIDE,
   type SessionOptions,
   type SubsystemHandler,
 } from './ssh/session.js';
 export { recordChannel } from './ssh/record-channel.js';
-export { SSH_SIGNALS, exitStatus, signalFromClient, sshSignalName } from './ssh/exit.js';
+export { SSH_SIGNALS, signalFromClient, signalNumber, sshSignalName } from './ssh/exit.js';
 export {
   AccountSwitchError,
   launchCommand,

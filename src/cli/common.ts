@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { MAX_TERMINAL_SIDE } from '../asciicast/terminal.js';
 import { CastParseError } from '../errors.js';
 
 /**
@@ -79,15 +80,6 @@ export function sizeArg(
     );
   }
   return n;
-}
-
-/** The largest terminal side the tools accept or allocate, whatever a file claims. */
-export const MAX_TERMINAL_SIDE = 1000;
-
-/** Clamps a terminal side read from a file to 1..{@link MAX_TERMINAL_SIDE}. */
-export function clampSide(n: number | undefined, fallback: number): number {
-  if (n === undefined || !Number.isFinite(n) || n < 1) return fallback;
-  return Math.min(Math.floor(n), MAX_TERMINAL_SIDE);
 }
 
 // C0 controls (but not the ones turned into visible escapes below), DEL, C1 controls, and the

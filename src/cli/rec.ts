@@ -13,6 +13,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import pty from 'node-pty';
+import { exitStatus } from '../asciicast/event.js';
+import { DEFAULT_SIZE } from '../asciicast/terminal.js';
 import { CastWriter } from '../recording/writer.js';
 import { Utf8StreamDecoder } from '../recording/utf8.js';
 import { SyncFileSink } from './sync-file-sink.js';
@@ -100,8 +102,8 @@ export async function run(args: string[]): Promise<number> {
     const n = value !== undefined ? sizeArg('rec', flag, value) : tty ? ours : fallback;
     return n > 0 ? n : fallback;
   };
-  const cols = side('--cols', values.cols, process.stdout.columns, 80);
-  const rows = side('--rows', values.rows, process.stdout.rows, 24);
+  const cols = side('--cols', values.cols, process.stdout.columns, DEFAULT_SIZE.cols);
+  const rows = side('--rows', values.rows, process.stdout.rows, DEFAULT_SIZE.rows);
   const shell = process.env.SHELL || '/bin/sh';
   const term = process.env.TERM || 'xterm-256color';
   const [exe, argv] =
@@ -359,7 +361,7 @@ function record(child: pty.IPty, writer: CastWriter, options: RecordOptions): Pr
       pendingText += decoder.end();
       flushOutput();
       clearInterval(poll);
-      const status = signal ? 128 + signal : exitCode;
+      const status = exitStatus(signal ? { signal } : { status: exitCode });
       writer.write({ time: exitTime ?? writer.now(), code: 'x', data: String(status) });
       restore();
       process.off('exit', restore);

@@ -4,7 +4,7 @@
  * they scroll into a small scrollback, and terminal sizes from a file are clamped.
  */
 import xterm from '@xterm/headless';
-import { clampSide } from './common.js';
+import { clampSide, DEFAULT_SIZE } from '../asciicast/terminal.js';
 
 // Every control character except LF: what is left of escape sequences after rendering, if any.
 const UNSAFE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g;
@@ -23,9 +23,9 @@ export class CsiClamp {
   #state: 'ground' | 'esc' | 'csi' = 'ground';
   #params = '';
   /** The current screen height: the bound for scroll and line insert/delete counts. */
-  rows = 24;
+  rows = DEFAULT_SIZE.rows;
   /** The current screen width: the bound for tab counts (and, times rows, for repeats). */
-  cols = 80;
+  cols = DEFAULT_SIZE.cols;
 
   /** Filters one chunk. */
   write(text: string): string {
@@ -124,8 +124,8 @@ export class TextRenderer {
   #lost = false;
 
   constructor(options: TextRendererOptions) {
-    const cols = clampSide(options.cols, 80);
-    const rows = clampSide(options.rows, 24);
+    const cols = clampSide(options.cols, DEFAULT_SIZE.cols);
+    const rows = clampSide(options.rows, DEFAULT_SIZE.rows);
     // Room for what one write can scroll (at most one line per character) and more.
     this.#scrollback = Math.max(2000, Math.floor(2_000_000 / cols));
     this.#term = new xterm.Terminal({

@@ -9,18 +9,12 @@ import { RecordingStartError } from '../errors.js';
 import type { Recorder } from '../recording/recorder.js';
 import type { OutputStream, Recording } from '../recording/recording.js';
 import { START_FAILURE_MESSAGE, WRITE_FAILURE_MESSAGE } from '../recording/policy.js';
-import { exitStatus, signalFromClient, sshSignalName } from './exit.js';
+import { exitStatus } from '../asciicast/event.js';
+import { terminalSize } from '../asciicast/terminal.js';
+import { signalFromClient, sshSignalName } from './exit.js';
 import type { Identity } from './identity.js';
 import { launchCommand, sessionEnvironment } from './launcher.js';
 import { spawnSession, type SessionProcess } from './process.js';
-
-/** The columns used when a client asks for 0 (or sends no pty size). */
-export const DEFAULT_COLS = 80;
-/** The rows used when a client asks for 0 (or sends no pty size). */
-export const DEFAULT_ROWS = 24;
-
-/** The largest number of columns or rows a client can ask for; larger requests are clamped. */
-export const MAX_TERMINAL_SIDE = 1000;
 
 /** Environment names every session accepts from the client, besides `SessionOptions.allowEnv`. */
 export const DEFAULT_ALLOWED_ENV = ['LANG', 'LC_*'];
@@ -54,13 +48,6 @@ export interface SessionOptions {
 function allowed(name: string, patterns: string[]): boolean {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return false;
   return patterns.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));
-}
-
-/** The size a pty-req or window-change asks for, with 0 sides defaulted and each side clamped. */
-export function terminalSize(cols: number, rows: number): { cols: number; rows: number } {
-  const side = (n: number, fallback: number) =>
-    Number.isInteger(n) && n > 0 ? Math.min(n, MAX_TERMINAL_SIDE) : fallback;
-  return { cols: side(cols, DEFAULT_COLS), rows: side(rows, DEFAULT_ROWS) };
 }
 
 /**

@@ -11,6 +11,7 @@ import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import { OutputChannel, type ExitInfo, type WaitOptions } from './terminal-output.js';
 import type { Screen } from './screen.js';
 import type { Cast } from '../asciicast/reader.js';
+import { DEFAULT_SIZE } from '../asciicast/terminal.js';
 // ssh2 accepts in exit-signal exactly RFC 4254's names, the list the session layer uses.
 import { SSH_SIGNALS } from '../ssh/exit.js';
 
@@ -326,8 +327,8 @@ export class FakeSession {
   pty(options: PtyOptions = {}): Promise<Reply> {
     const info: PseudoTtyInfo = {
       term: options.term ?? 'xterm-256color',
-      cols: options.cols ?? 80,
-      rows: options.rows ?? 24,
+      cols: options.cols ?? DEFAULT_SIZE.cols,
+      rows: options.rows ?? DEFAULT_SIZE.rows,
       width: 0,
       height: 0,
       modes: {},
@@ -365,10 +366,10 @@ export class FakeSession {
       throw new Error('fakeSession: this session already has a channel; use another fakeSession()');
     for (const [k, v] of Object.entries(options.env ?? {})) await this.env(k, v);
     const ptyOpt = options.pty ?? ptyByDefault;
-    let size = { cols: 80, rows: 24 };
+    let size = { ...DEFAULT_SIZE };
     if (ptyOpt) {
       const p = ptyOpt === true ? {} : ptyOpt;
-      size = { cols: p.cols ?? 80, rows: p.rows ?? 24 };
+      size = { cols: p.cols ?? DEFAULT_SIZE.cols, rows: p.rows ?? DEFAULT_SIZE.rows };
       const ok = await this.pty(p);
       if (!ok) throw new Error('fakeSession: the handler rejected the pty request');
     }

@@ -3,10 +3,11 @@
  * can assert on what a person saw rather than on escape sequences.
  */
 import xterm from '@xterm/headless';
+import { clampSide, MAX_TERMINAL_SIDE } from '../asciicast/terminal.js';
 import { loadCast, type CastSource } from './cast.js';
 
 /** The largest side a rendered terminal gets; a hostile `r` event must not allocate gigabytes. */
-export const MAX_SCREEN_SIDE = 1000;
+export { MAX_TERMINAL_SIDE as MAX_SCREEN_SIDE };
 
 /** Options for {@link renderScreen}. */
 export interface RenderOptions {
@@ -28,7 +29,7 @@ export interface Screen {
 }
 
 function clamp(n: number): number {
-  return Math.min(Math.max(1, Math.trunc(n) || 1), MAX_SCREEN_SIDE);
+  return clampSide(n, 1);
 }
 
 function write(term: xterm.Terminal, data: string): Promise<void> {
@@ -38,7 +39,7 @@ function write(term: xterm.Terminal, data: string): Promise<void> {
 /**
  * Replays a recording's `o` and `r` events into a headless xterm.js terminal of the header's size
  * and returns the visible screen, at the end or at time `at` (seconds, inclusive). Each side is
- * clamped to {@link MAX_SCREEN_SIDE}.
+ * clamped to {@link MAX_TERMINAL_SIDE}.
  *
  * @example
  * const screen = await renderScreen('session.cast');

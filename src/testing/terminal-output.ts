@@ -2,10 +2,11 @@
  * What a test client saw: stdout and stderr as text, and waiting on them by event, never by time.
  * Shared by the fake channel and the real client of startTestServer.
  */
-import os from 'node:os';
 import { Utf8StreamDecoder } from '../recording/utf8.js';
 import type { Cast } from '../asciicast/reader.js';
-import type { Event } from '../asciicast/event.js';
+import { exitStatus, type Event } from '../asciicast/event.js';
+import { DEFAULT_SIZE } from '../asciicast/terminal.js';
+import { signalNumber } from '../ssh/exit.js';
 import { renderScreen, type Screen } from './screen.js';
 import { describeExpected, outputTail } from './show.js';
 
@@ -29,8 +30,8 @@ export interface ExitInfo {
 function exitStatusOf(exit: ExitInfo | undefined): number | undefined {
   if (!exit) return undefined;
   if (exit.code !== null) return exit.code;
-  const n = exit.signal ? os.constants.signals[`SIG${exit.signal}` as NodeJS.Signals] : undefined;
-  return n === undefined ? undefined : 128 + n;
+  const n = exit.signal ? signalNumber(exit.signal) : undefined;
+  return n === undefined ? undefined : exitStatus({ signal: n });
 }
 
 /** The default safety-net timeout of waits, in milliseconds. */
@@ -57,7 +58,7 @@ export class TerminalOutput {
   readonly #closeWaiters: Array<() => void> = [];
   readonly #start = process.hrtime.bigint();
 
-  constructor(cols = 80, rows = 24) {
+  constructor(cols = DEFAULT_SIZE.cols, rows = DEFAULT_SIZE.rows) {
     this.#initial = { cols, rows };
     this.#cols = cols;
     this.#rows = rows;

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ssh2 from 'ssh2';
+import { DEFAULT_SIZE } from '../asciicast/terminal.js';
 import { generateEd25519KeyPair } from '../ssh/keys.js';
 import type {
   ClientChannel,
@@ -137,8 +138,8 @@ function ptyOptions(
   if (!p) return undefined;
   const o = p === true ? {} : p;
   return {
-    cols: o.cols ?? 80,
-    rows: o.rows ?? 24,
+    cols: o.cols ?? DEFAULT_SIZE.cols,
+    rows: o.rows ?? DEFAULT_SIZE.rows,
     term: o.term ?? 'xterm-256color',
     width: 0,
     height: 0,
@@ -193,7 +194,13 @@ export class TestClient {
         { env: options.env ?? {}, ...(pty ? { pty } : {}) },
         (err, channel) => {
           if (err) return reject(new Error(`exec request refused: ${err.message}`));
-          resolve(new TestClientChannel(channel, pty?.cols ?? 80, pty?.rows ?? 24));
+          resolve(
+            new TestClientChannel(
+              channel,
+              pty?.cols ?? DEFAULT_SIZE.cols,
+              pty?.rows ?? DEFAULT_SIZE.rows,
+            ),
+          );
         },
       );
     });
