@@ -8,8 +8,10 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import pty from 'node-pty';
-import type { OutputStream } from '../recording/recording.js';
 import type { LaunchCommand } from './launcher.js';
+
+/** Which output of the process a chunk came from (a pty has only `stdout`). */
+export type ProcessStream = 'stdout' | 'stderr';
 
 /** How a process ended: `status` for a normal exit, or the number of the signal that killed it. */
 export interface ProcessExit {
@@ -20,7 +22,7 @@ export interface ProcessExit {
 /** The events of a {@link SessionProcess}. */
 export interface SessionProcessEvents {
   /** A chunk of output, in order; `stream` is always `stdout` for a pty. */
-  data: [chunk: Buffer, stream: OutputStream];
+  data: [chunk: Buffer, stream: ProcessStream];
   /** The process ended and all of its output was emitted. Emitted once. */
   exit: [exit: ProcessExit];
   /** Input can be written again after write() returned false. */

@@ -7,14 +7,14 @@ import fs from 'node:fs';
 import type ssh2 from 'ssh2';
 import { RecordingStartError } from '../errors.js';
 import type { Recorder } from '../recording/recorder.js';
-import type { OutputStream, Recording } from '../recording/recording.js';
+import type { Recording } from '../recording/recording.js';
 import { START_FAILURE_MESSAGE, WRITE_FAILURE_MESSAGE } from '../recording/policy.js';
 import { exitStatus } from '../asciicast/event.js';
 import { terminalSize } from '../asciicast/terminal.js';
 import { signalFromClient, sshSignalName } from './exit.js';
 import type { Identity } from './identity.js';
 import { launchCommand, sessionEnvironment } from './launcher.js';
-import { spawnSession, type SessionProcess } from './process.js';
+import { spawnSession, type ProcessStream, type SessionProcess } from './process.js';
 
 /** Environment names every session accepts from the client, besides `SessionOptions.allowEnv`. */
 export const DEFAULT_ALLOWED_ENV = ['LANG', 'LC_*'];
@@ -313,7 +313,7 @@ class RunningSession {
     if (!this.#done) this.#proc.kill(signal);
   }
 
-  #output(chunk: Buffer, stream: OutputStream): void {
+  #output(chunk: Buffer, stream: ProcessStream): void {
     const recorded = this.#recording.output(chunk, stream);
     if (this.#clientGone) return this.#wait('recording', recorded);
     const sent =
