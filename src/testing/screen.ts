@@ -2,9 +2,11 @@
  * Rendering a recording's screen the way a player shows it, through @xterm/headless, so a test
  * can assert on what a person saw rather than on escape sequences.
  */
-import xterm from '@xterm/headless';
-import { clampSide, MAX_TERMINAL_SIDE } from '../asciicast/terminal.js';
+import { MAX_TERMINAL_SIDE } from '../asciicast/terminal.js';
+import { BoundedTerminal, type Screen } from '../render/terminal.js';
 import { loadCast, type CastSource } from './cast.js';
+
+export type { Screen };
 
 /** The largest side a rendered terminal gets; a hostile `r` event must not allocate gigabytes. */
 export { MAX_TERMINAL_SIDE as MAX_SCREEN_SIDE };
@@ -13,27 +15,6 @@ export { MAX_TERMINAL_SIDE as MAX_SCREEN_SIDE };
 export interface RenderOptions {
   /** Render the screen as it was at this time, in seconds from the start. Default: the end. */
   at?: number;
-}
-
-/** A rendered terminal screen. */
-export interface Screen {
-  /** Each visible row, trailing spaces trimmed (always `rows` entries). */
-  lines: string[];
-  /** The rows joined with LF, trailing empty rows dropped. */
-  text: string;
-  /** The cursor: column `x` and row `y`, both 0-based within the visible screen. */
-  cursor: { x: number; y: number };
-  /** The terminal's size at that moment (after any `r` events up to then). */
-  cols: number;
-  rows: number;
-}
-
-function clamp(n: number): number {
-  return clampSide(n, 1);
-}
-
-function write(term: xterm.Terminal, data: string): Promise<void> {
-  return new Promise((resolve) => term.write(data, resolve));
 }
 
 /**
@@ -53,44 +34,21 @@ export async function renderScreen(
 ): Promise<Screen> {
   const cast = loadCast(source);
   const until = options.at === undefined ? Infinity : options.at * 1_000_000;
-  const term = new xterm.Terminal({
-    cols: clamp(cast.header.width),
-    rows: clamp(cast.header.height),
-    allowProposedApi: true,
-    scrollback: 0,
-  });
+  const term = new BoundedTerminal({ cols: cast.header.width, rows: cast.header.height });
   try {
     let pending = '';
     for (const e of cast.events) {
       if (e.time > until) break;
       if (e.code === 'o') pending += e.data;
       else if (e.code === 'r') {
-        if (pending) await write(term, pending);
+        if (pending) await term.write(pending);
         pending = '';
         const [cols, rows] = e.data.split('x').map(Number);
-        term.resize(clamp(cols!), clamp(rows!));
+        term.resize(cols!, rows!);
       }
     }
-    if (pending) await write(term, pending);
-    const buffer = term.buffer.active;
-    const lines: string[] = [];
-    for (let y = 0; y < term.rows; y++) {
-      lines.push(
-        buffer
-          .getLine(buffer.viewportY + y)
-          ?.translateToString(true)
-          .trimEnd() ?? '',
-      );
-    }
-    let end = lines.length;
-    while (end > 0 && lines[end - 1] === '') end--;
-    return {
-      lines,
-      text: lines.slice(0, end).join('\n'),
-      cursor: { x: buffer.cursorX, y: buffer.cursorY },
-      cols: term.cols,
-      rows: term.rows,
-    };
+    if (pending) await term.write(pending);
+    return term.screen();
   } finally {
     term.dispose();
   }
