@@ -68,6 +68,7 @@ export {
   type SubsystemHandler,
 } from './ssh/session.js';
 export { recordChannel } from './ssh/record-channel.js';
+export { hangUp, type HangUpOptions } from './ssh/connection.js';
 export { SSH_SIGNALS, signalFromClient, signalNumber, sshSignalName } from './ssh/exit.js';
 export {
   AccountSwitchError,

@@ -5,10 +5,10 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { AuthContext, ClientInfo, Connection, ParsedKey, PublicKeyAuthContext } from 'ssh2';
 import { lookupAccount, type Account } from './account.js';
+import { hangUp } from './connection.js';
 import type { Identity } from './identity.js';
 import {
   loadAuthorizedKeys,
@@ -234,21 +234,6 @@ export function authenticate(
     client.on('authentication', onAuth);
     client.once('close', onClose);
   });
-}
-
-/**
- * Sends SSH_MSG_DISCONNECT and closes the socket once it is flushed: ssh2's `end()` only
- * half-closes, which a client that never answers could hold open forever.
- */
-export function hangUp(client: Connection): void {
-  const sock = (client as unknown as { _sock?: Socket })._sock;
-  if (sock) {
-    if (sock.writableFinished) sock.destroy();
-    else sock.once('finish', () => sock.destroy());
-  }
-  client.end();
-  // ssh2 does not end a socket it thinks is unwritable; make sure it goes.
-  if (sock && !sock.writable) sock.destroy();
 }
 
 async function isExecutable(file: string): Promise<boolean> {

@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import type { Connection, Server } from 'ssh2';
+import { interceptChannelOpens } from './connection.js';
 
 /** Unauthenticated connections held at once before new ones are dropped (sshd MaxStartups starts at 10). */
 export const DEFAULT_MAX_UNAUTHENTICATED = 10;
@@ -113,8 +114,6 @@ export interface ChannelLimit {
   readonly refused: number;
 }
 
-const CHANNEL_EVENTS = new Set(['session', 'tcpip', 'openssh.streamlocal']);
-
 type Accept = (...args: unknown[]) => { once(event: 'close', fn: () => void): unknown } | undefined;
 type Reject = (...args: unknown[]) => void;
 
@@ -132,18 +131,12 @@ export function limitChannels(
 ): ChannelLimit {
   let open = 0;
   let refused = 0;
-  const emit = client.emit.bind(client) as (event: string | symbol, ...args: unknown[]) => boolean;
-  (client as { emit: (event: string | symbol, ...args: unknown[]) => boolean }).emit = (
-    event,
-    ...args
-  ) => {
-    if (typeof event !== 'string' || !CHANNEL_EVENTS.has(event)) return emit(event, ...args);
-    const [accept, reject, ...rest] = args as [Accept, Reject, ...unknown[]];
+  interceptChannelOpens(client, (event, accept, reject) => {
     if (open >= max) {
       refused++;
       log(`limits: ${event} channel refused: ${open} channels open (max ${max})`);
       reject();
-      return true;
+      return undefined;
     }
     open++;
     let released = false;
@@ -153,8 +146,8 @@ export function limitChannels(
         open--;
       }
     };
-    const wrappedAccept: Accept = (...a) => {
-      const channel = accept(...a);
+    const wrappedAccept = (...a: unknown[]) => {
+      const channel = (accept as Accept)(...a);
       if (channel) channel.once('close', release);
       else release();
       return channel;
@@ -163,8 +156,8 @@ export function limitChannels(
       release();
       reject(...a);
     };
-    return emit(event, wrappedAccept, wrappedReject, ...rest);
-  };
+    return [wrappedAccept, wrappedReject];
+  });
   return {
     get open() {
       return open;

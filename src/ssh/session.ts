@@ -10,6 +10,7 @@ import type { Recorder } from '../recording/recorder.js';
 import type { Recording } from '../recording/recording.js';
 import { START_FAILURE_MESSAGE, WRITE_FAILURE_MESSAGE } from '../recording/policy.js';
 import { exitStatus } from '../asciicast/event.js';
+import { hangUp } from './connection.js';
 import { terminalSize } from '../asciicast/terminal.js';
 import { signalFromClient, sshSignalName } from './exit.js';
 import type { Identity } from './identity.js';
@@ -202,7 +203,7 @@ export function serveSessions(client: ssh2.Connection, options: SessionOptions):
     (options.log ?? ((m: string) => console.error(m)))(
       `sshcast: ${err.message}; dropping the connection`,
     );
-    (client as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
+    hangUp(client, { graceMs: 0 });
   });
   client.on('session', (accept) => {
     const session = accept?.();

@@ -19,6 +19,7 @@ import type {
 import { Recorder, type RecorderOptions } from '../recording/recorder.js';
 import type { Recording } from '../recording/recording.js';
 import { currentAccount } from '../ssh/account.js';
+import { hangUp, isClosed } from '../ssh/connection.js';
 import type { Identity } from '../ssh/identity.js';
 import { handleSession, type SessionOptions } from '../ssh/session.js';
 import type { TestChannel } from './fake-session.js';
@@ -226,8 +227,7 @@ export class TestClient {
   /** Ends the connection; resolves when it is closed. */
   end(): Promise<void> {
     return new Promise((resolve) => {
-      const c = this.connection as ssh2.Client & { _sock?: { destroyed?: boolean } };
-      if (c._sock?.destroyed !== false) return resolve();
+      if (isClosed(this.connection)) return resolve();
       this.connection.once('close', () => resolve());
       this.connection.end();
     });
@@ -448,11 +448,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     close() {
       closed ??= (async () => {
         await Promise.all([...clients].map((c) => c.end()));
-        for (const c of serverConnections) {
-          c.end();
-          // ssh2's end() only half-closes; a peer that never answers must not hold close() up.
-          (c as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
-        }
+        for (const c of serverConnections) hangUp(c, { graceMs: 0 });
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await recorder.close();
         fs.rmSync(tmpDir, { recursive: true, force: true });
