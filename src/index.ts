@@ -60,9 +60,9 @@ export {
   type ConnectionGate,
   type ConnectionLimitOptions,
 } from './ssh/limits.js';
+export { serveSessions } from './ssh/serve.js';
 export {
   handleSession,
-  serveSessions,
   DEFAULT_ALLOWED_ENV,
   type SessionOptions,
   type SubsystemHandler,
