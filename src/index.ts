@@ -40,16 +40,14 @@ export {
   DEFAULT_MAX_AUTH_ATTEMPTS,
   type AuthOptions,
 } from './ssh/auth.js';
+export { KEY_OPTIONS, parseAuthorizedKeys, type AuthorizedKey } from './ssh/authorized-keys.js';
 export {
-  KEY_OPTIONS,
   MAX_AUTHORIZED_KEYS_BYTES,
   loadAuthorizedKeys,
-  matchFrom,
-  parseAuthorizedKeys,
-  type AuthorizedKey,
   type LoadResult,
   type OwnershipPolicy,
-} from './ssh/authorized-keys.js';
+} from './ssh/authorized-keys-file.js';
+export { matchFrom } from './ssh/from-pattern.js';
 export {
   DEFAULT_LOGIN_GRACE_MS,
   DEFAULT_MAX_CHANNELS,

@@ -10,12 +10,9 @@ import type { AuthContext, ClientInfo, Connection, ParsedKey, PublicKeyAuthConte
 import { lookupAccount, type Account } from './account.js';
 import { hangUp } from './connection.js';
 import type { Identity } from './identity.js';
-import {
-  loadAuthorizedKeys,
-  matchFrom,
-  normalizeAddress,
-  type AuthorizedKey,
-} from './authorized-keys.js';
+import type { AuthorizedKey } from './authorized-keys.js';
+import { loadAuthorizedKeys } from './authorized-keys-file.js';
+import { matchFrom, normalizeAddress } from './from-pattern.js';
 
 /** sshd's MaxAuthTries default. */
 export const DEFAULT_MAX_AUTH_ATTEMPTS = 6;
