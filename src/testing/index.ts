@@ -22,13 +22,12 @@ export {
 export {
   fakeSession,
   FakeSession,
-  FakeChannel,
-  FakeServerChannel,
   type FakeSessionOptions,
   type FakeStartOptions,
-  type PtyOptions,
-  type TestChannel,
 } from './fake-session.js';
+export { FakeChannel } from './fake-channel.js';
+export { FakeServerChannel } from './fake-server-channel.js';
+export type { PtyOptions, TestChannel } from './test-channel.js';
 export {
   startTestServer,
   TestClient,

@@ -22,7 +22,7 @@ import { currentAccount } from '../ssh/account.js';
 import { hangUp, isClosed } from '../ssh/connection.js';
 import type { Identity } from '../ssh/identity.js';
 import { handleSession, type SessionOptions } from '../ssh/session.js';
-import type { TestChannel } from './fake-session.js';
+import type { PtyOptions, TestChannel } from './test-channel.js';
 import { DEFAULT_WAIT_MS, OutputChannel } from './terminal-output.js';
 
 /** What a custom session handler of {@link startTestServer} gets besides the session. */
@@ -55,13 +55,8 @@ export interface TestServerOptions {
   connect?: boolean;
 }
 
-/** A pty as a test asks for it. */
-export interface TestPtyOptions {
-  cols?: number;
-  rows?: number;
-  /** Default `xterm-256color`. */
-  term?: string;
-}
+/** A pty as a test asks for it (the same as the fake session's). */
+export type TestPtyOptions = PtyOptions;
 
 /** The result of {@link TestClient.exec}. */
 export interface ExecResult {
