@@ -30,15 +30,17 @@ export { FakeServerChannel } from './fake-server-channel.js';
 export type { PtyOptions, TestChannel } from './test-channel.js';
 export {
   startTestServer,
+  type TestServer,
+  type TestServerOptions,
+  type TestSessionContext,
+} from './test-server.js';
+export {
   TestClient,
   TestClientChannel,
   type ExecResult,
   type TestExecOptions,
   type TestPtyOptions,
-  type TestServer,
-  type TestServerOptions,
-  type TestSessionContext,
-} from './test-server.js';
+} from './test-client.js';
 export { DEFAULT_WAIT_MS, type ExitInfo, type WaitOptions } from './terminal-output.js';
 export { visible } from './show.js';
 export { MemorySink } from '../recording/sink.js';
