@@ -1,7 +1,6 @@
 /**
- * What every `sshcast` subcommand shares: argument parsing that fails with one line, escaping of
- * text that came from a recording before it reaches a terminal, and writing to stdout with
- * backpressure.
+ * What every `sshcast` subcommand shares: argument parsing that fails with one line, errors that
+ * name the file, and writing to stdout with backpressure.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MAX_TERMINAL_SIDE } from '../asciicast/terminal.js';
 import { CastParseError } from '../errors.js';
+import { escapeControl } from '../text/escape.js';
 
 /**
  * A mistake in how the command was called (unknown flag, missing argument). main.ts prints its
@@ -80,28 +80,6 @@ export function sizeArg(
     );
   }
   return n;
-}
-
-// C0 controls (but not the ones turned into visible escapes below), DEL, C1 controls, and the
-// Unicode line/paragraph separators and bidi overrides that can reorder what a terminal shows.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\u001b': '\\e' };
-
-/**
- * Makes untrusted text (a recorded command, a file name) safe to print on a terminal: every
- * control character is shown as a visible escape (`\e`, `\n`, `\x07`, `\u202e`) and a backslash as
- * `\\`, so an escape sequence in a header cannot set the clipboard, change the title or hide text.
- */
-export function escapeControl(text: string): string {
-  const wellFormed = text.isWellFormed() ? text : text.toWellFormed();
-  return wellFormed.replace(/\\/g, '\\\\').replace(CONTROL, (c) => {
-    const named = NAMED[c];
-    if (named) return named;
-    const code = c.charCodeAt(0);
-    return code <= 0xff
-      ? `\\x${code.toString(16).padStart(2, '0')}`
-      : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
 }
 
 /** Shortens text to `max` characters with an ellipsis. */

@@ -13,14 +13,8 @@ import {
   type CastSummary,
 } from '../asciicast/summary.js';
 import { DEFAULT_RECORDING_DIR } from '../recording/policy.js';
-import {
-  describeFsError,
-  escapeControl,
-  parseCommandArgs,
-  shorten,
-  UsageError,
-  writeOut,
-} from './common.js';
+import { describeFsError, parseCommandArgs, shorten, UsageError, writeOut } from './common.js';
+import { escapeControl } from '../text/escape.js';
 
 /** Usage text for `sshcast ls`. */
 export const help = `Usage: sshcast ls [DIR] [--json]
