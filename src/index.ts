@@ -6,8 +6,8 @@ export { encodeCast, encodeEvent, encodeHeader } from './asciicast/encoder.js';
 export { formatTime, secondsToMicros } from './asciicast/time.js';
 export { Utf8StreamDecoder } from './recording/utf8.js';
 export { CastWriter, SIZE_LIMIT_MARKER, type CastWriterOptions } from './recording/writer.js';
+export { CastParser } from './asciicast/parser.js';
 export {
-  CastParser,
   parseCast,
   readCastFile,
   readCastStream,

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { LineSplitter } from '../asciicast/lines.js';
-import { CastParser } from '../asciicast/reader.js';
+import { CastParser } from '../asciicast/parser.js';
 import { describeFsError, parseCommandArgs, shorten, UsageError, writeOut } from './common.js';
 import { escapeControl } from '../text/escape.js';
 
