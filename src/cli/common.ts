@@ -7,16 +7,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MAX_TERMINAL_SIDE } from '../asciicast/terminal.js';
-import { CastParseError } from '../errors.js';
+import { CastParseError, SshcastError } from '../errors.js';
 import { escapeControl } from '../text/escape.js';
 
 /**
  * A mistake in how the command was called (unknown flag, missing argument). main.ts prints its
  * message as one line and exits with status 2.
  */
-export class UsageError extends Error {
-  override get name(): string {
-    return 'UsageError';
+export class UsageError extends SshcastError {
+  constructor(message: string) {
+    super('ERR_USAGE', message);
   }
 }
 
@@ -92,8 +92,10 @@ export function shorten(text: string, max: number): string {
  * one line naming the file; anything else unchanged.
  */
 export function fileError(file: string, err: unknown): unknown {
-  if (err instanceof CastParseError) return new Error(`${file}: ${err.message}`);
-  if ((err as NodeJS.ErrnoException).code) return new Error(`${file}: ${describeFsError(err)}`);
+  if (err instanceof CastParseError)
+    return new SshcastError('ERR_CAST_PARSE', `${file}: ${err.message}`);
+  if ((err as NodeJS.ErrnoException).code)
+    return new SshcastError('ERR_FILE', `${file}: ${describeFsError(err)}`, { cause: err });
   return err;
 }
 

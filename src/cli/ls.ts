@@ -16,6 +16,7 @@ import { DEFAULT_RECORDING_DIR } from '../recording/policy.js';
 import { describeFsError, parseCommandArgs, shorten, UsageError, writeOut } from './common.js';
 import { escapeControl } from '../text/escape.js';
 import { clockDuration, formatSize, localTime } from '../text/units.js';
+import { SshcastError } from '../errors.js';
 
 /** Usage text for `sshcast ls`. */
 export const help = `Usage: sshcast ls [DIR] [--json]
@@ -162,7 +163,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     rows = listRecordings(dir);
   } catch (err) {
-    throw new Error(`${dir}: ${describeFsError(err)}`);
+    throw new SshcastError('ERR_FILE', `${dir}: ${describeFsError(err)}`, { cause: err });
   }
   await writeOut(values.json ? formatJson(rows) : formatTable(rows));
   return 0;

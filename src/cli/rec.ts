@@ -15,6 +15,7 @@ import { SyncFileSink } from './sync-file-sink.js';
 import { describeFsError, parseCommandArgs, sizeArg, UsageError } from './common.js';
 import { escapeControl } from '../text/escape.js';
 import { RecSession } from './rec-session.js';
+import { SshcastError } from '../errors.js';
 
 /** Usage text for `sshcast rec`. */
 export const help = `Usage: sshcast rec [-c CMD] [--cols N --rows N] [--title T] [-f] [--record-input] FILE
@@ -46,12 +47,13 @@ function openOutput(file: string, overwrite: boolean): number {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST')
-      throw new Error(`${file} already exists (use --overwrite to replace it)`);
-    if (code === 'ENXIO') throw new Error(`${file}: not a regular file`);
-    throw new Error(`${file}: ${describeFsError(err)}`);
+      throw new SshcastError('ERR_FILE', `${file} already exists (use --overwrite to replace it)`);
+    if (code === 'ENXIO') throw new SshcastError('ERR_FILE', `${file}: not a regular file`);
+    throw new SshcastError('ERR_FILE', `${file}: ${describeFsError(err)}`, { cause: err });
   }
   try {
-    if (!fs.fstatSync(fd).isFile()) throw new Error(`${file}: not a regular file`);
+    if (!fs.fstatSync(fd).isFile())
+      throw new SshcastError('ERR_FILE', `${file}: not a regular file`);
     fs.fchmodSync(fd, 0o600); // whatever the umask or the old file's mode
   } catch (err) {
     fs.closeSync(fd);
@@ -126,7 +128,11 @@ export async function run(args: string[]): Promise<number> {
   } catch (err) {
     writer.exit(127);
     await writer.close();
-    throw new Error(`cannot start ${exe}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new SshcastError(
+      'ERR_SPAWN',
+      `cannot start ${exe}: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
   }
   const status = await new RecSession(child, writer, {
     recordInput: values['record-input'] === true,

@@ -9,6 +9,7 @@ import os from 'node:os';
 import type { ProcessExit } from '../asciicast/event.js';
 import { PtyProcess, signalGroup } from '../pty/pty.js';
 import type { LaunchCommand } from './launcher.js';
+import { SshcastError } from '../errors.js';
 
 /** Which output of the process a chunk came from (a pty has only `stdout`). */
 export type ProcessStream = 'stdout' | 'stderr';
@@ -82,7 +83,8 @@ class PipeProcess extends EventEmitter<SessionProcessEvents> implements SessionP
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
     });
-    if (this.#child.pid === undefined) throw new Error(`cannot start ${options.command.file}`);
+    if (this.#child.pid === undefined)
+      throw new SshcastError('ERR_SPAWN', `cannot start ${options.command.file}`);
     this.pid = this.#child.pid;
     const { stdout, stderr, stdin } = this.#child;
     stdin!.on('error', () => {});

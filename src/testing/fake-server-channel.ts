@@ -12,6 +12,14 @@ import type { ExitInfo } from './terminal-output.js';
 /** The window ssh2 advertises; also its channels' highWaterMark. */
 const MAX_WINDOW = 2 * 1024 * 1024;
 
+/**
+ * What ssh2's server channel throws here, reproduced as it is (a plain Error, ssh2's message):
+ * the handler under test sees what it would see from ssh2, not an SshcastError.
+ */
+function ssh2Error(message: string): Error {
+  return new Error(message);
+}
+
 /** @internal What the server side tells the client side (a {@link FakeChannel}). */
 export interface ClientEnd {
   _deliver(chunk: Buffer | string, stream: 'stdout' | 'stderr', cb: () => void): void;
@@ -95,10 +103,10 @@ export class FakeServerChannel extends Duplex {
     if (typeof statusOrSignal === 'number') info = { code: statusOrSignal };
     else {
       if (typeof statusOrSignal !== 'string' || !statusOrSignal)
-        throw new Error(`Invalid signal: ${statusOrSignal}`);
+        throw ssh2Error(`Invalid signal: ${statusOrSignal}`);
       let name = statusOrSignal.toUpperCase();
       if (name.startsWith('SIG')) name = name.slice(3);
-      if (!SSH_SIGNALS.includes(name)) throw new Error(`Invalid signal: ${statusOrSignal}`);
+      if (!SSH_SIGNALS.includes(name)) throw ssh2Error(`Invalid signal: ${statusOrSignal}`);
       info = { code: null, signal: name };
       void coreDumped;
       void message;
@@ -108,12 +116,12 @@ export class FakeServerChannel extends Duplex {
 
   /** Client-only in ssh2: throws, as ssh2 does on a server channel. */
   setWindow(_rows: number, _cols: number, _height: number, _width: number): void {
-    throw new Error('Client-only method called in server mode');
+    throw ssh2Error('Client-only method called in server mode');
   }
 
   /** Client-only in ssh2: throws, as ssh2 does on a server channel. */
   signal(_name: string): void {
-    throw new Error('Client-only method called in server mode');
+    throw ssh2Error('Client-only method called in server mode');
   }
 
   /** @internal The client's CLOSE arrived (ssh2's onCHANNEL_CLOSE for a server channel). */

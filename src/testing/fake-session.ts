@@ -10,6 +10,7 @@ import { DEFAULT_SIZE } from '../asciicast/terminal.js';
 import { FakeChannel, type SessionEnd } from './fake-channel.js';
 import type { FakeServerChannel } from './fake-server-channel.js';
 import type { PtyOptions } from './test-channel.js';
+import { SshcastError } from '../errors.js';
 
 /** Options for {@link FakeSession.shell} and {@link FakeSession.exec}. */
 export interface FakeStartOptions {
@@ -111,7 +112,10 @@ export class FakeSession implements SessionEnd {
     ptyByDefault: boolean,
   ): Promise<FakeChannel> {
     if (this.#client)
-      throw new Error('fakeSession: this session already has a channel; use another fakeSession()');
+      throw new SshcastError(
+        'ERR_INVALID_STATE',
+        'fakeSession: this session already has a channel; use another fakeSession()',
+      );
     for (const [k, v] of Object.entries(options.env ?? {})) await this.env(k, v);
     const ptyOpt = options.pty ?? ptyByDefault;
     let size = { ...DEFAULT_SIZE };
@@ -119,7 +123,11 @@ export class FakeSession implements SessionEnd {
       const p = ptyOpt === true ? {} : ptyOpt;
       size = { cols: p.cols ?? DEFAULT_SIZE.cols, rows: p.rows ?? DEFAULT_SIZE.rows };
       const ok = await this.pty(p);
-      if (!ok) throw new Error('fakeSession: the handler rejected the pty request');
+      if (!ok)
+        throw new SshcastError(
+          'ERR_TEST_REFUSED',
+          'fakeSession: the handler rejected the pty request',
+        );
     }
     const channel = new FakeChannel(
       this,
@@ -128,7 +136,11 @@ export class FakeSession implements SessionEnd {
       size.rows,
     );
     const ok = await this._request(kind, true, info, channel);
-    if (!ok) throw new Error(`fakeSession: the handler rejected the ${kind} request`);
+    if (!ok)
+      throw new SshcastError(
+        'ERR_TEST_REFUSED',
+        `fakeSession: the handler rejected the ${kind} request`,
+      );
     return channel;
   }
 
@@ -192,7 +204,8 @@ export class FakeSession implements SessionEnd {
         timer = setTimeout(
           () =>
             reject(
-              new Error(
+              new SshcastError(
+                'ERR_TEST_WAIT',
                 `fakeSession: the handler neither accepted nor rejected the ${event} request within ${this.#timeout} ms`,
               ),
             ),

@@ -9,6 +9,7 @@ import { DEFAULT_SIZE } from '../asciicast/terminal.js';
 import { signalNumber } from '../ssh/exit.js';
 import { renderScreen, type Screen } from './screen.js';
 import { describeExpected, outputTail } from './show.js';
+import { SshcastError } from '../errors.js';
 
 /** Options for `waitForOutput`. */
 export interface WaitOptions {
@@ -143,7 +144,8 @@ export class TerminalOutput {
       };
       const describe = (why: string) => {
         const text = stream === 'stdout' ? this.#stdout : this.#stderr;
-        return new Error(
+        return new SshcastError(
+          'ERR_TEST_WAIT',
           `waitForOutput(${describeExpected(expected)}): ${why}\n${stream} not yet consumed (the end, escapes shown):\n` +
             outputTail(text.slice(this.#cursor[stream])),
         );
@@ -204,7 +206,8 @@ export class TerminalOutput {
           ? ` (exit ${JSON.stringify(this.#exit)} arrived, but no CLOSE)`
           : ' (no exit status arrived)';
         reject(
-          new Error(
+          new SshcastError(
+            'ERR_TEST_WAIT',
             `waitForExit: the channel did not close within ${timeoutMs} ms${sent}\nstdout (the end, escapes shown):\n${outputTail(this.#stdout, 10)}`,
           ),
         );

@@ -8,6 +8,11 @@ import { DEFAULT_SIZE } from '../asciicast/terminal.js';
 import { isClosed } from '../ssh/connection.js';
 import type { PtyOptions, TestChannel } from './test-channel.js';
 import { DEFAULT_WAIT_MS, OutputChannel } from './terminal-output.js';
+import { SshcastError } from '../errors.js';
+
+function refused(message: string): SshcastError {
+  return new SshcastError('ERR_TEST_REFUSED', message);
+}
 
 /** A pty as a test asks for it (the same as the fake session's). */
 export type TestPtyOptions = PtyOptions;
@@ -120,7 +125,7 @@ export class TestClient {
     const pty = ptyOptions(options, true)!;
     return new Promise((resolve, reject) => {
       this.connection.shell(pty, { env: options.env ?? {} }, (err, channel) => {
-        if (err) return reject(new Error(`shell request refused: ${err.message}`));
+        if (err) return reject(refused(`shell request refused: ${err.message}`));
         resolve(new TestClientChannel(channel, pty.cols!, pty.rows!));
       });
     });
@@ -143,7 +148,7 @@ export class TestClient {
         command,
         { env: options.env ?? {}, ...(pty ? { pty } : {}) },
         (err, channel) => {
-          if (err) return reject(new Error(`exec request refused: ${err.message}`));
+          if (err) return reject(refused(`exec request refused: ${err.message}`));
           resolve(
             new TestClientChannel(
               channel,
@@ -197,7 +202,7 @@ export function connectTestClient(c: TestClientConnection): Promise<TestClient> 
   return new Promise((resolve, reject) => {
     const conn = new ssh2.Client();
     conn.once('ready', () => resolve(new TestClient(conn)));
-    conn.once('error', (err) => reject(new Error(`test client could not connect: ${err.message}`)));
+    conn.once('error', (err) => reject(refused(`test client could not connect: ${err.message}`)));
     conn.connect({
       host: '127.0.0.1',
       port: c.port,

@@ -16,6 +16,7 @@ import { generateEd25519KeyPair } from '../ssh/keys.js';
 import { handleSession, type SessionOptions } from '../ssh/session.js';
 import { connectTestClient, type TestClient } from './test-client.js';
 import { DEFAULT_WAIT_MS } from './terminal-output.js';
+import { SshcastError } from '../errors.js';
 
 /** What a custom session handler of {@link startTestServer} gets besides the session. */
 export interface TestSessionContext {
@@ -116,7 +117,8 @@ class RecordingWatch {
       const timer = setTimeout(() => {
         this.#waiters.delete(check);
         reject(
-          new Error(
+          new SshcastError(
+            'ERR_TEST_WAIT',
             `waitForRecordings(${count}): ${this.#started.size} started, ${this.#finished.size} finished after ${ms} ms`,
           ),
         );
@@ -255,7 +257,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     clientKeyFile,
     knownHostsFile,
     get client(): TestClient {
-      if (!client) throw new Error('startTestServer: no client (connect: false); use connect()');
+      if (!client)
+        throw new SshcastError(
+          'ERR_INVALID_STATE',
+          'startTestServer: no client (connect: false); use connect()',
+        );
       return client;
     },
     connect,
