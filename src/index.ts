@@ -1,4 +1,5 @@
 export * from './errors.js';
+export type { Logger } from './log.js';
 export type { Event, EventCode, Header } from './asciicast/event.js';
 export { exitStatus } from './asciicast/event.js';
 export { DEFAULT_SIZE, MAX_TERMINAL_SIDE, clampSide, terminalSize } from './asciicast/terminal.js';

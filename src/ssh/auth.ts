@@ -13,6 +13,7 @@ import type { Identity } from './identity.js';
 import type { AuthorizedKey } from './authorized-keys.js';
 import { loadAuthorizedKeys } from './authorized-keys-file.js';
 import { matchFrom, normalizeAddress } from './from-pattern.js';
+import { defaultLog, type Logger } from '../log.js';
 
 /** sshd's MaxAuthTries default. */
 export const DEFAULT_MAX_AUTH_ATTEMPTS = 6;
@@ -31,8 +32,8 @@ export interface AuthOptions {
   maxAttempts?: number;
   /** Time to finish authenticating before disconnecting, in ms; default 120000. */
   timeoutMs?: number;
-  /** Receives one line per refusal, warning and login; default: nothing. */
-  log?: (msg: string) => void;
+  /** Receives one line per refusal, warning and login. Default: stderr ({@link defaultLog}). */
+  log?: Logger;
   /** Account lookup; default `lookupAccount` (tests replace it). */
   lookup?: (name: string) => Promise<Account | undefined>;
   /** The uid the server runs as; default `process.getuid()`. Not root: only that account logs in. */
@@ -95,7 +96,7 @@ export function authenticate(
 ): Promise<Identity | undefined> {
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_AUTH_ATTEMPTS;
   const timeoutMs = options.timeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS;
-  const log = options.log ?? (() => {});
+  const log = options.log ?? defaultLog;
   const lookup = options.lookup ?? lookupAccount;
   const serverUid = serverUidOf(options);
   const peer = `${normalizeAddress(info.ip)}:${info.port}`;

@@ -6,6 +6,7 @@
 import net from 'node:net';
 import type { Connection, Server } from 'ssh2';
 import { interceptChannelOpens } from './connection.js';
+import { defaultLog, type Logger } from '../log.js';
 
 /** Unauthenticated connections held at once before new ones are dropped (sshd MaxStartups starts at 10). */
 export const DEFAULT_MAX_UNAUTHENTICATED = 10;
@@ -20,8 +21,8 @@ export interface ConnectionLimitOptions {
   maxUnauthenticated?: number;
   /** A connection not authenticated this long after TCP accept is closed. Default 120000 ms. */
   loginGraceMs?: number;
-  /** Receives one line per dropped connection. */
-  log?: (msg: string) => void;
+  /** Receives one line per dropped connection. Default: stderr ({@link defaultLog}). */
+  log?: Logger;
 }
 
 /** The listening side returned by {@link limitConnections}. */
@@ -49,7 +50,7 @@ export function limitConnections(
 ): ConnectionGate {
   const max = options.maxUnauthenticated ?? DEFAULT_MAX_UNAUTHENTICATED;
   const graceMs = options.loginGraceMs ?? DEFAULT_LOGIN_GRACE_MS;
-  const log = options.log ?? (() => {});
+  const log = options.log ?? defaultLog;
   // Keyed by the peer's address and port, which ssh2 reports as ClientInfo for the same socket.
   const pending = new Map<string, { socket: net.Socket; timer: NodeJS.Timeout }>();
   let dropped = 0;
@@ -127,7 +128,7 @@ type Reject = (...args: unknown[]) => void;
 export function limitChannels(
   client: Connection,
   max: number = DEFAULT_MAX_CHANNELS,
-  log: (msg: string) => void = () => {},
+  log: Logger = defaultLog,
 ): ChannelLimit {
   let open = 0;
   let refused = 0;

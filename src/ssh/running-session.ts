@@ -10,6 +10,7 @@ import { WRITE_FAILURE_MESSAGE } from '../recording/policy.js';
 import type { Recording } from '../recording/recording.js';
 import { sshSignalName } from './exit.js';
 import type { ProcessStream, SessionProcess } from './process.js';
+import type { Logger } from '../log.js';
 
 // How long after a hangup a process that ignores SIGHUP keeps its recording open.
 const HANGUP_GRACE_MS = 10_000;
@@ -20,7 +21,7 @@ export class RunningSession {
   readonly #proc: SessionProcess;
   readonly #recording: Recording;
   readonly #pty: boolean;
-  readonly #log: (m: string) => void;
+  readonly #log: Logger;
   readonly #waits = new Set<string>();
   #clientGone = false;
   #inputPaused = false;
@@ -32,7 +33,7 @@ export class RunningSession {
     proc: SessionProcess,
     recording: Recording,
     pty: boolean,
-    log: (m: string) => void,
+    log: Logger,
   ) {
     this.#channel = channel;
     this.#proc = proc;

@@ -15,6 +15,7 @@ import type { Identity } from './identity.js';
 import { launchCommand, sessionEnvironment } from './launcher.js';
 import { spawnSession } from './process.js';
 import { RunningSession } from './running-session.js';
+import { defaultLog, type Logger } from '../log.js';
 
 /** Environment names every session accepts from the client, besides `SessionOptions.allowEnv`. */
 export const DEFAULT_ALLOWED_ENV = ['LANG', 'LC_*'];
@@ -38,8 +39,8 @@ export interface SessionOptions {
   subsystems?: Record<string, SubsystemHandler>;
   /** Called with each session's recording once its process has started. */
   onRecording?: (recording: Recording) => void;
-  /** Where problems are logged. Default: console.error. */
-  log?: (message: string) => void;
+  /** Where problems are logged, one line each. Default: stderr ({@link defaultLog}). */
+  log?: Logger;
 }
 
 function allowed(name: string, patterns: string[]): boolean {
@@ -66,7 +67,7 @@ type Reject = (() => void) | undefined;
 class SessionRequests {
   readonly #options: SessionOptions;
   readonly #identity: Identity;
-  readonly #log: (message: string) => void;
+  readonly #log: Logger;
   readonly #patterns: string[];
   readonly #env: Record<string, string> = {};
   #envBytes = 0;
@@ -77,7 +78,7 @@ class SessionRequests {
   constructor(session: ssh2.Session, options: SessionOptions) {
     this.#options = options;
     this.#identity = options.identity;
-    this.#log = options.log ?? ((m: string) => console.error(m));
+    this.#log = options.log ?? defaultLog;
     this.#patterns = [...DEFAULT_ALLOWED_ENV, ...(options.allowEnv ?? [])];
     session.on('pty', (accept, reject, info) => this.#pty(accept, reject, info));
     session.on('env', (accept, reject, info) => this.#envRequest(accept, reject, info));
