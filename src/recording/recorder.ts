@@ -58,7 +58,7 @@ export interface RecorderOptions {
   clock?: Clock;
   /** Write to these sinks instead of files (for example a MemorySink). */
   sink?: (meta: SessionMeta) => Sink;
-  /** File system calls for file sinks; injectable to test faults. */
+  /** @internal File system calls for file sinks; injectable to test faults. */
   fileOps?: FileOps;
   /** Where problems are logged, one line each. Default: stderr ({@link defaultLog}). */
   log?: Logger;

@@ -1,7 +1,7 @@
 /**
  * The client's side of a fake session's channel: what a test drives and inspects.
  */
-import { FakeServerChannel, type ClientEnd } from './fake-server-channel.js';
+import { FakeServerChannel } from './fake-server-channel.js';
 import type { TestChannel } from './test-channel.js';
 import { OutputChannel, type ExitInfo } from './terminal-output.js';
 
@@ -17,7 +17,7 @@ export interface SessionEnd {
  * exactly what the handler wrote, in order; `pauseOutput()` stops acknowledging writes, as a
  * client whose window is full, so a handler's backpressure can be tested.
  */
-export class FakeChannel extends OutputChannel implements TestChannel, ClientEnd {
+export class FakeChannel extends OutputChannel implements TestChannel {
   /** The server side, as the handler got it from `accept()`. */
   readonly server: FakeServerChannel;
   readonly #session: SessionEnd;

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import { DEFAULT_SIZE } from '../asciicast/terminal.js';
-import { FakeChannel, type SessionEnd } from './fake-channel.js';
+import { FakeChannel } from './fake-channel.js';
 import type { FakeServerChannel } from './fake-server-channel.js';
 import type { PtyOptions } from './test-channel.js';
 import { SshcastError } from '../errors.js';
@@ -48,7 +48,7 @@ interface Internal {
  * ch.eof();
  * expect(await ch.waitForExit()).toEqual({ code: 0 });
  */
-export class FakeSession implements SessionEnd {
+export class FakeSession {
   /** The object a handler receives: an ssh2 Session as far as a handler can tell. */
   readonly session: Session;
   readonly #emitter: EventEmitter & { type: string; subtype: string | undefined; server: true };

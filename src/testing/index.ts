@@ -8,6 +8,7 @@ export {
   type CastMarker,
   type CastResize,
   type CastSource,
+  type CastView,
   type LoadedCast,
 } from './cast.js';
 export { renderScreen, MAX_SCREEN_SIDE, type RenderOptions, type Screen } from './screen.js';

@@ -42,7 +42,7 @@ interface Waiter {
   check(): boolean;
 }
 
-/** @internal A client's view of a session's output, with event-driven waits. */
+/** A client's view of a session's output, with event-driven waits (behind every test channel). */
 export class TerminalOutput {
   #stdout = '';
   #stderr = '';
@@ -244,7 +244,7 @@ export class TerminalOutput {
 }
 
 /**
- * @internal What a test channel reads from its {@link TerminalOutput}: the members of
+ * What a test channel reads from its {@link TerminalOutput}: the members of
  * `TestChannel` the fake channel and the real client's channel answer alike.
  */
 export abstract class OutputChannel {
