@@ -5,10 +5,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { PtyInput } from './input.js';
+import { QuietTimer } from './quiet-timer.js';
 
-// How long reading (while not paused) may go without the sentinel before the drain gives up:
-// only a terminal whose output was stopped (^S) keeps it back.
-const DRAIN_TIMEOUT_MS = 5000;
+/**
+ * How long reading (while not paused) may go without the sentinel before the drain gives up:
+ * only a terminal whose output was stopped (^S) keeps it back.
+ */
+export const DRAIN_TIMEOUT_MS = 5000;
 
 /**
  * Waits for a sentinel written through the slave to come out of the master, passing on the output
@@ -20,32 +23,35 @@ export class Drain {
   readonly #emit: (chunk: Buffer) => void;
   readonly #done: () => void;
   #held: Buffer = Buffer.alloc(0);
-  #timer: NodeJS.Timeout | undefined;
+  readonly #timer: QuietTimer;
   #finished = false;
 
-  constructor(slave: number, emit: (chunk: Buffer) => void, done: () => void) {
+  constructor(
+    slave: number,
+    emit: (chunk: Buffer) => void,
+    done: () => void,
+    timeoutMs = DRAIN_TIMEOUT_MS,
+  ) {
     this.#emit = emit;
     this.#done = done;
+    this.#timer = new QuietTimer(timeoutMs, () => this.end());
     this.#writer = new PtyInput(slave, () => {});
     this.#writer.write(this.#sentinel);
   }
 
   /** Starts (or restarts) the timeout; only while output is being read. */
   arm(): void {
-    if (this.#finished) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.end(), DRAIN_TIMEOUT_MS);
+    if (!this.#finished) this.#timer.arm();
   }
 
   disarm(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#timer.cancel();
   }
 
   /** Output read from the master while draining. */
   take(chunk: Buffer): void {
     if (this.#finished) return this.#emit(chunk);
-    if (this.#timer) this.arm();
+    if (this.#timer.armed) this.arm();
     const buf = this.#held.length ? Buffer.concat([this.#held, chunk]) : chunk;
     this.#held = Buffer.alloc(0);
     const at = buf.indexOf(this.#sentinel);
@@ -79,13 +85,13 @@ export class Drain {
   dispose(): void {
     this.#finished = true;
     this.#held = Buffer.alloc(0);
-    clearTimeout(this.#timer);
+    this.#timer.cancel();
     this.#writer.dispose();
   }
 
   #finish(): void {
     this.#finished = true;
-    clearTimeout(this.#timer);
+    this.#timer.cancel();
     this.#writer.dispose();
     this.#done();
   }

@@ -18,6 +18,7 @@ import pty from 'node-pty';
 import type { ProcessExit } from '../asciicast/event.js';
 import { Drain } from './drain.js';
 import { PtyInput } from './input.js';
+import { QuietTimer } from './quiet-timer.js';
 import { ptyInternals, spawnWithExitHook } from './internals.js';
 
 /** How to start a process in a pty. */
@@ -30,6 +31,8 @@ export interface PtyOptions {
   rows: number;
   /** The TERM the terminal claims to be. */
   term: string;
+  /** How long the drain after the exit waits for output held back (^S). Default 5000 ms. */
+  drainTimeoutMs?: number;
 }
 
 /** The events of a {@link PtyProcess}. */
@@ -72,13 +75,15 @@ export class PtyProcess extends EventEmitter<PtyProcessEvents> {
   #paused = false;
   #childGone = false;
   #hungUp = false;
-  #quiet: NodeJS.Timeout | undefined;
+  readonly #quiet = new QuietTimer(QUIET_MS, () => this.#destroySocket());
   #destroySocket: () => void;
   #drain: Drain | undefined;
+  readonly #drainTimeoutMs: number | undefined;
 
   /** Starts the process; throws if it cannot be spawned. */
   constructor(options: PtyOptions) {
     super();
+    this.#drainTimeoutMs = options.drainTimeoutMs;
     this.#term = spawnWithExitHook(
       () =>
         pty.spawn(options.file, options.args, {
@@ -106,7 +111,7 @@ export class PtyProcess extends EventEmitter<PtyProcessEvents> {
     // Input is dropped once the process is gone and before the master is closed, so that no
     // retried write can reach a descriptor number that has been reused.
     this.#destroySocket = () => {
-      clearTimeout(this.#quiet);
+      this.#quiet.cancel();
       this.#drain?.dispose();
       this.#input.dispose();
       destroy();
@@ -132,7 +137,7 @@ export class PtyProcess extends EventEmitter<PtyProcessEvents> {
       this.#drain?.end();
       this.#input.dispose();
       this.#closeSlave();
-      clearTimeout(this.#quiet);
+      this.#quiet.cancel();
       this.emit('exit', signal ? { signal } : { status: exitCode });
     });
   }
@@ -151,6 +156,7 @@ export class PtyProcess extends EventEmitter<PtyProcessEvents> {
       slave,
       (chunk) => this.#emitData(chunk),
       () => this.#drained(),
+      this.#drainTimeoutMs,
     );
     if (!this.#paused) this.#drain.arm();
   }
@@ -175,15 +181,14 @@ export class PtyProcess extends EventEmitter<PtyProcessEvents> {
 
   #armQuiet(): void {
     if (!this.#childGone) return;
-    clearTimeout(this.#quiet);
-    if (this.#paused) return;
-    this.#quiet = setTimeout(() => this.#destroySocket(), QUIET_MS);
+    if (this.#paused) this.#quiet.cancel();
+    else this.#quiet.arm();
   }
 
   /** Stops emitting output until resume() (backpressure). */
   pause(): void {
     this.#paused = true;
-    clearTimeout(this.#quiet);
+    this.#quiet.cancel();
     this.#drain?.disarm();
     this.#term.pause();
   }

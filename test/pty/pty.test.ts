@@ -6,8 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import { PtyProcess } from '../../src/pty/pty.js';
 
-function run(command: string): { proc: PtyProcess; output: () => string; exit: Promise<unknown> } {
+function run(
+  command: string,
+  drainTimeoutMs?: number,
+): { proc: PtyProcess; output: () => string; exit: Promise<unknown> } {
   const proc = new PtyProcess({
+    ...(drainTimeoutMs !== undefined ? { drainTimeoutMs } : {}),
     file: '/bin/sh',
     args: ['-c', command],
     env: { PATH: '/usr/bin:/bin' },
@@ -38,7 +42,7 @@ describe('PtyProcess', () => {
   });
 
   it('a terminal whose output was stopped (^S) does not hold the exit back for good', async () => {
-    const { proc, exit } = run('stty ixon; echo ready; sleep 0.3');
+    const { proc, exit } = run('stty ixon; echo ready; sleep 0.3', 300);
     await new Promise<void>((resolve) => {
       const onData = (d: Buffer) => {
         if (!d.toString().includes('ready')) return;
@@ -49,5 +53,5 @@ describe('PtyProcess', () => {
     });
     proc.write(Buffer.from('\x13')); // XOFF: the sentinel cannot come out
     expect(await exit).toEqual({ status: 0 });
-  }, 15_000);
+  });
 });
