@@ -7,6 +7,7 @@ import { Recorder, type RecorderOptions } from '../recording/recorder.js';
 import type { Recording } from '../recording/recording.js';
 import { MemorySink } from '../recording/sink.js';
 import { loadCast, memorySinkOf, registerMemoryRecording, type LoadedCast } from './cast.js';
+import { SshcastError } from '../errors.js';
 
 /** Options for {@link memoryRecorder}: a Recorder's, without those that pick where files go. */
 export type MemoryRecorderOptions = Omit<
@@ -60,7 +61,8 @@ export class MemoryRecorder extends Recorder {
   /** The most recent recording, loaded; throws when none has started. */
   lastCast(): LoadedCast {
     const sink = this.#sinks.at(-1);
-    if (!sink) throw new Error('memoryRecorder: no recording has started');
+    if (!sink)
+      throw new SshcastError('ERR_INVALID_STATE', 'memoryRecorder: no recording has started');
     return loadCast(sink);
   }
 }

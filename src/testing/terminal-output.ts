@@ -2,12 +2,14 @@
  * What a test client saw: stdout and stderr as text, and waiting on them by event, never by time.
  * Shared by the fake channel and the real client of startTestServer.
  */
-import os from 'node:os';
-import { Utf8StreamDecoder } from '../asciicast/utf8.js';
+import { Utf8StreamDecoder } from '../recording/utf8.js';
 import type { Cast } from '../asciicast/reader.js';
-import type { Event } from '../asciicast/event.js';
+import { exitStatus, type Event } from '../asciicast/event.js';
+import { DEFAULT_SIZE } from '../asciicast/terminal.js';
+import { signalNumber } from '../ssh/exit.js';
 import { renderScreen, type Screen } from './screen.js';
 import { describeExpected, outputTail } from './show.js';
+import { SshcastError } from '../errors.js';
 
 /** Options for `waitForOutput`. */
 export interface WaitOptions {
@@ -29,8 +31,8 @@ export interface ExitInfo {
 function exitStatusOf(exit: ExitInfo | undefined): number | undefined {
   if (!exit) return undefined;
   if (exit.code !== null) return exit.code;
-  const n = exit.signal ? os.constants.signals[`SIG${exit.signal}` as NodeJS.Signals] : undefined;
-  return n === undefined ? undefined : 128 + n;
+  const n = exit.signal ? signalNumber(exit.signal) : undefined;
+  return n === undefined ? undefined : exitStatus({ signal: n });
 }
 
 /** The default safety-net timeout of waits, in milliseconds. */
@@ -40,7 +42,7 @@ interface Waiter {
   check(): boolean;
 }
 
-/** @internal A client's view of a session's output, with event-driven waits. */
+/** A client's view of a session's output, with event-driven waits (behind every test channel). */
 export class TerminalOutput {
   #stdout = '';
   #stderr = '';
@@ -57,7 +59,7 @@ export class TerminalOutput {
   readonly #closeWaiters: Array<() => void> = [];
   readonly #start = process.hrtime.bigint();
 
-  constructor(cols = 80, rows = 24) {
+  constructor(cols = DEFAULT_SIZE.cols, rows = DEFAULT_SIZE.rows) {
     this.#initial = { cols, rows };
     this.#cols = cols;
     this.#rows = rows;
@@ -142,7 +144,8 @@ export class TerminalOutput {
       };
       const describe = (why: string) => {
         const text = stream === 'stdout' ? this.#stdout : this.#stderr;
-        return new Error(
+        return new SshcastError(
+          'ERR_TEST_WAIT',
           `waitForOutput(${describeExpected(expected)}): ${why}\n${stream} not yet consumed (the end, escapes shown):\n` +
             outputTail(text.slice(this.#cursor[stream])),
         );
@@ -203,7 +206,8 @@ export class TerminalOutput {
           ? ` (exit ${JSON.stringify(this.#exit)} arrived, but no CLOSE)`
           : ' (no exit status arrived)';
         reject(
-          new Error(
+          new SshcastError(
+            'ERR_TEST_WAIT',
             `waitForExit: the channel did not close within ${timeoutMs} ms${sent}\nstdout (the end, escapes shown):\n${outputTail(this.#stdout, 10)}`,
           ),
         );
@@ -240,7 +244,7 @@ export class TerminalOutput {
 }
 
 /**
- * @internal What a test channel reads from its {@link TerminalOutput}: the members of
+ * What a test channel reads from its {@link TerminalOutput}: the members of
  * `TestChannel` the fake channel and the real client's channel answer alike.
  */
 export abstract class OutputChannel {

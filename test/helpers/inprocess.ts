@@ -5,7 +5,8 @@
  */
 import ssh2 from 'ssh2';
 import type { AddressInfo } from 'node:net';
-import { serveSessions, type SessionOptions } from '../../src/ssh/session.js';
+import { serveSessions } from '../../src/ssh/serve.js';
+import type { SessionOptions } from '../../src/ssh/session.js';
 import { generateEd25519KeyPair } from '../../src/ssh/keys.js';
 
 let hostKey: string | undefined;

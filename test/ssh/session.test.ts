@@ -6,7 +6,7 @@ import { MemorySink } from '../../src/recording/sink.js';
 import { Recorder } from '../../src/recording/recorder.js';
 import { parseCast, type Cast } from '../../src/asciicast/reader.js';
 import { currentAccount, type Account } from '../../src/ssh/account.js';
-import { terminalSize } from '../../src/ssh/session.js';
+import { terminalSize } from '../../src/asciicast/terminal.js';
 import { connect, run, startTestServer, type TestServer } from '../helpers/inprocess.js';
 import { tempDir, until } from '../helpers/e2e.js';
 
