@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import { basename } from 'node:path';
 import type { Event } from './event.js';
 import { LineSplitter } from './lines.js';
-import { CastParser } from './reader.js';
+import { CastParser } from './parser.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 

@@ -15,14 +15,10 @@ import {
 } from '../asciicast/summary.js';
 import { filesBeingWritten } from '../recording/live.js';
 import { DEFAULT_RECORDING_DIR } from '../recording/policy.js';
-import {
-  describeFsError,
-  escapeControl,
-  parseCommandArgs,
-  shorten,
-  UsageError,
-  writeOut,
-} from './common.js';
+import { describeFsError, parseCommandArgs, shorten, UsageError, writeOut } from './common.js';
+import { escapeControl } from '../text/escape.js';
+import { clockDuration, formatSize, localTime } from '../text/units.js';
+import { SshcastError } from '../errors.js';
 
 /** Usage text for `sshcast ls`. */
 export const help = `Usage: sshcast ls [DIR] [--json]
@@ -91,39 +87,17 @@ export function listRecordings(dir: string): RecordingSummary[] {
 
 const CAST_SUFFIX = Buffer.from('.cast');
 
-function pad2(n: number): string {
-  return String(n).padStart(2, '0');
-}
-
 /** Local time as `YYYY-MM-DD HH:MM:SS`. */
 export function formatStart(unixSeconds: number | undefined): string {
   if (unixSeconds === undefined || !Number.isFinite(unixSeconds)) return '-';
-  const d = new Date(unixSeconds * 1000);
-  if (Number.isNaN(d.getTime())) return '-';
-  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+  return localTime(unixSeconds * 1000) ?? '-';
 }
 
 /** A duration in seconds as `12.3s`, `m:ss` or `h:mm:ss`. */
 export function formatDuration(seconds: number | undefined): string {
   if (seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return '-';
   if (seconds < 60) return `${(Math.floor(seconds * 10) / 10).toFixed(1)}s`;
-  const s = Math.floor(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return h > 0 ? `${h}:${pad2(m)}:${pad2(s % 60)}` : `${m}:${pad2(s % 60)}`;
-}
-
-/** A size in bytes as `512B`, `4.1K`, `20M`, `1.5G`. */
-export function formatSize(bytes: number): string {
-  if (bytes < 1024) return `${bytes}B`;
-  const units = ['K', 'M', 'G', 'T'];
-  let n = bytes / 1024;
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n < 10 ? n.toFixed(1) : Math.round(n)}${units[i]}`;
+  return clockDuration(seconds);
 }
 
 /**
@@ -204,7 +178,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     rows = listRecordings(dir);
   } catch (err) {
-    throw new Error(`${dir}: ${describeFsError(err)}`);
+    throw new SshcastError('ERR_FILE', `${dir}: ${describeFsError(err)}`, { cause: err });
   }
   await writeOut(values.json ? formatJson(rows) : formatTable(rows));
   return 0;

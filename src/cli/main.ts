@@ -4,7 +4,8 @@
  * usage text) and `run(args)`, which resolves to the exit status. `--help` and `--version` work
  * everywhere; any error becomes one line `sshcast: <message>` on stderr and a non-zero exit.
  */
-import { UsageError, escapeControl, packageVersion, stdoutErrors } from './common.js';
+import { UsageError, packageVersion, stdoutErrors } from './common.js';
+import { escapeControl } from '../text/escape.js';
 
 /** The shape of a subcommand module (src/cli/<name>.ts). */
 export interface Subcommand {

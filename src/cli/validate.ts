@@ -6,17 +6,17 @@
 import fs from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { LineSplitter } from '../asciicast/lines.js';
-import { CastParser } from '../asciicast/reader.js';
+import { CastParser } from '../asciicast/parser.js';
 import { isBeingWritten } from '../recording/live.js';
 import {
   describeFsError,
-  escapeControl,
   parseCommandArgs,
   plural,
   shorten,
   UsageError,
   writeOut,
 } from './common.js';
+import { escapeControl } from '../text/escape.js';
 
 /** Usage text for `sshcast validate`. */
 export const help = `Usage: sshcast validate FILE...

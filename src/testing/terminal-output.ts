@@ -2,12 +2,14 @@
  * What a test client saw: stdout and stderr as text, and waiting on them by event, never by time.
  * Shared by the fake channel and the real client of startTestServer.
  */
-import os from 'node:os';
-import { Utf8StreamDecoder } from '../asciicast/utf8.js';
+import { Utf8StreamDecoder } from '../recording/utf8.js';
 import type { Cast } from '../asciicast/reader.js';
-import type { Event } from '../asciicast/event.js';
+import { exitStatus, type Event } from '../asciicast/event.js';
+import { DEFAULT_SIZE } from '../asciicast/terminal.js';
+import { signalNumber } from '../ssh/exit.js';
 import { renderScreen, type Screen } from './screen.js';
 import { describeExpected, outputTail } from './show.js';
+import { SshcastError } from '../errors.js';
 
 /** Options for `waitForOutput`. */
 export interface WaitOptions {
@@ -34,8 +36,8 @@ export interface ExitInfo {
 function exitStatusOf(exit: ExitInfo | undefined): number | undefined {
   if (!exit) return undefined;
   if (exit.code !== null) return exit.code;
-  const n = exit.signal ? os.constants.signals[`SIG${exit.signal}` as NodeJS.Signals] : undefined;
-  return n === undefined ? undefined : 128 + n;
+  const n = exit.signal ? signalNumber(exit.signal) : undefined;
+  return n === undefined ? undefined : exitStatus({ signal: n });
 }
 
 /**
@@ -62,19 +64,23 @@ export function defaultWaitMs(): number {
 }
 
 /**
- * An error whose stack is the one `origin` captured where the test called the wait, not the
- * timer or event that ended it: the first frame is the test's own line.
+ * A wait's failure (`ERR_TEST_WAIT`) whose stack is the one `origin` captured where the test
+ * called the wait, not the timer or event that ended it: the first frame is the test's own line.
  */
-function failure(message: string, origin: Error): Error {
-  const err = new Error(message);
+function failure(message: string, origin: CallSite): SshcastError {
+  const err = new SshcastError('ERR_TEST_WAIT', message);
   const frames = (origin.stack ?? '').split('\n').slice(1).join('\n');
-  err.stack = `Error: ${message}${frames ? `\n${frames}` : ''}`;
+  err.stack = `${err.name}: ${message}${frames ? `\n${frames}` : ''}`;
   return err;
 }
 
-/** A stack captured now, without the frames of `above` and what it called. */
-function callerStack(above: (...args: never[]) => unknown): Error {
-  const origin = new Error();
+/** Where a wait was called: a stack captured now, without the frames of `above` and below. */
+interface CallSite {
+  stack?: string;
+}
+
+function callerStack(above: (...args: never[]) => unknown): CallSite {
+  const origin: CallSite = {};
   Error.captureStackTrace(origin, above);
   return origin;
 }
@@ -83,7 +89,7 @@ interface Waiter {
   check(): boolean;
 }
 
-/** @internal A client's view of a session's output, with event-driven waits. */
+/** A client's view of a session's output, with event-driven waits (behind every test channel). */
 export class TerminalOutput {
   #stdout = '';
   #stderr = '';
@@ -100,7 +106,7 @@ export class TerminalOutput {
   readonly #closeWaiters: Array<() => void> = [];
   readonly #start = process.hrtime.bigint();
 
-  constructor(cols = 80, rows = 24) {
+  constructor(cols = DEFAULT_SIZE.cols, rows = DEFAULT_SIZE.rows) {
     this.#initial = { cols, rows };
     this.#cols = cols;
     this.#rows = rows;
@@ -159,7 +165,7 @@ export class TerminalOutput {
   waitFor(
     expected: string | RegExp,
     options: WaitOptions = {},
-    origin: Error = callerStack(this.waitFor),
+    origin: CallSite = callerStack(this.waitFor),
   ): Promise<string> {
     const stream = options.stream ?? 'stdout';
     const timeoutMs = options.timeout ?? defaultWaitMs();
@@ -245,7 +251,7 @@ export class TerminalOutput {
   /** Resolves once the channel has closed, with the exit status or signal received before. */
   waitForClose(
     timeoutMs = defaultWaitMs(),
-    origin: Error = callerStack(this.waitForClose),
+    origin: CallSite = callerStack(this.waitForClose),
   ): Promise<ExitInfo> {
     if (this.#closed) return Promise.resolve(this.#exit ?? { code: null });
     return new Promise((resolve, reject) => {
@@ -292,7 +298,7 @@ export class TerminalOutput {
 }
 
 /**
- * @internal What a test channel reads from its {@link TerminalOutput}: the members of
+ * What a test channel reads from its {@link TerminalOutput}: the members of
  * `TestChannel` the fake channel and the real client's channel answer alike.
  */
 export abstract class OutputChannel {

@@ -13,6 +13,7 @@ import {
   type CastSummary,
 } from '../asciicast/summary.js';
 import { filesBeingWrittenAsync } from '../recording/live.js';
+import { SshcastError } from '../errors.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = fs.constants;
 
@@ -25,13 +26,12 @@ export function isRecordingName(name: string): boolean {
 }
 
 /** Raised when a name is refused or a file cannot be served; `status` is the HTTP status to send. */
-export class FileRefused extends Error {
+export class FileRefused extends SshcastError {
   constructor(
     readonly status: 400 | 404,
     message: string,
   ) {
-    super(message);
-    this.name = 'FileRefused';
+    super('ERR_FILE', message);
   }
 }
 

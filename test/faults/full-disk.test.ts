@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Recorder } from '../../src/recording/recorder.js';
 import { parseCast } from '../../src/asciicast/reader.js';
-import { SIZE_LIMIT_MARKER } from '../../src/asciicast/writer.js';
+import { SIZE_LIMIT_MARKER } from '../../src/recording/writer.js';
 import { RecordingStartError, type SinkWriteError } from '../../src/errors.js';
 import { fill, freeBytes, mountProblem, mountTmpfs, type Tmpfs } from './tmpfs.js';
 import { needs } from '../helpers/needs.js';

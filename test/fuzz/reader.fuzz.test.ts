@@ -8,12 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CastParseError } from '../../src/errors.js';
-import {
-  CastParser,
-  MAX_KEPT_PROBLEMS,
-  parseCast,
-  readCastStream,
-} from '../../src/asciicast/reader.js';
+import { CastParser, MAX_KEPT_PROBLEMS } from '../../src/asciicast/parser.js';
+import { parseCast, readCastStream } from '../../src/asciicast/reader.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

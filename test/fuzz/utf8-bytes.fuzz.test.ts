@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodeEvent, encodeEventBytes } from '../../src/asciicast/encoder.js';
 import { parseCast } from '../../src/asciicast/reader.js';
-import { Utf8StreamDecoder } from '../../src/asciicast/utf8.js';
+import { Utf8StreamDecoder } from '../../src/recording/utf8.js';
 import { Recorder } from '../../src/recording/recorder.js';
 import { MemorySink } from '../../src/recording/sink.js';
 import { ManualClock } from '../../src/recording/clock.js';

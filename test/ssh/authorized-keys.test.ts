@@ -14,13 +14,12 @@ import {
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { KEY_OPTIONS, parseAuthorizedKeys } from '../../src/ssh/authorized-keys.js';
 import {
-  KEY_OPTIONS,
   MAX_AUTHORIZED_KEYS_BYTES,
   loadAuthorizedKeys,
-  matchFrom,
-  parseAuthorizedKeys,
-} from '../../src/ssh/authorized-keys.js';
+} from '../../src/ssh/authorized-keys-file.js';
+import { matchFrom } from '../../src/ssh/from-pattern.js';
 import { safeTempDir } from './auth-harness.js';
 import { needs, notRoot } from '../helpers/needs.js';
 

@@ -7,7 +7,8 @@ import { Recorder } from '../../src/recording/recorder.js';
 import type { Recording } from '../../src/recording/recording.js';
 import { parseCast, type Cast } from '../../src/asciicast/reader.js';
 import { currentAccount, type Account } from '../../src/ssh/account.js';
-import { handleSession, terminalSize } from '../../src/ssh/session.js';
+import { terminalSize } from '../../src/asciicast/terminal.js';
+import { handleSession } from '../../src/ssh/session.js';
 import {
   fakeSession,
   memoryRecorder as newMemoryRecorder,

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ManualClock, Recorder, Recording } from '../../src/index.js';
-import { loadCast, memoryRecorder } from '../../src/testing/index.js';
+import { Recorder, Recording } from '../../src/index.js';
+import { loadCast, ManualClock, memoryRecorder } from '../../src/testing/index.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sshcast-memory-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodeCast, MemorySink, type Event } from '../../src/index.js';
-import { fakeSession, loadCast, memoryRecorder } from '../../src/testing/index.js';
+import { encodeCast, type Event } from '../../src/index.js';
+import { fakeSession, loadCast, MemorySink, memoryRecorder } from '../../src/testing/index.js';
 import '../../src/testing/vitest.js';
 
 const s = (seconds: number) => seconds * 1_000_000;
