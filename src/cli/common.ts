@@ -82,6 +82,11 @@ export function sizeArg(
   return n;
 }
 
+/** `1 event`, `2 events`: a count with its noun, plural when it is not one. */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 /** Shortens text to `max` characters with an ellipsis. */
 export function shorten(text: string, max: number): string {
   return text.length <= max ? text : text.slice(0, max - 1) + '…';

@@ -10,8 +10,10 @@ import {
   compareNewestFirst,
   summarizeCastSync,
   unreadableSummary,
+  withWriterState,
   type CastSummary,
 } from '../asciicast/summary.js';
+import { filesBeingWritten } from '../recording/live.js';
 import { DEFAULT_RECORDING_DIR } from '../recording/policy.js';
 import { describeFsError, parseCommandArgs, shorten, UsageError, writeOut } from './common.js';
 import { escapeControl } from '../text/escape.js';
@@ -22,11 +24,15 @@ import { SshcastError } from '../errors.js';
 export const help = `Usage: sshcast ls [DIR] [--json]
 
 List the recordings (*.cast) in DIR, newest first: file, start time, duration, size, local user,
-status and command ("shell" for an interactive session). DIR defaults to ${DEFAULT_RECORDING_DIR}.
+exit status, status and command ("shell" for an interactive session). DIR defaults to
+${DEFAULT_RECORDING_DIR}.
 
-Only each file's first line and its last event are read. Status is "ok", "partial" (the last line
-was cut short, or there is no exit event yet: a live or killed session) or "damaged" (with the
-problem). Use "sshcast validate FILE" to check a whole file.
+Only each file's first line and its last event are read. Status is "ok" (every line complete),
+"live" (a process still writes the file), "partial" (the last line was cut short, and no one
+writes it: a recorder that died mid-line) or "damaged" (with the problem). EXIT is the status of
+the final x event, or "-" when there is none: the session is live, its recorder was killed, or
+the recorder writes none (asciinema 2 and Tailscale do not). Use "sshcast validate FILE" to
+check a whole file.
 
 Options:
   --json         print a JSON array instead of a table
@@ -73,7 +79,10 @@ export function listRecordings(dir: string): RecordingSummary[] {
     summary.path = path.join(dir, file);
     out.push(summary);
   }
-  return out.sort(compareNewestFirst);
+  const live = filesBeingWritten(out.map((r) => r.path));
+  return out
+    .map((r) => ({ ...withWriterState(r, live.has(r.path)), path: r.path }))
+    .sort(compareNewestFirst);
 }
 
 const CAST_SUFFIX = Buffer.from('.cast');
@@ -91,26 +100,32 @@ export function formatDuration(seconds: number | undefined): string {
   return clockDuration(seconds);
 }
 
-/** The table `ls` prints; every field from a file is escaped so it cannot drive the terminal. */
+/**
+ * The table `ls` prints. Every field from a file has its control characters shown as visible
+ * escapes, so it cannot drive the terminal; a backslash is printed as it is, so a command reads
+ * as it was typed (`printf '\xc3'`), as on the web page.
+ */
 export function formatTable(rows: RecordingSummary[]): string {
+  const show = (text: string) => escapeControl(text, { escapeBackslash: false });
   const cells = rows.map((r) => {
     const what =
       r.width === undefined
         ? '-'
         : r.command === undefined
           ? 'shell'
-          : shorten(escapeControl(r.command), 200);
+          : shorten(show(r.command), 200);
     return [
-      escapeControl(r.file),
+      show(r.file),
       formatStart(r.start),
       formatDuration(r.duration),
       formatSize(r.size),
-      r.localUser === undefined ? '-' : shorten(escapeControl(r.localUser), 64),
-      r.problem ? `${r.status}: ${escapeControl(r.problem)}` : r.status,
+      r.localUser === undefined ? '-' : shorten(show(r.localUser), 64),
+      r.exit === undefined ? '-' : shorten(show(r.exit), 16),
+      r.problem ? `${r.status}: ${show(r.problem)}` : r.status,
       what,
     ];
   });
-  const head = ['FILE', 'START', 'DURATION', 'SIZE', 'USER', 'STATUS', 'COMMAND'];
+  const head = ['FILE', 'START', 'DURATION', 'SIZE', 'USER', 'EXIT', 'STATUS', 'COMMAND'];
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) =>
     c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]!))).join('  ');

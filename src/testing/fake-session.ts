@@ -11,6 +11,7 @@ import { FakeChannel } from './fake-channel.js';
 import type { FakeServerChannel } from './fake-server-channel.js';
 import type { PtyOptions } from './test-channel.js';
 import { SshcastError } from '../errors.js';
+import { defaultWaitMs } from './terminal-output.js';
 
 /** Options for {@link FakeSession.shell} and {@link FakeSession.exec}. */
 export interface FakeStartOptions {
@@ -22,7 +23,10 @@ export interface FakeStartOptions {
 
 /** Options for {@link fakeSession}. */
 export interface FakeSessionOptions {
-  /** Milliseconds to wait for the handler to answer a request before failing. Default 5000. */
+  /**
+   * Milliseconds to wait for the handler to answer a request before failing. Default
+   * that of every wait (`WaitOptions.timeout`): before the test runner's own timeout.
+   */
   replyTimeout?: number;
 }
 
@@ -57,7 +61,7 @@ export class FakeSession {
   #client: FakeChannel | undefined;
 
   constructor(options: FakeSessionOptions = {}) {
-    this.#timeout = options.replyTimeout ?? 5000;
+    this.#timeout = options.replyTimeout ?? defaultWaitMs();
     const emitter = Object.assign(new EventEmitter(), {
       type: 'session',
       subtype: undefined as string | undefined,

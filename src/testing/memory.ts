@@ -7,6 +7,8 @@ import { Recorder, type RecorderOptions } from '../recording/recorder.js';
 import type { Recording } from '../recording/recording.js';
 import { MemorySink } from '../recording/sink.js';
 import { loadCast, memorySinkOf, registerMemoryRecording, type LoadedCast } from './cast.js';
+import { RecordingWatch } from './recording-watch.js';
+import { defaultWaitMs } from './terminal-output.js';
 import { SshcastError } from '../errors.js';
 
 /** Options for {@link memoryRecorder}: a Recorder's, without those that pick where files go. */
@@ -19,6 +21,7 @@ export type MemoryRecorderOptions = Omit<
 export class MemoryRecorder extends Recorder {
   readonly #sinks: MemorySink[];
   readonly #recordings: Recording[] = [];
+  readonly #watch: RecordingWatch;
 
   constructor(options: MemoryRecorderOptions = {}) {
     const sinks: MemorySink[] = [];
@@ -36,6 +39,7 @@ export class MemoryRecorder extends Recorder {
       this.#recordings.push(recording);
       registerMemoryRecording(recording, sinks.at(-1)!);
     });
+    this.#watch = new RecordingWatch(this);
   }
 
   /** Every sink made so far, one per recording, oldest first. */
@@ -56,6 +60,17 @@ export class MemoryRecorder extends Recorder {
   /** Each recording so far, loaded as it stands (a live one has no `x` event yet). */
   casts(): LoadedCast[] {
     return this.#sinks.map((s) => loadCast(s));
+  }
+
+  /**
+   * Resolves with every recording, loaded, once at least `count` have started and every started
+   * one has finished (a handler that records with `recordChannel` finishes when the channel
+   * closes, just after the client saw it close). Rejects after `timeout` ms (default: that of
+   * every wait, before the test runner's own timeout).
+   */
+  async waitForRecordings(count = 1, options: { timeout?: number } = {}): Promise<LoadedCast[]> {
+    await this.#watch.wait(count, options.timeout ?? defaultWaitMs());
+    return this.casts();
   }
 
   /** The most recent recording, loaded; throws when none has started. */

@@ -7,7 +7,7 @@ import type { ClientChannel, PseudoTtyOptions } from 'ssh2';
 import { DEFAULT_SIZE } from '../asciicast/terminal.js';
 import { isClosed } from '../ssh/connection.js';
 import type { PtyOptions, TestChannel } from './test-channel.js';
-import { DEFAULT_WAIT_MS, OutputChannel } from './terminal-output.js';
+import { defaultWaitMs, OutputChannel } from './terminal-output.js';
 import { SshcastError } from '../errors.js';
 
 function refused(message: string): SshcastError {
@@ -35,7 +35,7 @@ export interface TestExecOptions {
   env?: Record<string, string>;
   /** For `exec()`: written to the command's stdin, then EOF. Default: EOF at once. */
   stdin?: string | Buffer;
-  /** For `exec()`: give up after this many ms. Default 10000. */
+  /** For `exec()`: give up after this many ms. Default that of every wait (`WaitOptions.timeout`). */
   timeout?: number;
 }
 
@@ -174,7 +174,7 @@ export class TestClient {
     const ch = await this.start(command, options);
     if (options.stdin !== undefined) ch.channel.write(options.stdin);
     ch.channel.end();
-    const exit = await ch.waitForExit({ timeout: options.timeout ?? DEFAULT_WAIT_MS });
+    const exit = await ch.waitForExit({ timeout: options.timeout ?? defaultWaitMs() });
     return { stdout: ch.stdout, stderr: ch.stderr, ...exit };
   }
 
@@ -209,7 +209,7 @@ export function connectTestClient(c: TestClientConnection): Promise<TestClient> 
       username: c.username,
       privateKey: c.privateKey,
       hostVerifier: (key: Buffer) => key.equals(c.hostKey),
-      readyTimeout: DEFAULT_WAIT_MS,
+      readyTimeout: defaultWaitMs(),
     });
   });
 }

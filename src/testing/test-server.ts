@@ -15,7 +15,8 @@ import type { Identity } from '../ssh/identity.js';
 import { generateEd25519KeyPair } from '../ssh/keys.js';
 import { handleSession, type SessionOptions } from '../ssh/session.js';
 import { connectTestClient, type TestClient } from './test-client.js';
-import { DEFAULT_WAIT_MS } from './terminal-output.js';
+import { defaultWaitMs } from './terminal-output.js';
+import { RecordingWatch } from './recording-watch.js';
 import { SshcastError } from '../errors.js';
 
 /** What a custom session handler of {@link startTestServer} gets besides the session. */
@@ -79,54 +80,6 @@ export interface TestServer {
   waitForRecordings(count?: number, options?: { timeout?: number }): Promise<string[]>;
   /** Ends every client and connection, stops the server, removes `tmpDir`. */
   close(): Promise<void>;
-}
-
-/**
- * Watches a recorder: which recordings started and which finished, and waits, by event, for a
- * number of them to be done.
- */
-class RecordingWatch {
-  readonly #started = new Set<Recording>();
-  readonly #finished = new Set<Recording>();
-  readonly #waiters = new Set<() => void>();
-
-  constructor(recorder: Recorder) {
-    recorder.on('start', (rec) => {
-      this.#started.add(rec);
-      rec.once('close', () => {
-        this.#finished.add(rec);
-        this.#wake();
-      });
-      this.#wake();
-    });
-  }
-
-  #wake(): void {
-    for (const f of [...this.#waiters]) f();
-  }
-
-  /** Resolves once `count` recordings started and every started one finished. */
-  wait(count: number, ms: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (this.#started.size < count || this.#finished.size !== this.#started.size) return;
-        this.#waiters.delete(check);
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.delete(check);
-        reject(
-          new SshcastError(
-            'ERR_TEST_WAIT',
-            `waitForRecordings(${count}): ${this.#started.size} started, ${this.#finished.size} finished after ${ms} ms`,
-          ),
-        );
-      }, ms);
-      this.#waiters.add(check);
-      check();
-    });
-  }
 }
 
 /** Lets in only `account` with the one public key `key`, once its signature is verified. */
@@ -267,7 +220,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     connect,
     recordings,
     async waitForRecordings(count = 1, o = {}) {
-      await watch.wait(count, o.timeout ?? DEFAULT_WAIT_MS);
+      await watch.wait(count, o.timeout ?? defaultWaitMs());
       return recordings();
     },
     close() {
