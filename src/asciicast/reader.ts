@@ -3,10 +3,10 @@
  * parser (parser.ts), into the shared event model. A final line cut short by a crash is a
  * truncation: the events before it stand.
  */
-import { createReadStream } from 'node:fs';
 import type { CastParseError } from '../errors.js';
 import type { Event, Header } from './event.js';
 import { LineSplitter } from './lines.js';
+import { openRecording } from './open.js';
 import { CastParser, MAX_KEPT_PROBLEMS } from './parser.js';
 
 /** A parsed recording. */
@@ -128,7 +128,12 @@ export async function* readCastStream(source: AsyncIterable<Uint8Array>): AsyncG
   if (empty) throw empty;
 }
 
-/** Reads a recording file as a stream of header, events and a possible truncation. */
-export function readCastFile(path: string): AsyncGenerator<CastItem> {
-  return readCastStream(createReadStream(path));
+/**
+ * Reads a recording file as a stream of header, events and a possible truncation. A path that is
+ * not a regular file (a FIFO, a directory) is refused before anything is read: an SshcastError
+ * `ERR_CAST_READ`, `not a regular file (a FIFO)`.
+ */
+export async function* readCastFile(path: string): AsyncGenerator<CastItem> {
+  const { handle } = await openRecording(path);
+  yield* readCastStream(handle.createReadStream());
 }

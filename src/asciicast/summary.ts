@@ -12,9 +12,9 @@ import fs from 'node:fs';
 import { basename } from 'node:path';
 import type { Event } from './event.js';
 import { LineSplitter } from './lines.js';
+import { notRegularFile, openRecording, openRecordingSync } from './open.js';
 import { CastParser } from './parser.js';
-
-const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+import { SshcastError } from '../errors.js';
 
 /** The longest header or event line looked for; a longer one makes the file damaged. */
 export const SUMMARY_MAX_LINE_BYTES = 16 * 1024 * 1024;
@@ -76,13 +76,6 @@ export function withWriterState(summary: CastSummary, beingWritten: boolean): Ca
   return { ...rest, status: 'live' };
 }
 
-/** The facts of `fstat` the summary needs. */
-interface FileFacts {
-  size: number;
-  mtimeMs: number;
-  isFile(): boolean;
-}
-
 /** A request for the bytes at [position, position + length) (fewer at the end of the file). */
 interface ReadRequest {
   position: number;
@@ -97,6 +90,7 @@ export function unreadableSummary(file: string, problem: string): CastSummary {
 }
 
 function openProblem(err: unknown): string {
+  if (err instanceof SshcastError) return err.message; // not a regular file
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ELOOP' ? 'the file is a symlink' : `the file cannot be opened (${code ?? err})`;
 }
@@ -106,9 +100,6 @@ export function readProblem(err: unknown): string {
   return `read failed (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
 }
 
-// O_NONBLOCK: a FIFO planted in the directory must not hang the listing.
-const OPEN_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
-
 /**
  * Summarises the recording at `path` without following a symlink (a symlink, FIFO or directory is
  * reported as damaged, never opened for reading).
@@ -117,7 +108,8 @@ export async function summarizeCast(path: string): Promise<CastSummary> {
   const file = basename(path);
   let fh: fs.promises.FileHandle;
   try {
-    fh = await fs.promises.open(path, OPEN_FLAGS);
+    // A symlink or FIFO planted in the directory is reported, never followed or waited on.
+    fh = (await openRecording(path, { noFollow: true })).handle;
   } catch (err) {
     return unreadableSummary(file, openProblem(err));
   }
@@ -139,13 +131,14 @@ export function summarizeCastSync(
   file: string = basename(String(path)),
 ): CastSummary {
   let fd: number;
+  let stat: fs.Stats;
   try {
-    fd = fs.openSync(path, OPEN_FLAGS);
+    ({ fd, stat } = openRecordingSync(path, { noFollow: true }));
   } catch (err) {
     return unreadableSummary(file, openProblem(err));
   }
   try {
-    const steps = summarize(file, fs.fstatSync(fd));
+    const steps = summarize(file, stat);
     for (let step = steps.next(); ;) {
       if (step.done) return step.value;
       step = steps.next(readAtSync(fd, step.value));
@@ -177,7 +170,7 @@ export function compareNewestFirst(a: CastSummary, b: CastSummary): number {
   return a.file < b.file ? 1 : a.file > b.file ? -1 : 0;
 }
 
-function* summarize(file: string, st: FileFacts): Summarizer {
+function* summarize(file: string, st: fs.Stats): Summarizer {
   const out: CastSummary = {
     file,
     size: st.size,
@@ -188,7 +181,7 @@ function* summarize(file: string, st: FileFacts): Summarizer {
   const size = st.size;
   const damaged = (problem: string): CastSummary =>
     Object.assign(out, { status: 'damaged' as const, problem });
-  if (!st.isFile()) return damaged('not a regular file');
+  if (!st.isFile()) return damaged(notRegularFile(st));
   if (size === 0) return damaged('line 1: empty recording');
 
   // Headers are small: 4 KiB first, widened 4x at a time only for a longer line.

@@ -3,9 +3,9 @@
  * line (any size, bounded memory), and prints every problem as `FILE:LINE: problem`. Exit 0 only
  * when every file is valid.
  */
-import fs from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { LineSplitter } from '../asciicast/lines.js';
+import { openRecording } from '../asciicast/open.js';
 import { CastParser } from '../asciicast/parser.js';
 import { isBeingWritten } from '../recording/live.js';
 import {
@@ -81,10 +81,8 @@ export async function validateFile(file: string, limit = 1000): Promise<Validati
     // Without a header the rest cannot be checked (v2 and v3 time events differently).
     if (lineNo === 1 && !parser.header) stop = true;
   };
-  const fd = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const { handle: fd } = await openRecording(file);
   try {
-    const st = await fd.stat();
-    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'ENOTREG' });
     const lines = new LineSplitter();
     read: for await (const chunk of fd.createReadStream({
       autoClose: false,

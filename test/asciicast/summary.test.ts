@@ -171,11 +171,11 @@ describe('summarizeCast', () => {
     execFileSync('mkfifo', [path.join(dir, 'fifo.cast')]);
     expect(await summarizeCast(path.join(dir, 'fifo.cast'))).toMatchObject({
       status: 'damaged',
-      problem: 'not a regular file',
+      problem: 'not a regular file (a FIFO)',
     });
     expect(summarizeCastSync(path.join(dir, 'fifo.cast'))).toMatchObject({
       status: 'damaged',
-      problem: 'not a regular file',
+      problem: 'not a regular file (a FIFO)',
     });
   });
 
