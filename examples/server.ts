@@ -14,6 +14,7 @@ import {
   Recorder,
   authenticate,
   describeAuthPolicy,
+  escapingLogger,
   generateEd25519KeyPair,
   hangUp,
   limitChannels,
@@ -110,7 +111,8 @@ if (flags.help) {
   process.exit(0);
 }
 
-const log = (message: string) => process.stderr.write(message + '\n');
+// One line per event on stderr, control characters escaped: lines quote what clients send.
+const log = escapingLogger();
 let enabled: boolean;
 let maxBytes: number | undefined;
 let minFreeBytes: number | undefined;

@@ -12,7 +12,7 @@ export {
   type SshcastErrorCode,
   type CastProblem,
 } from './errors.js';
-export type { Logger } from './log.js';
+export { escapingLogger, type Logger } from './log.js';
 
 // Serving sessions: authentication, limits, the session handler, hanging up.
 export {

@@ -110,6 +110,29 @@ describe('the structure of src/', () => {
     expect(plain).toEqual([path.join('ssh', 'authorized-keys.ts')]); // LineError: never leaves the parser
   });
 
+  it('every log line goes through escapingLogger: no module takes a log option raw', () => {
+    const code = (text: string) => text.replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
+    // A `log` option used as given (`options.log ?? …`, `options.log(…)`), or the stderr default
+    // called past the escaping wrapper, would let a user's text reach the log raw.
+    const raw = FILES.filter(
+      (f) =>
+        f.rel !== 'log.ts' &&
+        /\blog\s*\?\?|\.log\s*\?\.?\(|\.log\(|\bdefaultLog\b/.test(
+          code(f.text).replace(/console\.log\(/g, ''),
+        ),
+    ).map((f) => f.rel);
+    expect(raw).toEqual([]);
+    // Each module with a `log` option resolves it through escapingLogger.
+    const takers = FILES.filter((f) => /\blog\?: Logger/.test(f.text)).map((f) => f.rel);
+    expect(takers.length).toBeGreaterThan(3);
+    for (const rel of takers) {
+      const text = FILES.find((f) => f.rel === rel)!.text;
+      expect(/escapingLogger\(/.test(text), `${rel} resolves its log through escapingLogger`).toBe(
+        true,
+      );
+    }
+  });
+
   it('the examples import only the public API', () => {
     for (const file of sources(path.join(root, 'examples'))) {
       const text = fs.readFileSync(file, 'utf8');

@@ -7,6 +7,7 @@ import { readCastFile } from '../asciicast/reader.js';
 import { CastParseError } from '../errors.js';
 import { fileError, parseCommandArgs, UsageError, writeOut } from './common.js';
 import { TextRenderer } from '../render/text.js';
+import { escapeControl } from '../text/escape.js';
 
 /** Usage text for `sshcast cat`. */
 export const help = `Usage: sshcast cat FILE [--text]
@@ -85,7 +86,9 @@ async function catText(file: string): Promise<void> {
       await flush();
       await writeOut(renderer.finish());
       if (renderer.lostLines)
-        process.stderr.write(`sshcast: ${file}: some lines scrolled away too fast to be kept\n`);
+        process.stderr.write(
+          `sshcast: ${escapeControl(file)}: some lines scrolled away too fast to be kept\n`,
+        );
     }
   } catch (err) {
     // Print what was rendered before the damage, then report it.

@@ -18,7 +18,7 @@ import {
 } from './policy.js';
 import { Recording } from './recording.js';
 import type { Sink } from './sink.js';
-import { defaultLog, type Logger } from '../log.js';
+import { escapingLogger, type Logger } from '../log.js';
 
 /** What a recording's header says about the session. */
 export interface SessionMeta {
@@ -88,7 +88,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.#options = options;
     this.enabled = options.enabled ?? recordingEnabledFromEnv();
     this.dir = options.dir ?? DEFAULT_RECORDING_DIR;
-    this.#log = options.log ?? defaultLog;
+    this.#log = escapingLogger(options.log);
   }
 
   /**

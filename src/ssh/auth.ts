@@ -13,7 +13,7 @@ import type { Identity } from './identity.js';
 import type { AuthorizedKey } from './authorized-keys.js';
 import { loadAuthorizedKeys } from './authorized-keys-file.js';
 import { matchFrom, normalizeAddress } from './from-pattern.js';
-import { defaultLog, type Logger } from '../log.js';
+import { escapingLogger, type Logger } from '../log.js';
 
 /** sshd's MaxAuthTries default. */
 export const DEFAULT_MAX_AUTH_ATTEMPTS = 6;
@@ -96,7 +96,7 @@ export function authenticate(
 ): Promise<Identity | undefined> {
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_AUTH_ATTEMPTS;
   const timeoutMs = options.timeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS;
-  const log = options.log ?? defaultLog;
+  const log = escapingLogger(options.log);
   const lookup = options.lookup ?? lookupAccount;
   const serverUid = serverUidOf(options);
   const peer = `${normalizeAddress(info.ip)}:${info.port}`;

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import type { Connection, Server } from 'ssh2';
 import { interceptChannelOpens } from './connection.js';
-import { defaultLog, type Logger } from '../log.js';
+import { escapingLogger, type Logger } from '../log.js';
 
 /** Unauthenticated connections held at once before new ones are dropped (sshd MaxStartups starts at 10). */
 export const DEFAULT_MAX_UNAUTHENTICATED = 10;
@@ -50,7 +50,7 @@ export function limitConnections(
 ): ConnectionGate {
   const max = options.maxUnauthenticated ?? DEFAULT_MAX_UNAUTHENTICATED;
   const graceMs = options.loginGraceMs ?? DEFAULT_LOGIN_GRACE_MS;
-  const log = options.log ?? defaultLog;
+  const log = escapingLogger(options.log);
   // Keyed by the peer's address and port, which ssh2 reports as ClientInfo for the same socket.
   const pending = new Map<string, { socket: net.Socket; timer: NodeJS.Timeout }>();
   let dropped = 0;
@@ -128,14 +128,15 @@ type Reject = (...args: unknown[]) => void;
 export function limitChannels(
   client: Connection,
   max: number = DEFAULT_MAX_CHANNELS,
-  log: Logger = defaultLog,
+  log?: Logger,
 ): ChannelLimit {
+  const logTo = escapingLogger(log);
   let open = 0;
   let refused = 0;
   interceptChannelOpens(client, (event, accept, reject) => {
     if (open >= max) {
       refused++;
-      log(`limits: ${event} channel refused: ${open} channels open (max ${max})`);
+      logTo(`limits: ${event} channel refused: ${open} channels open (max ${max})`);
       reject();
       return undefined;
     }

@@ -6,7 +6,7 @@
 import type ssh2 from 'ssh2';
 import { hangUp } from './connection.js';
 import { handleSession, type SessionOptions } from './session.js';
-import { defaultLog, type Logger } from '../log.js';
+import { escapingLogger } from '../log.js';
 
 /**
  * Serves every session of an authenticated connection with {@link handleSession}: the one line
@@ -18,7 +18,7 @@ export function serveSessions(client: ssh2.Connection, options: SessionOptions):
   // completes, so the connection would never close and its sessions never hang up.
   client.on('error', (err: Error & { level?: string }) => {
     if (err.level !== 'client-timeout') return;
-    (options.log ?? defaultLog)(`sshcast: ${err.message}; dropping the connection`);
+    escapingLogger(options.log)(`sshcast: ${err.message}; dropping the connection`);
     hangUp(client, { graceMs: 0 });
   });
   client.on('session', (accept) => {

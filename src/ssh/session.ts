@@ -15,7 +15,7 @@ import type { Identity } from './identity.js';
 import { launchCommand, sessionEnvironment } from './launcher.js';
 import { spawnSession } from './process.js';
 import { RunningSession } from './running-session.js';
-import { defaultLog, type Logger } from '../log.js';
+import { escapingLogger, type Logger } from '../log.js';
 
 /** Environment names every session accepts from the client, besides `SessionOptions.allowEnv`. */
 export const DEFAULT_ALLOWED_ENV = ['LANG', 'LC_*'];
@@ -78,7 +78,7 @@ class SessionRequests {
   constructor(session: ssh2.Session, options: SessionOptions) {
     this.#options = options;
     this.#identity = options.identity;
-    this.#log = options.log ?? defaultLog;
+    this.#log = escapingLogger(options.log);
     this.#patterns = [...DEFAULT_ALLOWED_ENV, ...(options.allowEnv ?? [])];
     session.on('pty', (accept, reject, info) => this.#pty(accept, reject, info));
     session.on('env', (accept, reject, info) => this.#envRequest(accept, reject, info));
@@ -126,8 +126,7 @@ class SessionRequests {
   #signal(accept: Accept, reject: Reject, name: string): void {
     const signal = signalFromClient(name);
     if (!signal || !this.#running) {
-      if (!signal)
-        this.#log(`sshcast: ignored signal ${JSON.stringify(name)} (not an RFC 4254 name)`);
+      if (!signal) this.#log(`sshcast: ignored signal "${name}" (not an RFC 4254 name)`);
       return reject?.();
     }
     this.#running.signal(signal);

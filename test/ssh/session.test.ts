@@ -151,10 +151,11 @@ describe('exec without a pty', () => {
     // ssh2's client refuses to send a name outside its list; the fake session's client sends
     // any, as a hostile client would.
     const s = fakeSession();
+    const logs: string[] = [];
     handleSession(s.session, {
       identity: { account, keyOptions: {} },
       recorder: main,
-      log: () => {},
+      log: (m) => logs.push(m),
     });
     const ch = await s.exec(
       'trap "echo got-usr1" USR1; trap "echo got-int; exit 9" INT; echo ready; while :; do sleep 0.05; done',
@@ -162,12 +163,18 @@ describe('exec without a pty', () => {
     const slow = { timeout: 20_000 }; // a real shell, on a machine that may be busy
     await ch.waitForOutput('ready\n', slow);
     ch.signal('BOGUS');
+    // A name of the client's choosing is logged, escaped: it cannot retitle the admin's terminal.
+    ch.signal('\u001b]0;PWNED\u0007\r');
     ch.signal('USR1');
     await ch.waitForOutput('got-usr1\n', slow);
     ch.signal('INT');
     const exit = await ch.waitForExit(slow);
     expect(ch.stdout).toBe('ready\ngot-usr1\ngot-int\n');
     expect(exit.code).toBe(9);
+    expect(logs.filter((l) => l.includes('ignored signal'))).toEqual([
+      'sshcast: ignored signal "BOGUS" (not an RFC 4254 name)',
+      'sshcast: ignored signal "\\e]0;PWNED\\x07\\r" (not an RFC 4254 name)',
+    ]);
   });
 });
 
