@@ -19,9 +19,11 @@ import {
   hangUp,
   limitChannels,
   limitConnections,
+  parseMaxStartups,
   parseSize,
   recordingEnabledFromEnv,
   serveSessions,
+  type MaxStartups,
 } from '../src/index.js';
 
 /** Where the host key is kept unless --host-key says otherwise (never in the recordings directory). */
@@ -36,6 +38,14 @@ const USAGE = `usage: npm start -- [options]
   --authorized-keys FILE   one authorized_keys file for every account
                            (default: each account's ~/.ssh/authorized_keys)
   --keepalive SECONDS      keepalive interval; 3 unanswered end the connection (default 15, 0 off)
+  --login-grace-time SECONDS
+                           time to authenticate before the connection is closed (default 120)
+  --max-startups START:RATE:FULL
+                           random early drop of new connections while others have not
+                           authenticated, as sshd's MaxStartups (default 10:30:100)
+  --per-source-max-startups N
+                           connections not yet authenticated at once from one address
+                           (an IPv6 /64); "none" for no bound (default 5)
   --max-recording-size N   cap each recording at N bytes (K, M, G suffixes); default none
   --min-free N             refuse to start a recording with less than N bytes free; default none
   -h, --help               this help
@@ -57,6 +67,9 @@ function parseFlags() {
         'host-key': { type: 'string', default: DEFAULT_HOST_KEY },
         'authorized-keys': { type: 'string' },
         keepalive: { type: 'string', default: '15' },
+        'login-grace-time': { type: 'string', default: '120' },
+        'max-startups': { type: 'string' },
+        'per-source-max-startups': { type: 'string' },
         'max-recording-size': { type: 'string' },
         'min-free': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -116,8 +129,11 @@ const log = escapingLogger();
 let enabled: boolean;
 let maxBytes: number | undefined;
 let minFreeBytes: number | undefined;
+let maxStartups: MaxStartups | undefined;
 try {
   enabled = recordingEnabledFromEnv();
+  if (flags['max-startups'] !== undefined)
+    maxStartups = parseMaxStartups(flags['max-startups'], '--max-startups');
   if (flags['max-recording-size'] !== undefined)
     maxBytes = parseSize(flags['max-recording-size'], '--max-recording-size');
   if (flags['min-free'] !== undefined) minFreeBytes = parseSize(flags['min-free'], '--min-free');
@@ -127,6 +143,14 @@ try {
 }
 const port = number(flags.port!, '--port', 0, 65535);
 const keepalive = number(flags.keepalive!, '--keepalive', 0, 86400);
+const loginGraceMs = number(flags['login-grace-time']!, '--login-grace-time', 1, 86400) * 1000;
+const perSource = flags['per-source-max-startups'];
+const perSourceMaxStartups =
+  perSource === undefined
+    ? undefined
+    : perSource === 'none'
+      ? Infinity
+      : number(perSource, '--per-source-max-startups', 1, 1_000_000);
 const dir = path.resolve(flags.dir ?? DEFAULT_RECORDING_DIR);
 
 const recorder = new Recorder({
@@ -158,7 +182,11 @@ const authorizedKeysFile = flags['authorized-keys']
   : undefined;
 if (authorizedKeysFile && !fs.existsSync(authorizedKeysFile))
   fail(`--authorized-keys ${authorizedKeysFile} does not exist`);
-const authOptions = { log, ...(authorizedKeysFile ? { authorizedKeysFile } : {}) };
+const authOptions = {
+  log,
+  timeoutMs: loginGraceMs,
+  ...(authorizedKeysFile ? { authorizedKeysFile } : {}),
+};
 process.stdout.write(describeAuthPolicy(authOptions) + '\n');
 
 const connections = new Set<ssh2.Connection>();
@@ -177,7 +205,12 @@ server.on('connection', (client, info) => {
 });
 server.on('error', (err: Error) => log(`server: ${err.message}`));
 
-const gate = limitConnections(server, { log });
+const gate = limitConnections(server, {
+  log,
+  loginGraceMs,
+  ...(maxStartups ? { maxStartups } : {}),
+  ...(perSourceMaxStartups !== undefined ? { perSourceMaxStartups } : {}),
+});
 gate.server.on('error', (err) => fail(`cannot listen on ${flags.host}:${port}: ${err.message}`));
 gate.server.listen(port, flags.host, () => {
   const address = gate.server.address() as AddressInfo;

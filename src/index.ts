@@ -26,12 +26,16 @@ export { KEY_OPTIONS } from './ssh/authorized-keys.js';
 export {
   limitChannels,
   limitConnections,
+  parseMaxStartups,
   DEFAULT_LOGIN_GRACE_MS,
   DEFAULT_MAX_CHANNELS,
+  DEFAULT_MAX_STARTUPS,
   DEFAULT_MAX_UNAUTHENTICATED,
+  DEFAULT_PER_SOURCE_MAX_STARTUPS,
   type ChannelLimit,
   type ConnectionGate,
   type ConnectionLimitOptions,
+  type MaxStartups,
 } from './ssh/limits.js';
 export { serveSessions } from './ssh/serve.js';
 export {

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import ssh2 from 'ssh2';
-import { DEFAULT_MAX_CHANNELS, DEFAULT_MAX_UNAUTHENTICATED } from '../../src/ssh/limits.js';
+import { DEFAULT_MAX_CHANNELS, DEFAULT_PER_SOURCE_MAX_STARTUPS } from '../../src/ssh/limits.js';
 import { makeKey, startExampleServer, tempDir, type ExampleServer } from '../helpers/e2e.js';
 
 let dir: string;
@@ -27,8 +27,8 @@ afterAll(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function idle(port: number) {
-  const s = net.connect(port, '127.0.0.1');
+function idle(port: number, localAddress = '127.0.0.1') {
+  const s = net.connect({ port, host: '127.0.0.1', localAddress });
   s.on('error', () => {});
   const state = { socket: s, bytes: 0, closed: new Promise<void>((r) => s.on('close', () => r())) };
   s.on('data', (d) => (state.bytes += d.length));
@@ -36,18 +36,64 @@ function idle(port: number) {
 }
 
 describe('the example server', () => {
-  it(`closes a new connection at once while ${DEFAULT_MAX_UNAUTHENTICATED} are unauthenticated`, async () => {
-    const idlers = Array.from({ length: DEFAULT_MAX_UNAUTHENTICATED }, () => idle(server.port));
+  it(`closes a new connection at once while ${DEFAULT_PER_SOURCE_MAX_STARTUPS} from its address are unauthenticated`, async () => {
+    const idlers = Array.from({ length: DEFAULT_PER_SOURCE_MAX_STARTUPS }, () =>
+      idle(server.port, '127.0.0.3'),
+    );
     try {
       await expect.poll(() => idlers.every((i) => i.bytes > 0)).toBe(true); // each got the banner
-      const extra = idle(server.port);
+      const extra = idle(server.port, '127.0.0.3');
       await extra.closed;
       expect(extra.bytes).toBe(0);
       await server.waitFor(
-        `connections not yet authenticated (max ${DEFAULT_MAX_UNAUTHENTICATED})`,
+        `connections from 127.0.0.3 not yet authenticated (per-source max ${DEFAULT_PER_SOURCE_MAX_STARTUPS})`,
       );
+      // Another address is not held up.
+      const other = idle(server.port, '127.0.0.4');
+      await expect.poll(() => other.bytes).toBeGreaterThan(0);
+      other.socket.destroy();
     } finally {
       for (const i of idlers) i.socket.destroy();
+    }
+  });
+
+  it('takes --max-startups, --per-source-max-startups and --login-grace-time', async () => {
+    const s = await startExampleServer({
+      args: [
+        '--authorized-keys',
+        path.join(dir, 'authorized_keys'),
+        '--host-key',
+        path.join(dir, 'host_key'),
+        '--max-startups',
+        '2',
+        '--per-source-max-startups',
+        'none',
+        '--login-grace-time',
+        '1',
+      ],
+      env: { TS_DEBUG_LOG_SSH: undefined },
+    });
+    try {
+      const idlers = [idle(s.port), idle(s.port)];
+      await expect.poll(() => idlers.every((i) => i.bytes > 0)).toBe(true);
+      const extra = idle(s.port);
+      await extra.closed;
+      expect(extra.bytes).toBe(0);
+      await s.waitFor('dropped, 2 connections not yet authenticated (max 2)');
+      await Promise.all(idlers.map((i) => i.closed)); // the grace time is over
+      await s.waitFor('not authenticated within 1000 ms');
+      for (const bad of [
+        ['--max-startups', '10:30'],
+        ['--per-source-max-startups', '0'],
+        ['--login-grace-time', 'x'],
+      ]) {
+        const r = await startExampleServer({ args: bad, expectExit: true });
+        expect(r.output(), bad.join(' ')).toMatch(
+          new RegExp(`^sshcast server: invalid ${bad[0]}`, 'm'),
+        );
+      }
+    } finally {
+      await s.stop();
     }
   });
 
