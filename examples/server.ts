@@ -19,10 +19,14 @@ import {
   hangUp,
   limitChannels,
   limitConnections,
+  parseAccountBudget,
   parseMaxStartups,
+  parseMinFree,
   parseSize,
   recordingEnabledFromEnv,
   serveSessions,
+  type AccountBudget,
+  type FreeSpaceFloor,
   type MaxStartups,
 } from '../src/index.js';
 
@@ -47,7 +51,12 @@ const USAGE = `usage: npm start -- [options]
                            connections not yet authenticated at once from one address
                            (an IPv6 /64); "none" for no bound (default 5)
   --max-recording-size N   cap each recording at N bytes (K, M, G suffixes); default none
-  --min-free N             refuse to start a recording with less than N bytes free; default none
+  --min-free SIZE|PERCENT  free space recordings leave on DIR's file system: below it the
+                           account that wrote most is cut and starts no recording, below half
+                           of it every recording is cut and none starts (default 5%; none: off)
+  --account-budget SIZE[/WINDOW]
+                           bytes of recordings one account may write per window (s, m, h, d;
+                           default 1h), e.g. 1G/24h; default none
   -h, --help               this help
 
 Recording is on when ${ENABLE_VARIABLE} is 1/true (Go's ParseBool).`;
@@ -72,6 +81,7 @@ function parseFlags() {
         'per-source-max-startups': { type: 'string' },
         'max-recording-size': { type: 'string' },
         'min-free': { type: 'string' },
+        'account-budget': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -128,7 +138,8 @@ if (flags.help) {
 const log = escapingLogger();
 let enabled: boolean;
 let maxBytes: number | undefined;
-let minFreeBytes: number | undefined;
+let minFree: FreeSpaceFloor | false | undefined;
+let accountBudget: AccountBudget | undefined;
 let maxStartups: MaxStartups | undefined;
 try {
   enabled = recordingEnabledFromEnv();
@@ -136,7 +147,9 @@ try {
     maxStartups = parseMaxStartups(flags['max-startups'], '--max-startups');
   if (flags['max-recording-size'] !== undefined)
     maxBytes = parseSize(flags['max-recording-size'], '--max-recording-size');
-  if (flags['min-free'] !== undefined) minFreeBytes = parseSize(flags['min-free'], '--min-free');
+  if (flags['min-free'] !== undefined) minFree = parseMinFree(flags['min-free'], '--min-free');
+  if (flags['account-budget'] !== undefined)
+    accountBudget = parseAccountBudget(flags['account-budget'], '--account-budget');
 } catch (err) {
   if (err instanceof ConfigError) fail(err.message);
   throw err;
@@ -158,7 +171,8 @@ const recorder = new Recorder({
   dir,
   log,
   ...(maxBytes !== undefined ? { maxBytes } : {}),
-  ...(minFreeBytes !== undefined ? { minFreeBytes } : {}),
+  ...(minFree !== undefined ? { minFree } : {}),
+  ...(accountBudget ? { accountBudget } : {}),
 });
 if (enabled) {
   try {

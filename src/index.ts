@@ -74,6 +74,15 @@ export {
   type WriteFailurePolicy,
 } from './recording/policy.js';
 export { SIZE_LIMIT_MARKER } from './recording/writer.js';
+export {
+  DEFAULT_BUDGET_WINDOW_MS,
+  DEFAULT_MIN_FREE,
+  parseAccountBudget,
+  parseMinFree,
+  type AccountBudget,
+  type FreeSpaceFloor,
+  type SpaceAmount,
+} from './recording/disk-limits.js';
 export type { Sink } from './recording/sink.js';
 export type { Clock } from './recording/clock.js';
 

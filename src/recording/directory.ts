@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { RecordingStartError } from '../errors.js';
+import type { SpaceInfo } from './disk-limits.js';
 
 const { O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_CREAT, O_EXCL, O_WRONLY } = fs.constants;
 
@@ -76,10 +77,13 @@ export class RecordingDirectory {
     }
   }
 
-  /** Free bytes for an unprivileged user on the directory's file system. */
-  freeBytes(): number {
+  /**
+   * The directory's file system: its size, and the bytes an unprivileged user may still write
+   * (root's reserved blocks are not counted as free: recordings must not eat into them).
+   */
+  space(): SpaceInfo {
     const st = fs.statfsSync(`/proc/self/fd/${this.#fd}`);
-    return st.bavail * st.bsize;
+    return { size: st.blocks * st.bsize, free: st.bavail * st.bsize };
   }
 
   /** Creates a new file exclusively (never following a symlink), mode 0600 whatever the umask. */

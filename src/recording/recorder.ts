@@ -9,6 +9,14 @@ import { RecordingStartError, type SinkWriteError } from '../errors.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { RecordingDirectory, sessionFileName } from './directory.js';
+import {
+  DEFAULT_MIN_FREE,
+  DiskLimits,
+  type AccountBudget,
+  type FreeSpaceFloor,
+  type SpaceAmount,
+  type SpaceInfo,
+} from './disk-limits.js';
 import { FileSink, type FileOps } from './file-sink.js';
 import {
   DEFAULT_RECORDING_DIR,
@@ -46,8 +54,18 @@ export interface RecorderOptions {
   recordInput?: boolean;
   /** Per-recording size cap in bytes. Default none. */
   maxBytes?: number;
-  /** Below this many free bytes a new recording cannot start. Default none. */
-  minFreeBytes?: number;
+  /**
+   * The free space recordings leave on their file system (file recordings only): below `soft`
+   * the account that wrote most is cut and starts no recording, below `hard` every recording is
+   * cut and none starts. A single amount is the soft floor, the hard one half of it; false turns
+   * the floors off. Default {@link DEFAULT_MIN_FREE}: 5% of the file system, and 2.5%.
+   */
+  minFree?: FreeSpaceFloor | SpaceAmount | false;
+  /**
+   * Bytes of recordings each account (the header's `localUser`) may write per window; past it
+   * its recordings are cut and it starts none until its window ends. Default none.
+   */
+  accountBudget?: AccountBudget;
   /** Default `refuse`. */
   onStartFailure?: StartFailurePolicy;
   /** Default `continue`. */
@@ -71,6 +89,8 @@ export interface RecorderEvents {
   'start-failure': [error: RecordingStartError, refused: boolean];
   /** A recording failed mid-session. */
   'write-failure': [error: SinkWriteError, recording: Recording];
+  /** A recording was cut by a disk limit; `reason` is its `m` event's label. */
+  cut: [recording: Recording, reason: string];
 }
 
 export class Recorder extends EventEmitter<RecorderEvents> {
@@ -82,6 +102,9 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   #directory: RecordingDirectory | undefined;
   readonly #log: Logger;
   readonly #open = new Set<Recording>();
+  readonly #limits: DiskLimits;
+  /** Open file recordings: bytes handed to each writer that its sink has not written yet. */
+  readonly #queued = new Map<CastWriter, FileSink>();
 
   constructor(options: RecorderOptions = {}) {
     super();
@@ -89,6 +112,12 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.enabled = options.enabled ?? recordingEnabledFromEnv();
     this.dir = options.dir ?? DEFAULT_RECORDING_DIR;
     this.#log = escapingLogger(options.log);
+    const minFree = options.minFree ?? DEFAULT_MIN_FREE;
+    this.#limits = new DiskLimits({
+      minFree: minFree === false || typeof minFree === 'object' ? minFree : { soft: minFree },
+      budget: options.accountBudget,
+      space: options.sink ? undefined : () => this.#space(),
+    });
   }
 
   /**
@@ -138,12 +167,26 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     let sink: Sink | undefined;
     let created: string | undefined;
     let writer: CastWriter;
+    const account = meta.localUser ?? '';
+    // Assigned before any event line can be admitted (the header is not).
+    let recording: Recording | undefined;
     try {
+      const problem = this.#limits.startProblem(account);
+      if (problem !== undefined)
+        throw new RecordingStartError(`cannot start recording: ${problem}`);
       if (o.sink) sink = o.sink(meta);
       else [sink, created] = this.#createFileSink();
       writer = new CastWriter(sink, {
         clock: o.clock ?? systemClock,
         ...(o.maxBytes !== undefined ? { maxBytes: o.maxBytes } : {}),
+        admit: (n) => {
+          const cut = this.#limits.admit(account, n);
+          if (cut !== undefined && recording) {
+            this.#log(`sshcast: recording ${recording.file} ${cut.replace(/^recording /, '')}`);
+            this.emit('cut', recording, cut);
+          }
+          return cut;
+        },
       });
       // A file sink writes the header synchronously: a full disk fails here, at start.
       writer.start(header);
@@ -164,7 +207,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       if (refused) throw error;
       return Recording.inactive();
     }
-    const recording = new Recording(writer, {
+    recording = new Recording(writer, {
       recordInput: o.recordInput ?? false,
       onWriteFailure: o.onWriteFailure ?? 'continue',
     });
@@ -175,22 +218,26 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       this.emit('write-failure', err, recording);
     });
     this.#open.add(recording);
-    recording.once('close', () => this.#open.delete(recording));
+    if (sink instanceof FileSink) this.#queued.set(writer, sink);
+    recording.once('close', () => {
+      this.#open.delete(recording);
+      this.#queued.delete(writer);
+    });
     this.emit('start', recording);
     return recording;
   }
 
-  #createFileSink(): [Sink, string] {
+  // What statfs says, less what open recordings queued and have not written yet.
+  #space(): SpaceInfo {
+    const { size, free } = this.#dirHandle().space();
+    let queued = 0;
+    for (const [writer, sink] of this.#queued) queued += writer.bytes - sink.bytesWritten;
+    return { size, free: free - queued };
+  }
+
+  #createFileSink(): [FileSink, string] {
     const dir = this.#dirHandle();
     const o = this.#options;
-    if (o.minFreeBytes !== undefined) {
-      const free = dir.freeBytes();
-      if (free < o.minFreeBytes) {
-        throw new RecordingStartError(
-          `only ${free} bytes free in ${this.dir}, below the minimum of ${o.minFreeBytes}`,
-        );
-      }
-    }
     const file = dir.create(sessionFileName((o.clock ?? systemClock).wall()));
     const sink = new FileSink(file.fd, file.path, {
       ...(o.fsync !== undefined ? { fsync: o.fsync } : {}),

@@ -32,6 +32,11 @@ export interface CastWriterOptions {
    * The one place a later layer (hashing, copies) hooks in.
    */
   onLine?: (line: Buffer) => void;
+  /**
+   * Asked before each event line but the final `x`, with its size: undefined lets it through;
+   * a text cuts the recording there, as `maxBytes` does, with that text as the `m` event's label.
+   */
+  admit?: (bytes: number) => string | undefined;
 }
 
 /**
@@ -44,6 +49,7 @@ export class CastWriter extends EventEmitter {
   readonly #clock: Clock;
   readonly #maxBytes: number;
   readonly #onLine: ((line: Buffer) => void) | undefined;
+  readonly #admit: ((bytes: number) => string | undefined) | undefined;
   #origin = 0;
   #last = 0;
   #state: 'new' | 'live' | 'capped' | 'failed' | 'closed' = 'new';
@@ -58,6 +64,7 @@ export class CastWriter extends EventEmitter {
     this.#clock = options.clock ?? systemClock;
     this.#maxBytes = options.maxBytes ?? Infinity;
     this.#onLine = options.onLine;
+    this.#admit = options.admit;
     sink.on('drain', () => this.emit('drain'));
     sink.on('error', (err) => {
       if (this.#state === 'failed') return;
@@ -81,7 +88,7 @@ export class CastWriter extends EventEmitter {
     return this.#startWall;
   }
 
-  /** Whether the size cap was reached. */
+  /** Whether the size cap was reached or the recording was cut by `admit`. */
   get capped(): boolean {
     return this.#state === 'capped';
   }
@@ -141,9 +148,13 @@ export class CastWriter extends EventEmitter {
   }
 
   #emitCapped(line: Buffer, time: number): boolean {
-    if (!this.#exited && this.#bytes + line.length > this.#maxBytes) {
-      this.#state = 'capped';
-      return this.#emitLine(lineBuffer(encodeEvent({ time, code: 'm', data: SIZE_LIMIT_MARKER })));
+    if (!this.#exited) {
+      const cut =
+        this.#bytes + line.length > this.#maxBytes ? SIZE_LIMIT_MARKER : this.#admit?.(line.length);
+      if (cut !== undefined) {
+        this.#state = 'capped';
+        return this.#emitLine(lineBuffer(encodeEvent({ time, code: 'm', data: cut })));
+      }
     }
     return this.#emitLine(line);
   }

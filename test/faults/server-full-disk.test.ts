@@ -39,6 +39,8 @@ beforeAll(async () => {
     dir,
     hostKey: path.join(work, 'host_key'),
     authorizedKeys: authorized.authorizedKeys,
+    // A disk that really fills: the free-space floors (test/faults/disk-floor.test.ts) are off.
+    args: ['--min-free', 'none'],
   });
 }, 60_000);
 

@@ -131,10 +131,10 @@ describe('Recorder', () => {
     const r = new Recorder({
       enabled: true,
       dir: base,
-      minFreeBytes: Number.MAX_SAFE_INTEGER,
+      minFree: Number.MAX_SAFE_INTEGER,
       log: quiet,
     });
-    expect(() => r.start({})).toThrow(/bytes free/);
+    expect(() => r.start({})).toThrow(/disk nearly full: .* free of .*, below the hard floor of/);
     expect(fs.readdirSync(base)).toEqual([]);
   });
 
