@@ -166,6 +166,50 @@ export async function authorizedKey(
   return { ...key, authorizedKeys };
 }
 
+/**
+ * Collects what `child` prints (stdout and stderr, whichever are pipes) and waits for text in it:
+ * `waitFor` rejects after `timeoutMs`, or once the child exited without printing it.
+ */
+export function watchOutput(
+  child: ChildProcess,
+  who: string,
+  exited: Promise<unknown>,
+): { output(): string; waitFor(text: string | RegExp, timeoutMs?: number): Promise<void> } {
+  let out = '';
+  const waiters = new Set<() => void>();
+  const onData = (d: Buffer) => {
+    out += d.toString();
+    for (const w of waiters) w();
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const waitFor = (text: string | RegExp, timeoutMs = 20_000) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (typeof text === 'string' ? out.includes(text) : text.test(out)) {
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`${who} did not print ${String(text)}; it printed:\n${out}`));
+      }, timeoutMs);
+      waiters.add(check);
+      void exited.then(() => {
+        check();
+        if (waiters.has(check)) {
+          waiters.delete(check);
+          clearTimeout(timer);
+          reject(new Error(`${who} exited before printing ${String(text)}:\n${out}`));
+        }
+      });
+      check();
+    });
+  return { output: () => out, waitFor };
+}
+
 /** Starts `node dist/examples/server.js --host 127.0.0.1 --port 0 ARGS` and waits for `listening on`. */
 export async function startExampleServer(options: ServerStart = {}): Promise<ExampleServer> {
   const env = { ...process.env, ...options.env };
@@ -184,45 +228,14 @@ export async function startExampleServer(options: ServerStart = {}): Promise<Exa
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
-  const waiters = new Set<() => void>();
-  const onData = (d: Buffer) => {
-    out += d.toString();
-    for (const w of waiters) w();
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => resolve(code)),
   );
-  const waitFor = (text: string | RegExp, timeoutMs = 20_000) =>
-    new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (typeof text === 'string' ? out.includes(text) : text.test(out)) {
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`server did not print ${String(text)}; it printed:\n${out}`));
-      }, timeoutMs);
-      waiters.add(check);
-      void exited.then(() => {
-        check();
-        if (waiters.has(check)) {
-          waiters.delete(check);
-          clearTimeout(timer);
-          reject(new Error(`server exited before printing ${String(text)}:\n${out}`));
-        }
-      });
-      check();
-    });
+  const { output, waitFor } = watchOutput(child, 'server', exited);
   const server: ExampleServer = {
     port: 0,
     child,
-    output: () => out,
+    output,
     waitFor,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -234,7 +247,7 @@ export async function startExampleServer(options: ServerStart = {}): Promise<Exa
     return server;
   }
   await waitFor(/listening on 127\.0\.0\.1:\d+/);
-  server.port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(out)![1]);
+  server.port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(output())![1]);
   return server;
 }
 
