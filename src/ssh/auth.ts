@@ -10,6 +10,7 @@ import ssh2 from 'ssh2';
 import type { AuthContext, ClientInfo, Connection, ParsedKey, PublicKeyAuthContext } from 'ssh2';
 import { lookupAccount, type Account } from './account.js';
 import type { Identity } from './identity.js';
+import { NOBODY, loadAuthorizedKeysAs } from './keys-as-user.js';
 import {
   loadAuthorizedKeys,
   matchFrom,
@@ -79,7 +80,11 @@ function loadKeysFor(account: Account, options: AuthOptions, warn: (m: string) =
     return loadAuthorizedKeys(options.authorizedKeysFile, { owners: [serverUid] }, warn);
   }
   const file = path.join(account.home, '.ssh', 'authorized_keys');
-  return loadAuthorizedKeys(file, { owners: [account.uid], stopAt: account.home }, warn);
+  const policy = { owners: [account.uid], stopAt: account.home };
+  // As root, the account's own file is read as the account (sshd's temporarily_use_uid).
+  if (serverUid === 0)
+    return loadAuthorizedKeysAs(account === NO_ACCOUNT ? NOBODY : account, file, policy, warn);
+  return loadAuthorizedKeys(file, policy, warn);
 }
 
 /**
