@@ -83,10 +83,30 @@ function sendSignal(pid: number, signal: NodeJS.Signals): boolean {
   }
 }
 
+/**
+ * Sends `signal` to the session's process group (sshd's killpg), or to the process alone if it
+ * left it. A launcher that `supervises` forwards what it can catch; SIGKILL goes straight to its
+ * child's group.
+ */
+function signalSession(pid: number, signal: NodeJS.Signals, supervises?: boolean): void {
+  if (supervises && signal === 'SIGKILL') {
+    let child: number | undefined;
+    try {
+      child = Number(fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ')[0]);
+    } catch {
+      child = undefined;
+    }
+    if (child && (sendSignal(-child, signal) || sendSignal(child, signal))) return;
+  }
+  if (!sendSignal(-pid, signal)) sendSignal(pid, signal);
+}
+
 class PtyProcess extends EventEmitter<SessionProcessEvents> implements SessionProcess {
   readonly pid: number;
   readonly #term: pty.IPty;
   readonly #input: PtyInput;
+  readonly #supervises: boolean | undefined;
+  #releaseTerminal: (() => void) | undefined;
   #slave: number | undefined;
   #paused = false;
   #childGone = false;
@@ -118,8 +138,18 @@ class PtyProcess extends EventEmitter<SessionProcessEvents> implements SessionPr
     } catch {
       this.#slave = undefined;
     }
+    // The launcher's hook: the terminal is given to the account and its login recorded in utmp;
+    // released just before node-pty closes the master.
+    this.#supervises = options.command.supervises;
+    if (name) this.#releaseTerminal = options.command.terminal?.({ fd: internals._fd, path: name });
     const socket = internals._socket;
-    const destroy = socket.destroy.bind(socket);
+    const rawDestroy = socket.destroy.bind(socket);
+    const destroy = (...args: unknown[]) => {
+      const release = this.#releaseTerminal;
+      this.#releaseTerminal = undefined;
+      release?.();
+      return rawDestroy(...args);
+    };
     // Input is dropped once the process is gone and before the master is closed, so that no
     // retried write can reach a descriptor number that has been reused.
     this.#destroySocket = () => {
@@ -192,7 +222,7 @@ class PtyProcess extends EventEmitter<SessionProcessEvents> implements SessionPr
   }
 
   kill(signal: NodeJS.Signals): void {
-    if (!sendSignal(-this.pid, signal)) sendSignal(this.pid, signal);
+    signalSession(this.pid, signal, this.#supervises);
   }
 
   hangup(): void {
@@ -212,10 +242,12 @@ class PtyProcess extends EventEmitter<SessionProcessEvents> implements SessionPr
 class PipeProcess extends EventEmitter<SessionProcessEvents> implements SessionProcess {
   readonly pid: number;
   readonly #child: ChildProcess;
+  readonly #supervises: boolean | undefined;
   #hungUp = false;
 
   constructor(options: SpawnOptions) {
     super();
+    this.#supervises = options.command.supervises;
     // detached: the command leads its own session and process group, as under sshd, so a
     // hangup reaches the whole group and the server's terminal signals never do.
     this.#child = spawnChild(options.command.file, options.command.args, {
@@ -261,7 +293,7 @@ class PipeProcess extends EventEmitter<SessionProcessEvents> implements SessionP
   resize(): void {}
 
   kill(signal: NodeJS.Signals): void {
-    if (!sendSignal(-this.pid, signal)) sendSignal(this.pid, signal);
+    signalSession(this.pid, signal, this.#supervises);
   }
 
   hangup(): void {

@@ -3,7 +3,6 @@
  * connection's local account (through the launcher) and records what the client is shown,
  * record first, then forward, with backpressure from both the client and the recording.
  */
-import fs from 'node:fs';
 import type ssh2 from 'ssh2';
 import { RecordingStartError } from '../errors.js';
 import type { Recorder } from '../recording/recorder.js';
@@ -145,6 +144,7 @@ export function handleSession(session: ssh2.Session, options: SessionOptions): v
           ...(term ? { TERM: term.term } : {}),
         },
         ...(command !== undefined ? { command } : {}),
+        ...(identity.login ? { login: identity.login } : {}),
       });
     } catch (err) {
       log(`sshcast: ${(err as Error).message}`);
@@ -174,7 +174,7 @@ export function handleSession(session: ssh2.Session, options: SessionOptions): v
       const proc = spawnSession({
         command: launch,
         env: launch.env,
-        cwd: homeOrRoot(identity.account.home),
+        cwd: launch.cwd ?? '/',
         ...(term ? { pty: term } : {}),
       });
       running = new RunningSession(channel, proc, recording, term !== undefined, log);
@@ -225,14 +225,6 @@ export function serveSessions(client: ssh2.Connection, options: SessionOptions):
 
 function sanitizeTerm(name: string): string {
   return /^[A-Za-z0-9._+-]{1,64}$/.test(name) ? name : 'xterm';
-}
-
-function homeOrRoot(home: string): string {
-  try {
-    return fs.statSync(home).isDirectory() ? home : '/';
-  } catch {
-    return '/';
-  }
 }
 
 function refuse(
