@@ -71,6 +71,17 @@ export {
   type SubsystemHandler,
 } from './ssh/session.js';
 export { recordChannel } from './ssh/record-channel.js';
+export {
+  ACCESS_DENIED_MESSAGE,
+  PASSWORD_EXPIRED_MESSAGES,
+  checkLogin,
+  describeLoginPolicy,
+  pamServiceOf,
+  refuseChannels,
+  type LoginInfo,
+  type LoginVerdict,
+} from './ssh/login.js';
+export { DEFAULT_PAM_SERVICE, pamUnavailable, type PamOptions } from './ssh/pam.js';
 export { SSH_SIGNALS, exitStatus, signalFromClient, sshSignalName } from './ssh/exit.js';
 export {
   AccountSwitchError,

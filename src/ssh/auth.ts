@@ -11,6 +11,8 @@ import type { AuthContext, ClientInfo, Connection, ParsedKey, PublicKeyAuthConte
 import { lookupAccount, type Account } from './account.js';
 import type { Identity } from './identity.js';
 import { NOBODY, loadAuthorizedKeysAs } from './keys-as-user.js';
+import { checkLogin, refuseChannels } from './login.js';
+import type { PamOptions } from './pam.js';
 import {
   loadAuthorizedKeys,
   matchFrom,
@@ -41,6 +43,11 @@ export interface AuthOptions {
   lookup?: (name: string) => Promise<Account | undefined>;
   /** The uid the server runs as; default `process.getuid()`. Not root: only that account logs in. */
   serverUid?: number;
+  /**
+   * PAM: once a key is verified, the account stage of this service (default `sshcast`) decides
+   * whether the login happens; its sessions then run PAM's session stage. `false`: no PAM.
+   */
+  pam?: PamOptions | false;
 }
 
 function serverUidOf(options: AuthOptions): number {
@@ -225,10 +232,21 @@ export function authenticate(
       }
       const verified = offered ? safeVerify(offered, ctx.blob, ctx.signature, ctx.hashAlgo) : false;
       if (usable && verified && account && entry) {
-        log(
-          `auth: ${peer}: accepted ${entry.type} key (line ${entry.line}${entry.comment ? `, ${printable(entry.comment)}` : ''}) for ${account.name}`,
-        );
-        finish({ account, keyOptions: entry.options });
+        const key = `${entry.type} key (line ${entry.line}${entry.comment ? `, ${printable(entry.comment)}` : ''})`;
+        // A login as the system defines it: PAM's account stage, before any channel.
+        const verdict = await checkLogin(account, normalizeAddress(info.ip), options.pam);
+        if (done) return;
+        if ('refusal' in verdict) {
+          log(
+            `auth: ${peer}: ${key} for ${account.name} verified; login refused by ${verdict.reason}`,
+          );
+          finish(undefined);
+          ctx.accept();
+          refuseChannels(client, verdict.refusal, () => hangUp(client));
+          return;
+        }
+        log(`auth: ${peer}: accepted ${key} for ${account.name}`);
+        finish({ account, keyOptions: entry.options, login: verdict.login });
         ctx.accept();
         return;
       }

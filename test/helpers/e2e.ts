@@ -277,7 +277,10 @@ export function sshOptions(port: number, key: string): string[] {
   ];
 }
 
-/** Runs the real `ssh` client; `args` follow the destination (`-tt` etc. go in `pre`). */
+/**
+ * Runs the real `ssh` client; `args` follow the destination (`-tt` etc. go in `pre`, which comes
+ * before the defaults of sshOptions, so that `-o LogLevel=INFO` there wins: ssh takes the first).
+ */
 export function ssh(
   port: number,
   key: string,
@@ -287,8 +290,8 @@ export function ssh(
 ): Promise<{ stdout: Buffer; stderr: string; code: number | null }> {
   return new Promise((resolve, reject) => {
     const args = [
-      ...sshOptions(port, key),
       ...(options.pre ?? []),
+      ...sshOptions(port, key),
       `${user}@127.0.0.1`,
       ...(command !== undefined ? ['--', command] : []),
     ];
