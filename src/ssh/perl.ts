@@ -12,15 +12,19 @@ export const USER_PATH = '/usr/local/bin:/usr/bin:/bin:/usr/games';
 /** The PATH of root's session (sshd's default), and of the launcher and helpers themselves. */
 export const ROOT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** Where the account's groups are looked up by login name (getgrouplist, as initgroups(3)). */
-export const ID = '/usr/bin/id';
+/**
+ * Where the account's groups are looked up by login name: `getent initgroups NAME` asks NSS for
+ * the groups of that name exactly as initgroups(3) does (`id -G NAME` does not: it takes the
+ * primary group of the uid's first name).
+ */
+export const GETENT = '/usr/bin/getent';
 
 /**
  * `close_fds()`: closes every descriptor from 3 up (node-pty 1.1.0 leaks pty masters into every
  * child, and PAM modules may leave sockets open). `become(NAME, UID, GID)`: drops root for the
- * account for good: supplementary groups looked up by the login name (`id -G -- NAME`:
- * getgrouplist, as sshd's initgroups; `setpriv --init-groups` looks them up by uid and so gives
- * a second name on a uid the first one's groups), then gid and uid; dies unless all took.
+ * account for good: its primary group and the groups NSS gives its login name (as sshd's
+ * initgroups; `setpriv --init-groups` looks them up by uid and so gives a second name on a uid
+ * the first one's groups), then gid and uid; dies unless all took.
  */
 export const PERL_ACCOUNT = String.raw`
 sub close_fds {
@@ -31,11 +35,13 @@ sub close_fds {
 }
 sub become {
   my ($name, $uid, $gid) = @_;
-  open(my $id, '-|', '${ID}', '-G', '--', $name) or die "sshcast: cannot run id: $!\n";
-  my $line = <$id>;
-  close $id;
-  die "sshcast: no groups for account $name\n" if $? || !defined $line || $line !~ /^[\d ]+$/;
-  my @groups = split ' ', $line;
+  open(my $nss, '-|', '${GETENT}', 'initgroups', '--', $name) or die "sshcast: cannot run getent: $!\n";
+  my $line = <$nss>;
+  close $nss;
+  my ($who, @groups) = split ' ', $line // '';
+  die "sshcast: cannot look up the groups of $name\n"
+    if $? || !defined $who || $who ne $name || grep { !/^\d+$/ } @groups;
+  unshift @groups, $gid;
   $! = 0;
   $) = "$gid @groups";
   die "sshcast: setgroups: $!\n" if $!;

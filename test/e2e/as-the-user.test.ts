@@ -108,3 +108,105 @@ describe('authorized_keys is read with the account’s permissions', () => {
     }
   });
 });
+
+/** A key file for every account, readable by all (0644, root's), outside any home. */
+async function sharedKeys(name: string): Promise<{ file: string; keys: string; dir: string }> {
+  const dir = path.join(work, name);
+  fs.mkdirSync(dir, { mode: 0o755 });
+  fs.chmodSync(work, 0o755);
+  const key = await makeKey(dir, 'key');
+  const keys = path.join(dir, 'authorized_keys');
+  fs.writeFileSync(keys, key.pub + '\n', { mode: 0o644 });
+  return { file: key.file, keys, dir };
+}
+
+describe('the working directory is entered as the account', () => {
+  it('a home below a root-only directory: sshd and sshcast say they cannot chdir there and start in /', async () => {
+    const { file, keys } = await sharedKeys('chdir');
+    const locked = path.join(work, 'locked');
+    fs.mkdirSync(locked, { mode: 0o700 });
+    const home = path.join(locked, 'home');
+    const user = account({ prefix: 'shc-d-', args: ['-d', home] });
+    // Naive: the server enters the directory as root, then drops to the account.
+    const naive = execFileSync(
+      'setpriv',
+      [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', 'pwd'],
+      { cwd: home, encoding: 'utf8' },
+    );
+    expect(naive).toBe(`${home}\n`);
+
+    const message = `Could not chdir to home directory ${home}: Permission denied`;
+    const ref = await startSshd([`AuthorizedKeysFile ${keys}`]);
+    const ours = await startExampleServer({
+      env: { TS_DEBUG_LOG_SSH: undefined },
+      args: [
+        '--host-key',
+        path.join(work, 'hk2'),
+        '--dir',
+        path.join(work, 'rec2'),
+        '--authorized-keys',
+        keys,
+      ],
+    });
+    try {
+      for (const port of [ref.port, ours.port]) {
+        for (const pre of [[], ['-tt']]) {
+          const r = await ssh(port, file, user.name, 'pwd', { pre });
+          const out = r.stdout.toString().replace(/\r/g, '');
+          expect(`${r.stderr}${pre.length ? out : ''}`).toContain(message);
+          // (bash, run by sshd, reads ~/.bashrc, which it cannot either)
+          const lines = out
+            .split('\n')
+            .filter((l) => l !== '' && l !== message && !l.startsWith('bash: '));
+          expect(lines, `${port === ref.port ? 'sshd' : 'sshcast'} ${pre}`).toEqual(['/']);
+        }
+      }
+    } finally {
+      await ref.stop();
+      await ours.stop();
+    }
+  });
+});
+
+describe('supplementary groups come from the login name', () => {
+  it('a second name on a uid gets its own groups, not the first name’s', async () => {
+    const groups = [
+      `shc-ga${Math.random().toString(36).slice(2, 7)}`,
+      `shc-gb${Math.random().toString(36).slice(2, 7)}`,
+    ];
+    for (const g of groups) execFileSync('groupadd', [g]);
+    try {
+      const first = account({ prefix: 'shc-u1-', args: ['-G', groups[0]!] });
+      const second = account({
+        prefix: 'shc-u2-',
+        args: ['-o', '-u', String(first.uid), '-G', groups[1]!],
+      });
+      const key = await makeKey(work, 'second');
+      second.authorize(key.pub);
+      // Its own primary group and the group it was given (`id -G NAME` would not do: it takes
+      // the primary group of the uid's first name).
+      const own = [second.name, groups[1]!].sort();
+      // Naive: setpriv --init-groups looks the name up by uid, and finds the first.
+      const naive = execFileSync(
+        'setpriv',
+        [`--reuid=${second.uid}`, `--regid=${second.gid}`, '--init-groups', '--', 'id', '-Gn'],
+        { encoding: 'utf8' },
+      );
+      expect(naive.trim().split(' ')).toContain(groups[0]);
+      expect(naive.trim().split(' ')).not.toContain(groups[1]);
+
+      for (const port of [sshd.port, server.port]) {
+        for (const pre of [[], ['-tt']]) {
+          const r = await ssh(port, key.file, second.name, 'id -Gn', { pre });
+          expect(
+            r.stdout.toString().trim().split(' ').sort(),
+            `${port === sshd.port ? 'sshd' : 'sshcast'} ${pre}`,
+          ).toEqual(own);
+        }
+      }
+    } finally {
+      for (const a of accounts.splice(0)) a.remove();
+      for (const g of groups) execFileSync('groupdel', [g], { stdio: 'ignore' });
+    }
+  });
+});

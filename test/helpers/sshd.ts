@@ -47,7 +47,7 @@ function freePort(): Promise<number> {
 /**
  * Starts `sshd -D -e -f CONFIG`: public keys from each account's `~/.ssh/authorized_keys` only,
  * PAM on, Debian's defaults otherwise (`PrintMotd no`, since pam_motd prints it; `AcceptEnv LANG
- * LC_*`). `config` lines are appended. Needs root (and creates /run/sshd, its privilege
+ * LC_*`). `config` lines come first, so they override these. Needs root (and creates /run/sshd, its privilege
  * separation directory, when missing, as the package does at boot).
  */
 export async function startSshd(config: string[] = []): Promise<ReferenceSshd> {
@@ -63,6 +63,8 @@ export async function startSshd(config: string[] = []): Promise<ReferenceSshd> {
     fs.writeFileSync(
       file,
       [
+        // First: sshd takes the first value it reads for each keyword.
+        ...config,
         `ListenAddress 127.0.0.1:${port}`,
         `HostKey ${hostKey}`,
         `PidFile ${path.join(dir, 'sshd.pid')}`,
@@ -75,7 +77,6 @@ export async function startSshd(config: string[] = []): Promise<ReferenceSshd> {
         'PrintMotd no',
         'AcceptEnv LANG LC_*',
         'LogLevel VERBOSE',
-        ...config,
         '',
       ].join('\n'),
     );
