@@ -20,6 +20,11 @@ export interface TestPamService {
   nologin: string;
   /** pam_limits' configuration file (limits.conf syntax), empty at first. */
   limits: string;
+  /**
+   * What pam_exec saw, one line per call of the account and session stages:
+   * `PAM_TYPE PAM_USER PAM_RHOST PAM_TTY` (`account bob 127.0.0.1 ssh`, `open_session …`).
+   */
+  calls(): string[];
   remove(): void;
 }
 
@@ -30,19 +35,29 @@ export function installTestPamService(): TestPamService {
   const nologin = path.join(dir, 'nologin');
   const limits = path.join(dir, 'limits.conf');
   fs.writeFileSync(limits, '', { mode: 0o644 });
+  const log = path.join(dir, 'calls');
+  const recorder = path.join(dir, 'record-call');
+  fs.writeFileSync(
+    recorder,
+    `#!/bin/sh\necho "$PAM_TYPE $PAM_USER $PAM_RHOST $PAM_TTY" >> ${log}\n`,
+    { mode: 0o755 },
+  );
   const shipped = fs.readFileSync(SHIPPED_PAM_FILE, 'utf8');
   const text = shipped
     .replace(/^(account\s+required\s+pam_nologin\.so)\s*$/m, `$1 file=${nologin}`)
     .replace(/^(session\s+required\s+pam_limits\.so)\s*$/m, `$1 conf=${limits}`);
   if (!text.includes(`file=${nologin}`) || !text.includes(`conf=${limits}`))
     throw new Error(`${SHIPPED_PAM_FILE} has no pam_nologin or pam_limits line to point elsewhere`);
+  const calls = `account optional pam_exec.so quiet ${recorder}\nsession optional pam_exec.so quiet ${recorder}\n`;
   const name = randomName('sshcast-test-');
   const file = path.join('/etc/pam.d', name);
-  fs.writeFileSync(file, text, { mode: 0o644, flag: 'wx' });
+  fs.writeFileSync(file, text + calls, { mode: 0o644, flag: 'wx' });
   return {
     name,
     nologin,
     limits,
+    calls: () =>
+      fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean) : [],
     remove: () => {
       fs.rmSync(file, { force: true });
       fs.rmSync(dir, { recursive: true, force: true });
