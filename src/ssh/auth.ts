@@ -11,7 +11,7 @@ import type { AuthContext, ClientInfo, Connection, ParsedKey, PublicKeyAuthConte
 import { lookupAccount, type Account } from './account.js';
 import type { Identity } from './identity.js';
 import { NOBODY, loadAuthorizedKeysAs } from './keys-as-user.js';
-import { checkLogin, refuseChannels } from './login.js';
+import { checkLogin, pamServiceOf, refuseChannels } from './login.js';
 import type { PamOptions } from './pam.js';
 import {
   loadAuthorizedKeys,
@@ -101,7 +101,10 @@ function loadKeysFor(account: Account, options: AuthOptions, warn: (m: string) =
  * undefined, and ends the connection, after `maxAttempts` failures, after `timeoutMs`, or when
  * the client goes away first. Only `publickey` is offered. An unknown account, a numeric or
  * malformed login name, or (on a server not running as root) any account but the server's own
- * gets the same answer as a wrong key. Call it from the server's `connection` listener.
+ * gets the same answer as a wrong key. Once a key has proven itself, PAM's account stage
+ * (`options.pam`, service `sshcast` by default) decides whether the login happens: a refused one
+ * resolves undefined, and each session channel it opens is told why on stderr and exits 1. Call
+ * it from the server's `connection` listener.
  */
 export function authenticate(
   client: Connection,
@@ -113,6 +116,7 @@ export function authenticate(
   const log = options.log ?? (() => {});
   const lookup = options.lookup ?? lookupAccount;
   const serverUid = serverUidOf(options);
+  pamServiceOf(options.pam); // a PAM service name PAM cannot use is the host's error, at once
   const peer = `${normalizeAddress(info.ip)}:${info.port}`;
 
   // Per connection and login name: the account and its keys, looked up once.

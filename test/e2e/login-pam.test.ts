@@ -21,6 +21,7 @@ import { createAccount, type TestAccount } from '../helpers/accounts.js';
 import {
   makeKey,
   requireTool,
+  serverJsForOthers,
   ssh,
   sshOptions,
   startExampleServer,
@@ -292,6 +293,48 @@ describe('utmp', () => {
       );
     } finally {
       if (made) fs.rmSync(UTMP_FILE, { force: true });
+    }
+  });
+});
+
+describe('a server that is not root', () => {
+  it('says once what it cannot do, and still runs the account stage for its own account', async () => {
+    const user = account();
+    const own = path.join(user.home, 'server');
+    fs.mkdirSync(own, { mode: 0o700 });
+    fs.writeFileSync(path.join(own, 'keys'), key.pub + '\n', { mode: 0o600 });
+    execFileSync('chown', ['-R', `${user.uid}:${user.gid}`, own]);
+    const reach = serverJsForOthers();
+    const s = await startExampleServer({
+      serverJs: reach.serverJs,
+      prefix: ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--'],
+      env: { TS_DEBUG_LOG_SSH: undefined },
+      args: [
+        '--host-key',
+        path.join(own, 'hk'),
+        '--authorized-keys',
+        path.join(own, 'keys'),
+        '--pam-service',
+        pam.name,
+      ],
+    });
+    try {
+      expect(
+        s
+          .output()
+          .match(/PAM: not root: the account stage runs for this account only; no session stage/g),
+      ).toHaveLength(1);
+      const ok = await ssh(s.port, key.file, user.name, 'echo in; cat /proc/self/loginuid');
+      expect(ok.stdout.toString()).toBe('in\n4294967295');
+      execFileSync('usermod', ['--expiredate', '1', user.name]);
+      const r = await ssh(s.port, key.file, user.name, 'echo in', { pre: INFO });
+      expect(said(r)).toEqual([
+        'Your account has expired; please contact your system administrator.',
+      ]);
+      expect(r.code).toBe(1);
+    } finally {
+      await s.stop();
+      reach.release();
     }
   });
 });

@@ -236,3 +236,36 @@ describe('the terminal', () => {
     expect(short).toEqual([]);
   });
 });
+
+describe('a PAM session that cannot open', () => {
+  it('the session does not start: PAM’s word on stderr, exit status 254 (as sshd)', async () => {
+    const name = `sshcast-test-deny${Math.random().toString(36).slice(2, 8)}`;
+    const file = `/etc/pam.d/${name}`;
+    fs.writeFileSync(file, 'account required pam_permit.so\nsession required pam_deny.so\n', {
+      flag: 'wx',
+    });
+    const identity: Identity = {
+      account: (await lookupAccount(user.name))!,
+      keyOptions: {},
+      login: { remoteAddress: '192.0.2.9', pamService: name },
+    };
+    const denying = await startTestServer({
+      identity,
+      recorder: new Recorder({ enabled: false }),
+      log: () => {},
+    });
+    const c = await connect(denying.port);
+    try {
+      const r = await run(c, 'echo ran');
+      expect(r.stdout.toString()).toBe('');
+      expect(r.stderr.toString()).toMatch(
+        new RegExp(`^sshcast: PAM: cannot open a session \\(service ${name}\\): `),
+      );
+      expect(r.code).toBe(254);
+    } finally {
+      c.end();
+      await denying.close();
+      fs.rmSync(file, { force: true });
+    }
+  });
+});
