@@ -9,7 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const HERE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The checkout (also when these helpers run built, from dist/test/helpers, as the benchmarks do). */
+export const ROOT = path.basename(HERE) === 'dist' ? path.dirname(HERE) : HERE;
 export const SERVER_JS = path.join(ROOT, 'dist/examples/server.js');
 
 /** Fails (never skips) when a tool the test needs is missing. */
