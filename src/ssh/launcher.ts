@@ -238,20 +238,25 @@ export function launchCommand(spec: LaunchSpec): LaunchCommand {
   };
 }
 
-let ttyGroup: number | undefined;
+// The `tty` group, looked up once (null: there is none, and the account's own group serves).
+let ttyGroup: number | null | undefined;
 
 /** The terminal belongs to the account, group `tty`, mode 0620, as sshd's pty_setowner. */
 function giveTerminal(file: string, account: Account): void {
-  try {
-    ttyGroup ??= Number(
-      execFileSync('getent', ['group', 'tty'], { encoding: 'utf8', timeout: 10_000 }).split(':')[2],
-    );
-  } catch {
-    ttyGroup = undefined;
+  if (ttyGroup === undefined) {
+    try {
+      const gid = Number(
+        execFileSync('getent', ['group', 'tty'], { encoding: 'utf8', timeout: 10_000 }).split(
+          ':',
+        )[2],
+      );
+      ttyGroup = Number.isInteger(gid) ? gid : null;
+    } catch {
+      ttyGroup = null;
+    }
   }
-  const group = ttyGroup !== undefined && Number.isInteger(ttyGroup) ? ttyGroup : account.gid;
   try {
-    fs.chownSync(file, account.uid, group);
+    fs.chownSync(file, account.uid, ttyGroup ?? account.gid);
     fs.chmodSync(file, 0o620);
   } catch {
     /* the terminal went away already */

@@ -49,8 +49,9 @@ const HOLDER = String.raw`
 use strict; use POSIX ();
 my ($helper, $uid, $gid, $host) = @ARGV;
 opendir(my $d, '/proc/self/fd') or exit 1;
-POSIX::close($_) for grep { /^\d+$/ && $_ > 3 } readdir $d;
+my @fds = grep { /^\d+$/ && $_ > 3 } readdir $d;
 closedir $d;
+POSIX::close($_) for @fds;
 sub utempter {
   my $pid = fork // return;
   if ($pid == 0) {
