@@ -68,11 +68,12 @@ sub start_session {
 
 start_session() unless $o{pam};
 
-# TIOCSCTTY: asm-generic's value where that is the kernel's; elsewhere from the headers (slower).
-sub tiocsctty {
-  return 0x540E if (POSIX::uname())[4] =~ /^(x86_64|i[3-6]86|aarch64|arm|riscv|s390|loongarch)/;
+# A terminal ioctl: asm-generic's number where that is the kernel's; elsewhere from the headers.
+sub tioc {
+  my ($name, $generic) = @_;
+  return $generic if (POSIX::uname())[4] =~ /^(x86_64|i[3-6]86|aarch64|arm|riscv|s390|loongarch)/;
   require 'sys/ioctl.ph';
-  return &TIOCSCTTY();
+  return main->can($name)->();
 }
 
 my $h = eval { pam_begin($o{pam}, $o{user}, $o{rhost}) };
@@ -91,13 +92,23 @@ for (Authen::PAM::_pam_getenvlist($h)) {
   my ($k, $v) = split /=/, $_, 2;
   $env{$k} = $v unless $k =~ /^SSH_(AUTH_INFO|CONNECTION)/;
 }
+# The terminal is to be the session's own: this process lets go of it first (TIOCNOTTY, whose
+# SIGHUP to this process's group is ignored for that moment), so that the session's process can
+# take it without privilege.
+if ($o{tty}) {
+  my $hup = POSIX::SigSet->new(POSIX::SIGHUP());
+  local $SIG{HUP} = 'IGNORE';
+  POSIX::sigprocmask(POSIX::SIG_UNBLOCK(), $hup);
+  ioctl(STDIN, tioc('TIOCNOTTY', 0x5422), 0);
+  POSIX::sigprocmask(POSIX::SIG_BLOCK(), $hup);
+}
 my $child = fork;
 if (!defined $child) { print STDERR "sshcast: fork: $!\n"; $child = -1 }
 elsif ($child == 0) {
   for my $s (@FORWARD) { $SIG{$s} = 'DEFAULT' }
   POSIX::setsid();
   # The terminal becomes the session's: its process leads the terminal's session, as under sshd.
-  ioctl(STDIN, tiocsctty(), 1) if $o{tty};   # taking it from the launcher's session
+  ioctl(STDIN, tioc('TIOCSCTTY', 0x540E), 0) if $o{tty};
   close_fds();
   start_session();
 }
