@@ -83,7 +83,7 @@ export async function run(): Promise<string> {
     account = createAccount({ prefix: 'shc-bench-' });
     account.authorize(key.pub);
     fs.appendFileSync(path.join(account.home, '.bashrc'), `PS1='${PROMPT}'\n`);
-    pam = installTestPamService();
+    pam = installTestPamService({ calls: false });
     const start = (service: string, name: string) =>
       startBenchServer({
         recording: true,

@@ -28,8 +28,11 @@ export interface TestPamService {
   remove(): void;
 }
 
-/** Installs a test service from the shipped file. Needs root. */
-export function installTestPamService(): TestPamService {
+/**
+ * Installs a test service from the shipped file. Needs root. With `calls` (the default), pam_exec
+ * records each stage's call; without, the service is the shipped file alone (for benchmarks).
+ */
+export function installTestPamService(options: { calls?: boolean } = {}): TestPamService {
   const dir = tempDir('pam-');
   fs.chmodSync(dir, 0o755);
   const nologin = path.join(dir, 'nologin');
@@ -48,7 +51,10 @@ export function installTestPamService(): TestPamService {
     .replace(/^(session\s+required\s+pam_limits\.so)\s*$/m, `$1 conf=${limits}`);
   if (!text.includes(`file=${nologin}`) || !text.includes(`conf=${limits}`))
     throw new Error(`${SHIPPED_PAM_FILE} has no pam_nologin or pam_limits line to point elsewhere`);
-  const calls = `account optional pam_exec.so quiet ${recorder}\nsession optional pam_exec.so quiet ${recorder}\n`;
+  const calls =
+    options.calls === false
+      ? ''
+      : `account optional pam_exec.so quiet ${recorder}\nsession optional pam_exec.so quiet ${recorder}\n`;
   const name = randomName('sshcast-test-');
   const file = path.join('/etc/pam.d', name);
   fs.writeFileSync(file, text + calls, { mode: 0o644, flag: 'wx' });
