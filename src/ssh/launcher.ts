@@ -95,24 +95,34 @@ for (Authen::PAM::_pam_getenvlist($h)) {
 # The terminal is to be the session's own: this process lets go of it first (TIOCNOTTY, whose
 # SIGHUP to this process's group is ignored for that moment), so that the session's process can
 # take it without privilege.
+# A hangup that came before (the client gone while PAM worked) is kept: no session then.
+my $hangup = 0;
 if ($o{tty}) {
+  my $pending = POSIX::SigSet->new;
+  POSIX::sigpending($pending);
+  $hangup = $pending->ismember(POSIX::SIGHUP());
   my $hup = POSIX::SigSet->new(POSIX::SIGHUP());
   local $SIG{HUP} = 'IGNORE';
   POSIX::sigprocmask(POSIX::SIG_UNBLOCK(), $hup);
   ioctl(STDIN, tioc('TIOCNOTTY', 0x5422), 0);
   POSIX::sigprocmask(POSIX::SIG_BLOCK(), $hup);
 }
-my $child = fork;
+my $child = $hangup ? -1 : fork;
 if (!defined $child) { print STDERR "sshcast: fork: $!\n"; $child = -1 }
 elsif ($child == 0) {
   for my $s (@FORWARD) { $SIG{$s} = 'DEFAULT' }
   POSIX::setsid();
   # The terminal becomes the session's: its process leads the terminal's session, as under sshd.
-  ioctl(STDIN, tioc('TIOCSCTTY', 0x540E), 0) if $o{tty};
+  # A terminal hung up meanwhile (EIO) is a hangup of this session: end by SIGHUP.
+  if ($o{tty} && !ioctl(STDIN, tioc('TIOCSCTTY', 0x540E), 0)) {
+    POSIX::sigprocmask(POSIX::SIG_SETMASK(), POSIX::SigSet->new());
+    kill 'HUP', $$;
+    POSIX::_exit(129);
+  }
   close_fds();
   start_session();
 }
-my $status = 255 << 8;
+my $status = $hangup ? POSIX::SIGHUP() : 255 << 8;
 if ($child > 0) {
   for my $s (@FORWARD) { $SIG{$s} = sub { kill($s, -$child) or kill($s, $child) } }
   POSIX::sigprocmask(POSIX::SIG_SETMASK(), POSIX::SigSet->new());

@@ -30,16 +30,7 @@ beforeAll(async () => {
     keyOptions: {},
     login: { remoteAddress: '192.0.2.9', pamService: pam.name },
   };
-  const recorder = new Recorder({
-    enabled: true,
-    log: () => {},
-    sink: () => {
-      const s = new MemorySink();
-      sinks.push(s);
-      return s;
-    },
-  });
-  server = await startTestServer({ identity, recorder, log: () => {} });
+  server = await startTestServer({ identity, recorder: recorderFor(), log: () => {} });
   client = await connect(server.port);
 });
 
@@ -49,6 +40,19 @@ afterAll(async () => {
   user?.remove();
   pam?.remove();
 });
+
+/** A recorder whose recordings land in `sinks`. */
+function recorderFor(): Recorder {
+  return new Recorder({
+    enabled: true,
+    log: () => {},
+    sink: () => {
+      const s = new MemorySink();
+      sinks.push(s);
+      return s;
+    },
+  });
+}
 
 /** The `x` event of the last recording, once it is finished. */
 async function lastExit(): Promise<string> {
@@ -139,13 +143,17 @@ describe('exit statuses', () => {
 describe('signals from the client reach the session’s process group', () => {
   for (const pty of [false, true]) {
     it(`${pty ? 'pty' : 'pipes'}: INT reaches a trap in the shell and its command; KILL ends them all`, async () => {
-      const a = await started("trap 'echo got-int; exit 7' INT; echo ready; sleep 100 & wait", pty);
+      const a = await started(
+        "trap 'echo got-int; exit 7' INT; echo ready; while :; do sleep 0.1; done",
+        pty,
+      );
       a.channel.signal('INT');
       const r = await a.done;
       expect(r.stdout.toString()).toContain('got-int');
       expect(r.code).toBe(7);
 
-      const b = await started('echo ready; sleep 100; echo not-reached', pty);
+      const nap = `100.${Math.floor(Math.random() * 1e6)}`;
+      const b = await started(`echo ready; sleep ${nap}; echo not-reached`, pty);
       const sleeper = await until(() => {
         const found = fs
           .readdirSync('/proc')
@@ -153,7 +161,7 @@ describe('signals from the client reach the session’s process group', () => {
           .find((p) => {
             try {
               return (
-                fs.readFileSync(`/proc/${p}/cmdline`, 'utf8') === 'sleep\x00100\x00' &&
+                fs.readFileSync(`/proc/${p}/cmdline`, 'utf8') === `sleep\x00${nap}\x00` &&
                 fs.statSync(`/proc/${p}`).uid === user.uid
               );
             } catch {
@@ -265,6 +273,67 @@ describe('a PAM session that cannot open', () => {
     } finally {
       c.end();
       await denying.close();
+      fs.rmSync(file, { force: true });
+    }
+  });
+});
+
+describe('a client gone while PAM opens the session', () => {
+  it('no session starts after it, its recording ends, and nothing is left', async () => {
+    // pam_exec holds the session stage for a moment, long enough to hang up inside it.
+    const name = `sshcast-test-slow${Math.random().toString(36).slice(2, 8)}`;
+    const file = `/etc/pam.d/${name}`;
+    fs.writeFileSync(
+      file,
+      'account required pam_permit.so\nsession required pam_exec.so /bin/sleep 1\n',
+      { flag: 'wx' },
+    );
+    const identity: Identity = {
+      account: (await lookupAccount(user.name))!,
+      keyOptions: {},
+      login: { remoteAddress: '192.0.2.9', pamService: name },
+    };
+    const slow = await startTestServer({ identity, recorder: recorderFor(), log: () => {} });
+    const c = await connect(slow.port);
+    try {
+      const marker = `6${Math.floor(Math.random() * 1e6)}.5`;
+      const before = sinks.length;
+      await new Promise<void>((resolve) =>
+        run(c, `echo up; sleep ${marker}`, {
+          keepOpen: true,
+          pty: PTY,
+          onChannel: () => resolve(),
+        }).catch(() => {}),
+      );
+      c.end();
+      const sink = await until(
+        () => (sinks[before]?.closed ? sinks[before] : undefined),
+        'the recording to end',
+      );
+      // The session's command never ran: it ended before its shell (by the hangup, 129, or
+      // failing to become the account once its terminal was gone, 1).
+      const cast = parseCast(sink.text());
+      expect(cast.events.at(-1)!.code).toBe('x');
+      expect(
+        cast.events
+          .filter((e) => e.code === 'o')
+          .map((e) => e.data)
+          .join(''),
+      ).not.toContain('up');
+      await new Promise((r) => setTimeout(r, 1500));
+      const left = fs
+        .readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .filter((p) => {
+          try {
+            return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(marker);
+          } catch {
+            return false;
+          }
+        });
+      expect(left).toEqual([]);
+    } finally {
+      await slow.close();
       fs.rmSync(file, { force: true });
     }
   });
