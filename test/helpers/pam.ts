@@ -33,6 +33,7 @@ export interface TestPamService {
  * records each stage's call; without, the service is the shipped file alone (for benchmarks).
  */
 export function installTestPamService(options: { calls?: boolean } = {}): TestPamService {
+  const shipped = fs.readFileSync(SHIPPED_PAM_FILE, 'utf8');
   const dir = tempDir('pam-');
   fs.chmodSync(dir, 0o755);
   const nologin = path.join(dir, 'nologin');
@@ -45,7 +46,6 @@ export function installTestPamService(options: { calls?: boolean } = {}): TestPa
     `#!/bin/sh\necho "$PAM_TYPE $PAM_USER $PAM_RHOST $PAM_TTY" >> ${log}\n`,
     { mode: 0o755 },
   );
-  const shipped = fs.readFileSync(SHIPPED_PAM_FILE, 'utf8');
   const text = shipped
     .replace(/^(account\s+required\s+pam_nologin\.so)\s*$/m, `$1 file=${nologin}`)
     .replace(/^(session\s+required\s+pam_limits\.so)\s*$/m, `$1 conf=${limits}`);
