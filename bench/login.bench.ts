@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadAuthorizedKeys } from '../src/ssh/authorized-keys.js';
+import { loadAuthorizedKeys } from '../src/ssh/authorized-keys-file.js';
 import { loadAuthorizedKeysAs } from '../src/ssh/keys-as-user.js';
 import { accountStage } from '../src/ssh/pam.js';
 import { createAccount, type TestAccount } from '../test/helpers/accounts.js';

@@ -17,15 +17,14 @@ import {
   describeAuthPolicy,
   describeLoginPolicy,
   generateEd25519KeyPair,
+  hangUp,
   limitChannels,
   limitConnections,
-  pamServiceOf,
   pamUnavailable,
   parseSize,
   recordingEnabledFromEnv,
   serveSessions,
 } from '../src/index.js';
-import { hangUp } from '../src/ssh/auth.js';
 
 /** Where the host key is kept unless --host-key says otherwise (never in the recordings directory). */
 export const DEFAULT_HOST_KEY = '.sshcast/host_ed25519';
@@ -164,16 +163,18 @@ const authorizedKeysFile = flags['authorized-keys']
 if (authorizedKeysFile && !fs.existsSync(authorizedKeysFile))
   fail(`--authorized-keys ${authorizedKeysFile} does not exist`);
 const pam = { service: flags['pam-service']! };
+let loginPolicy: string[] = [];
 try {
-  pamServiceOf(pam);
+  loginPolicy = describeLoginPolicy({ pam });
 } catch (err) {
-  fail(`--pam-service: ${(err as Error).message}`);
+  if (err instanceof ConfigError) fail(`--pam-service: ${err.message}`);
+  throw err;
 }
 const noPam = pamUnavailable();
 if (noPam) fail(`PAM: ${noPam}`);
 const authOptions = { log, pam, ...(authorizedKeysFile ? { authorizedKeysFile } : {}) };
 process.stdout.write(describeAuthPolicy(authOptions) + '\n');
-for (const line of describeLoginPolicy({ pam })) process.stdout.write(line + '\n');
+for (const line of loginPolicy) process.stdout.write(line + '\n');
 
 const connections = new Set<ssh2.Connection>();
 const server = new ssh2.Server({
@@ -206,13 +207,9 @@ async function shutdown(signal: string): Promise<void> {
   log(`${signal}: closing sessions`);
   gate.server.close();
   // Hanging up every connection ends its sessions: each process gets SIGHUP and each recording
-  // its `x` event. Wait a little for that, then close whatever is left.
-  for (const client of connections) hangUp(client);
-  // A peer that stopped reading never lets a polite goodbye finish: cut it after a second.
-  setTimeout(() => {
-    for (const client of connections)
-      (client as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
-  }, 1000).unref();
+  // its `x` event. A peer that stopped reading is cut after a second. Wait a little for the
+  // recordings, then close whatever is left.
+  for (const client of connections) hangUp(client, { graceMs: 1000 });
   const deadline = Date.now() + 5000;
   while (recorder.openRecordings.size > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 50));

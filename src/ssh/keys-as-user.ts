@@ -8,6 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import type { Account } from './account.js';
+import type { WarnFn } from './authorized-keys.js';
 import {
   MAX_AUTHORIZED_KEYS_BYTES,
   loadAuthorizedKeys,
@@ -15,8 +16,7 @@ import {
   type KeysFileSystem,
   type LoadResult,
   type OwnershipPolicy,
-  type WarnFn,
-} from './authorized-keys.js';
+} from './authorized-keys-file.js';
 import { PERL, PERL_ACCOUNT, ROOT_PATH } from './perl.js';
 
 // ARGS: NAME UID GID FILE STOPAT MAX. Lines out (paths and data hex-encoded):

@@ -6,6 +6,7 @@
  * address, the PAM service for the session stage) travels on the Identity as `login`.
  */
 import type ssh2 from 'ssh2';
+import { ConfigError } from '../errors.js';
 import type { Account } from './account.js';
 import { accountStage, DEFAULT_PAM_SERVICE, pamServiceFile, type PamOptions } from './pam.js';
 import { utmpSupport } from './utmp.js';
@@ -42,11 +43,11 @@ const REFUSED_GRACE_MS = 10_000;
 
 const SERVICE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
-/** The PAM service named by `pam` (undefined: PAM off); throws for a name PAM cannot use. */
+/** The PAM service named by `pam` (undefined: PAM off); a name PAM cannot use is a ConfigError. */
 export function pamServiceOf(pam: PamOptions | false | undefined): string | undefined {
   if (pam === false) return undefined;
   const service = pam?.service ?? DEFAULT_PAM_SERVICE;
-  if (!SERVICE_NAME.test(service)) throw new TypeError(`invalid PAM service name "${service}"`);
+  if (!SERVICE_NAME.test(service)) throw new ConfigError(`invalid PAM service name "${service}"`);
   return service;
 }
 
@@ -112,7 +113,8 @@ export function refuseChannels(client: ssh2.Connection, lines: string[], hangUp:
 
 /**
  * Lines saying how logins are checked, for the host to print once at start: which PAM service
- * and file, what a server that is not root cannot do, and whether utmp entries are written.
+ * and file, what a server that is not root cannot do, and whether utmp entries are written. A
+ * service name PAM cannot use throws a ConfigError (as `authenticate` does).
  */
 export function describeLoginPolicy(
   options: { pam?: PamOptions | false; serverUid?: number } = {},

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadAuthorizedKeys } from '../../src/ssh/authorized-keys.js';
+import { loadAuthorizedKeys } from '../../src/ssh/authorized-keys-file.js';
 import { createAccount, type TestAccount } from '../helpers/accounts.js';
 import {
   makeKey,

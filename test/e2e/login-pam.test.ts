@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Recorder } from '../../src/recording/recorder.js';
 import { authenticate } from '../../src/ssh/auth.js';
 import { generateEd25519KeyPair } from '../../src/ssh/keys.js';
-import { serveSessions } from '../../src/ssh/session.js';
+import { serveSessions } from '../../src/ssh/serve.js';
 import { UTMP_FILE } from '../../src/ssh/utmp.js';
 import { createAccount, type TestAccount } from '../helpers/accounts.js';
 import {

@@ -4,7 +4,10 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_AUTHORIZED_KEYS_BYTES, loadAuthorizedKeys } from '../../src/ssh/authorized-keys.js';
+import {
+  MAX_AUTHORIZED_KEYS_BYTES,
+  loadAuthorizedKeys,
+} from '../../src/ssh/authorized-keys-file.js';
 import { NOBODY, loadAuthorizedKeysAs } from '../../src/ssh/keys-as-user.js';
 import { createAccount, type TestAccount } from '../helpers/accounts.js';
 import { newKey } from './auth-harness.js';
