@@ -16,12 +16,14 @@
  * when it cannot, as sshd), takes the session's environment (client variables, a key's
  * environment=, PAM's) only then, so nothing a user controls (LD_PRELOAD, PERL5OPT…) reaches a
  * privileged process, and execs the shell. The terminal is given to the account (group `tty`,
- * mode 0620, as sshd does) by the server as soon as it exists (`LaunchCommand.terminal`).
+ * mode 0620, as sshd does) by the launcher before anything of the session runs, and by the server
+ * as soon as it exists (`LaunchCommand.terminal`), before it records the login in utmp.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { SshcastError } from '../errors.js';
+import type { PtyTerminal } from '../pty/pty.js';
 import type { Account } from './account.js';
 import type { LoginInfo } from './login.js';
 import { PERL_PAM } from './pam.js';
@@ -43,6 +45,13 @@ while (@ARGV && $ARGV[0] ne '--') { my ($k, $v) = split /=/, shift(@ARGV), 2; $o
 shift @ARGV;
 die "sshcast launcher: bad arguments\n" unless @ARGV >= 2 && defined $o{uid} && defined $o{home};
 close_fds();
+# The terminal is the account's (group tty, 0620) before anything of the session runs: the server
+# gives it too (for utmp), but only once node-pty has started this process.
+if ($o{tty} && $o{become}) {
+  my $group = getgrnam('tty');
+  chown $o{uid}, $group // $o{gid}, \*STDIN;
+  chmod 0620, \*STDIN;
+}
 my %env = map { split /=/, $_, 2 } grep { length } split /\0/, pack('H*', delete $ENV{SSHCAST_ENV} // '');
 # The signals the server sends (a client's, a hangup): forwarded to the session's process group.
 my @FORWARD = qw(HUP INT QUIT TERM USR1 USR2 ALRM PIPE ABRT FPE ILL SEGV);
@@ -168,12 +177,6 @@ export interface LaunchSpec {
   login?: LoginInfo;
 }
 
-/** The session's terminal, once it exists: node-pty's master descriptor and the slave's path. */
-export interface Terminal {
-  fd: number;
-  path: string;
-}
-
 /** The program, arguments and environment to spawn: perl, the launcher script, then what it execs. */
 export interface LaunchCommand {
   file: string;
@@ -186,7 +189,7 @@ export interface LaunchCommand {
    * For a pty session: called by spawnSession once the terminal exists; gives it to the account
    * and records the login in utmp. Returns what to call before the master is closed.
    */
-  terminal?: (terminal: Terminal) => (() => void) | undefined;
+  terminal?: (terminal: PtyTerminal) => (() => void) | undefined;
   /**
    * The launcher stays the session's parent and forwards catchable signals to its process
    * group; SIGKILL, which it cannot catch, is for its child's group directly.
@@ -247,7 +250,7 @@ export function launchCommand(spec: LaunchSpec): LaunchCommand {
     supervises: pamService !== undefined,
     ...(spec.pty
       ? {
-          terminal: (t: Terminal) => {
+          terminal: (t: PtyTerminal) => {
             if (root) giveTerminal(t.path, account);
             const entry = login
               ? addUtmpEntry(t.fd, root ? account : undefined, login.remoteAddress)

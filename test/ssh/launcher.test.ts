@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { once } from 'node:events';
 import { afterAll, expect, it } from 'vitest';
 import {
   AccountSwitchError,
@@ -11,7 +12,9 @@ import {
 import { exitStatus } from '../../src/asciicast/event.js';
 import { signalFromClient, sshSignalName } from '../../src/ssh/exit.js';
 import { currentAccount } from '../../src/ssh/account.js';
+import { spawnSession } from '../../src/ssh/process.js';
 import { tempDir } from '../helpers/e2e.js';
+import { needs, notRoot } from '../helpers/needs.js';
 
 const alice = { name: 'alice', uid: 1001, gid: 1002, home: '/home/alice', shell: '/bin/bash' };
 const dirs: string[] = [];
@@ -153,6 +156,37 @@ it('a variable a user controls (a key’s environment=) never reaches a privileg
   const out = execFileSync(file, args, { env, encoding: 'utf8' });
   expect(out).toBe('-MEvil\n');
   expect(fs.existsSync(proof)).toBe(false);
+});
+
+it('the terminal is the account’s before its shell runs, however late the server gets to it', async (ctx) => {
+  needs(ctx, notRoot); // chown to the account and group tty
+  const me = await currentAccount();
+  const command = launchCommand({
+    account: { ...me, shell: '/bin/sh' },
+    pty: true,
+    env: sessionEnvironment(me),
+    command: 'stat -c "%U %G %a" $(tty)',
+  });
+  // The server gives the terminal once node-pty has started the launcher: on a busy machine the
+  // shell may be running by then. A server held up for 300 ms first shows what the shell sees.
+  const late = {
+    ...command,
+    terminal: (t: { fd: number; path: string }) => {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+      return command.terminal?.(t);
+    },
+  };
+  const proc = spawnSession({
+    command: late,
+    env: command.env,
+    cwd: '/',
+    pty: { cols: 80, rows: 24, term: 'xterm' },
+  });
+  let out = '';
+  proc.on('data', (chunk) => (out += chunk.toString()));
+  const [exit] = await once(proc, 'exit');
+  expect(exit).toEqual({ status: 0 });
+  expect(out).toBe(`${me.name} tty 620\r\n`);
 });
 
 it('maps signals between the process and the channel', () => {
