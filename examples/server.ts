@@ -9,11 +9,13 @@ import type { AddressInfo } from 'node:net';
 import ssh2 from 'ssh2';
 import {
   ConfigError,
+  DEFAULT_PAM_SERVICE,
   DEFAULT_RECORDING_DIR,
   ENABLE_VARIABLE,
   Recorder,
   authenticate,
   describeAuthPolicy,
+  describeLoginPolicy,
   escapingLogger,
   generateEd25519KeyPair,
   hangUp,
@@ -22,6 +24,7 @@ import {
   parseAccountBudget,
   parseMaxStartups,
   parseMinFree,
+  pamUnavailable,
   parseSize,
   recordingEnabledFromEnv,
   serveSessions,
@@ -57,6 +60,8 @@ const USAGE = `usage: npm start -- [options]
   --account-budget SIZE[/WINDOW]
                            bytes of recordings one account may write per window (s, m, h, d;
                            default 1h), e.g. 1G/24h; default none
+  --pam-service NAME       PAM service of logins (default sshcast: /etc/pam.d/sshcast, see
+                           docs/pam.md; PAM uses /etc/pam.d/other when that file is missing)
   -h, --help               this help
 
 Recording is on when ${ENABLE_VARIABLE} is 1/true (Go's ParseBool).`;
@@ -82,6 +87,7 @@ function parseFlags() {
         'max-recording-size': { type: 'string' },
         'min-free': { type: 'string' },
         'account-budget': { type: 'string' },
+        'pam-service': { type: 'string', default: DEFAULT_PAM_SERVICE },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -196,12 +202,24 @@ const authorizedKeysFile = flags['authorized-keys']
   : undefined;
 if (authorizedKeysFile && !fs.existsSync(authorizedKeysFile))
   fail(`--authorized-keys ${authorizedKeysFile} does not exist`);
+const pam = { service: flags['pam-service']! };
+let loginPolicy: string[] = [];
+try {
+  loginPolicy = describeLoginPolicy({ pam });
+} catch (err) {
+  if (err instanceof ConfigError) fail(`--pam-service: ${err.message}`);
+  throw err;
+}
+const noPam = pamUnavailable();
+if (noPam) fail(`PAM: ${noPam}`);
 const authOptions = {
   log,
+  pam,
   timeoutMs: loginGraceMs,
   ...(authorizedKeysFile ? { authorizedKeysFile } : {}),
 };
 process.stdout.write(describeAuthPolicy(authOptions) + '\n');
+for (const line of loginPolicy) process.stdout.write(line + '\n');
 
 const connections = new Set<ssh2.Connection>();
 const server = new ssh2.Server({

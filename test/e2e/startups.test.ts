@@ -8,20 +8,13 @@
  * holds 5 per address, so 10 from one address lock no one out, and it takes 100 from 20
  * addresses to block everyone, as for sshd (the same drop_connection() arithmetic).
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  execFileP,
-  startExampleServer,
-  tempDir,
-  until,
-  type ExampleServer,
-} from '../helpers/e2e.js';
-
-const SSHD = '/usr/sbin/sshd';
+import { startExampleServer, tempDir, type ExampleServer } from '../helpers/e2e.js';
+import { SSHD, requireSshd, startSshd } from '../helpers/sshd.js';
 
 let work: string;
 const stops: (() => Promise<unknown>)[] = [];
@@ -39,66 +32,17 @@ afterAll(async () => {
 });
 
 /**
- * Debian's sshd on a free loopback port with a private config and host key: its defaults but for
- * the port (a minimal stand-in for a shared sshd helper). PerSourcePenalties (OpenSSH 9.8 and
- * later) is turned off where it exists, so that MaxStartups alone is measured; Debian 12's 9.2
- * has none.
+ * The reference sshd with its defaults. PerSourcePenalties (OpenSSH 9.8 and later) is turned off
+ * where it exists, so that MaxStartups alone is measured; Debian 12's 9.2 has none.
  */
-async function startSshd(): Promise<number> {
-  try {
-    fs.accessSync(SSHD, fs.constants.X_OK);
-  } catch {
-    throw new Error(`${SSHD} is not installed (apt-get install openssh-server; .ci/run does)`);
-  }
-  fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-  const own = fs.mkdtempSync(path.join(work, 'sshd-'));
-  const hostKey = path.join(own, 'host_key');
-  await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
+async function sshdPort(): Promise<number> {
+  requireSshd();
   const version = execFileSync(SSHD, ['-V'], { encoding: 'utf8', stdio: 'pipe' }).toString();
   const [major = 0, minor = 0] = (/OpenSSH_(\d+)\.(\d+)/.exec(version) ?? []).slice(1).map(Number);
   const penalties = major > 9 || (major === 9 && minor >= 8);
-  for (let attempt = 0; ; attempt++) {
-    const port = await new Promise<number>((resolve) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as net.AddressInfo).port;
-        s.close(() => resolve(p));
-      });
-    });
-    const config = path.join(own, 'sshd_config');
-    fs.writeFileSync(
-      config,
-      [
-        `ListenAddress 127.0.0.1:${port}`,
-        `HostKey ${hostKey}`,
-        `PidFile ${path.join(own, 'sshd.pid')}`,
-        'UsePAM no',
-        ...(penalties ? ['PerSourcePenalties no'] : []),
-        '',
-      ].join('\n'),
-    );
-    const child: ChildProcess = spawn(SSHD, ['-D', '-e', '-f', config], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let log = '';
-    child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const ready = await until(
-      () => (/Server listening/.test(log) ? true : child.exitCode !== null ? false : undefined),
-      'sshd to listen',
-      { on: [[child.stderr!, 'data']], timeout: 15_000 },
-    ).catch(() => false);
-    if (ready) {
-      stops.push(async () => {
-        child.kill('SIGTERM');
-        await exited;
-      });
-      return port;
-    }
-    child.kill('SIGKILL');
-    await exited;
-    if (attempt >= 3 || !/Address already in use/.test(log))
-      throw new Error(`sshd did not start: ${log}`);
-  }
+  const sshd = await startSshd(penalties ? ['PerSourcePenalties no'] : []);
+  stops.push(() => sshd.stop());
+  return sshd.port;
 }
 
 async function startOurs(args: string[] = []): Promise<ExampleServer> {
@@ -176,7 +120,7 @@ describe('silent connections, no account needed', () => {
     expect(await through(naive.port, 20)).toBe(0);
     release();
 
-    const sshd = await startSshd();
+    const sshd = await sshdPort();
     expect(await hold(sshd, 10, ['127.0.0.2'])).toBe(10);
     const sshdThrough = await through(sshd, 40);
     // MaxStartups 10:30:100 drops 30% at 10 waiting: some of 40 get through, some do not.
@@ -194,7 +138,7 @@ describe('silent connections, no account needed', () => {
 
   // At 100 waiting (full), every new connection is dropped; at 99, 1 in 100 gets through.
   it('100 from 20 addresses block everyone, for sshd and for sshcast alike', async () => {
-    const sshd = await startSshd();
+    const sshd = await sshdPort();
     expect(await hold(sshd, 100, loopback(10, 20))).toBe(100);
     expect(await through(sshd, 20)).toBe(0);
     release();
