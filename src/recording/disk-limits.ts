@@ -7,7 +7,7 @@
  * - Above the soft floor (default 5% of the file system) nothing happens.
  * - Below it, the account that wrote most in the current window has its recordings cut and
  *   starts no new one; every other account goes on and starts new recordings. Each further
- *   quarter of the gap to the hard floor that is used up cuts the next heaviest writer.
+ *   quarter of the gap to the hard floor that is used up cuts the account that used most of it.
  * - Below the hard floor (default half the soft one) every recording is cut at its next write
  *   and none starts.
  * - An account over its budget (bytes per window) has its recordings cut and starts none until
@@ -163,6 +163,13 @@ class Ledger {
   }
 }
 
+function heaviestOf(bytes: Map<string, number>): string | undefined {
+  let best: string | undefined;
+  let most = -1;
+  for (const [account, n] of bytes) if (n > most) [best, most] = [account, n];
+  return best;
+}
+
 /** Re-read the file system at least this often while recordings write. */
 const STAT_INTERVAL_MS = 1000;
 
@@ -207,6 +214,8 @@ export class DiskLimits {
   readonly #cut = new Set<string>();
   /** Free space when the last account was cut at the soft floor. */
   #lastCutFree: number | undefined;
+  /** Bytes per account admitted below the soft floor since the last cut. */
+  readonly #sinceCut = new Map<string, number>();
 
   constructor(options: DiskLimitsOptions) {
     this.#minFree = options.minFree;
@@ -255,6 +264,7 @@ export class DiskLimits {
     if (free < hard) return 'hard';
     if (free < soft) return 'soft';
     this.#cut.clear();
+    this.#sinceCut.clear();
     this.#lastCutFree = undefined;
     return 'ok';
   }
@@ -300,21 +310,32 @@ export class DiskLimits {
    */
   admit(account: string, n: number): string | undefined {
     const now = this.#now();
-    if (this.#budget && this.#ledger.bytes(account, now) + n > this.#budget.bytes)
+    const used = this.#budget ? this.#ledger.bytes(account, now) : 0;
+    if (this.#budget && used + n > this.#budget.bytes) {
+      // Used up: what is left of it is too little for this line, and it starts nothing more.
+      this.#ledger.add(account, this.#budget.bytes - used, now);
       return `recording cut: this account's recording budget of ${this.#budgetText()} is used up`;
+    }
     const level = this.#level(now);
     if (level === 'hard') return `recording cut: disk nearly full (${this.#describe('hard')})`;
     if (level === 'soft') {
+      // The first cut: who wrote most in the window brought the disk here. Each later one:
+      // who used most of the last step below the floor.
       const free = this.#free - this.#sinceRead;
-      if (this.#lastCutFree === undefined || free <= this.#lastCutFree - this.#floors!.step) {
-        const victim = this.#ledger.heaviest(now, (a) => !this.#cut.has(a));
+      const first = this.#lastCutFree === undefined;
+      if (first || free <= this.#lastCutFree! - this.#floors!.step) {
+        const victim = first
+          ? this.#ledger.heaviest(now, (a) => !this.#cut.has(a))
+          : heaviestOf(this.#sinceCut);
         if (victim !== undefined) {
           this.#cut.add(victim);
           this.#lastCutFree = free;
+          this.#sinceCut.clear();
         }
       }
       if (this.#cut.has(account))
         return `recording cut: disk nearly full (${this.#describe('soft')}); this account wrote the most`;
+      this.#sinceCut.set(account, (this.#sinceCut.get(account) ?? 0) + n);
     }
     this.#ledger.add(account, n, now);
     this.#sinceRead += n;

@@ -67,6 +67,11 @@ export class FileSink extends EventEmitter implements Sink {
     this.#ops = options.fs ?? nodeOps;
   }
 
+  /** Bytes queued and not yet handed to the file system. */
+  get queuedBytes(): number {
+    return this.#queued;
+  }
+
   /** Bytes on disk so far. */
   get bytesWritten(): number {
     return this.#offset;

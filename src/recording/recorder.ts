@@ -103,8 +103,8 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   readonly #log: Logger;
   readonly #open = new Set<Recording>();
   readonly #limits: DiskLimits;
-  /** Open file recordings: bytes handed to each writer that its sink has not written yet. */
-  readonly #queued = new Map<CastWriter, FileSink>();
+  /** The sinks of open file recordings, for the bytes they queued and have not written. */
+  readonly #fileSinks = new Set<FileSink>();
 
   constructor(options: RecorderOptions = {}) {
     super();
@@ -218,20 +218,21 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       this.emit('write-failure', err, recording);
     });
     this.#open.add(recording);
-    if (sink instanceof FileSink) this.#queued.set(writer, sink);
+    const fileSink = sink instanceof FileSink ? sink : undefined;
+    if (fileSink) this.#fileSinks.add(fileSink);
     recording.once('close', () => {
       this.#open.delete(recording);
-      this.#queued.delete(writer);
+      if (fileSink) this.#fileSinks.delete(fileSink);
     });
     this.emit('start', recording);
     return recording;
   }
 
-  // What statfs says, less what open recordings queued and have not written yet.
+  // What statfs says, less what open recordings queued and have not handed to the file system.
   #space(): SpaceInfo {
     const { size, free } = this.#dirHandle().space();
     let queued = 0;
-    for (const [writer, sink] of this.#queued) queued += writer.bytes - sink.bytesWritten;
+    for (const sink of this.#fileSinks) queued += sink.queuedBytes;
     return { size, free: free - queued };
   }
 

@@ -138,6 +138,36 @@ describe('Recorder', () => {
     expect(fs.readdirSync(base)).toEqual([]);
   });
 
+  it('cuts an account over its budget with an m event, emits cut, and refuses its next start', async () => {
+    const logs: string[] = [];
+    const sinks: MemorySink[] = [];
+    const r = new Recorder({
+      enabled: true,
+      sink: () => {
+        sinks.push(new MemorySink());
+        return sinks.at(-1)!;
+      },
+      accountBudget: { bytes: 4096, windowMs: 3_600_000 },
+      log: (l) => logs.push(l),
+    });
+    const cuts: string[] = [];
+    r.on('cut', (_rec, reason) => cuts.push(reason));
+    const rec = r.start({ localUser: 'mallory' });
+    for (let i = 0; i < 100; i++) rec.output(Buffer.alloc(100, 0x61));
+    await rec.finish(0);
+    const cast = parseCast(sinks[0]!.text());
+    const label = "recording cut: this account's recording budget of 4.0 KiB per 1h is used up";
+    expect(cast.events.slice(-2)).toEqual([
+      expect.objectContaining({ code: 'm', data: label }),
+      expect.objectContaining({ code: 'x', data: '0' }),
+    ]);
+    expect(cast.events.filter((e) => e.code === 'o').length).toBeLessThan(40);
+    expect(cuts).toEqual([label]);
+    expect(logs).toEqual([`sshcast: recording memory ${label.replace('recording ', '')}`]);
+    expect(() => r.start({ localUser: 'mallory' })).toThrow(/used its recording budget/);
+    expect(r.start({ localUser: 'alice' }).active).toBe(true);
+  });
+
   it('check() proves files can be created and leaves nothing behind', () => {
     const dir = path.join(base, 'checked');
     new Recorder({ enabled: true, dir }).check();
