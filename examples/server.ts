@@ -15,6 +15,7 @@ import {
   Recorder,
   authenticate,
   describeAuthPolicy,
+  describeDiskLimits,
   describeLoginPolicy,
   escapingLogger,
   generateEd25519KeyPair,
@@ -189,6 +190,12 @@ if (enabled) {
     );
   }
   process.stdout.write(`recording to ${dir}\n`);
+  process.stdout.write(
+    describeDiskLimits({
+      ...(minFree !== undefined ? { minFree } : {}),
+      ...(accountBudget ? { accountBudget } : {}),
+    }) + '\n',
+  );
 } else {
   const value = process.env[ENABLE_VARIABLE];
   process.stdout.write(

@@ -85,6 +85,7 @@ export { SIZE_LIMIT_MARKER } from './recording/writer.js';
 export {
   DEFAULT_BUDGET_WINDOW_MS,
   DEFAULT_MIN_FREE,
+  describeDiskLimits,
   parseAccountBudget,
   parseMinFree,
   type AccountBudget,

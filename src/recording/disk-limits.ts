@@ -106,6 +106,39 @@ function bytesOf(amount: SpaceAmount, size: number): number {
   return Math.ceil((size * Number(PERCENT.exec(amount)![1])) / 100);
 }
 
+/** The hard floor: as given, or half the soft one. */
+function hardOf(floor: FreeSpaceFloor): SpaceAmount {
+  if (floor.hard !== undefined) return floor.hard;
+  return typeof floor.soft === 'number'
+    ? Math.floor(floor.soft / 2)
+    : (`${Number(PERCENT.exec(floor.soft)![1]) / 2}%` as const);
+}
+
+function describeAmount(amount: SpaceAmount): string {
+  return typeof amount === 'number' ? formatSize(amount, 'iec') : `${amount} of the file system`;
+}
+
+/**
+ * One line saying what keeps recordings from filling the disk, for a host to print at start:
+ * `disk: below 5% of the file system free the account writing most is cut, below 2.5% of the
+ * file system every recording; no per-account budget`.
+ */
+export function describeDiskLimits(
+  options: { minFree?: FreeSpaceFloor | SpaceAmount | false; accountBudget?: AccountBudget } = {},
+): string {
+  const given = options.minFree ?? DEFAULT_MIN_FREE;
+  const floor = typeof given === 'object' || given === false ? given : { soft: given };
+  const floors =
+    floor === false
+      ? 'no free-space floor (recordings may fill the disk)'
+      : `below ${describeAmount(floor.soft)} free the account writing most is cut, below ${describeAmount(hardOf(floor))} every recording`;
+  const b = options.accountBudget;
+  const budget = b
+    ? `each account may write ${formatSize(b.bytes, 'iec')} per ${describeWindow(b.windowMs ?? DEFAULT_BUDGET_WINDOW_MS)}`
+    : 'no per-account budget';
+  return `disk: ${floors}; ${budget}`;
+}
+
 function describeWindow(ms: number): string {
   for (const [unit, n] of [
     ['d', 86_400_000],
@@ -277,12 +310,7 @@ export class DiskLimits {
   }
 
   #hardAmount(): SpaceAmount | undefined {
-    const m = this.#minFree;
-    if (!m) return undefined;
-    if (m.hard !== undefined) return m.hard;
-    return typeof m.soft === 'number'
-      ? Math.floor(m.soft / 2)
-      : (`${Number(PERCENT.exec(m.soft)![1]) / 2}%` as const);
+    return this.#minFree ? hardOf(this.#minFree) : undefined;
   }
 
   #budgetText(): string {

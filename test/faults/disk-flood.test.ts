@@ -144,6 +144,9 @@ describe('a flood of recordings from one account', () => {
     needs(ctx, problem);
     expect(freeBytes(fsys!.dir)).toBeGreaterThan(SIZE - 2 * MiB);
     const { s, dir } = await server([]);
+    expect(s.output()).toContain(
+      'disk: below 5% of the file system free the account writing most is cut',
+    );
     const t0 = performance.now();
     const f = await flood(s.port, mallory.name, malloryKey.file, CHANNELS);
     try {

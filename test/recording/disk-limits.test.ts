@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   DiskLimits,
+  describeDiskLimits,
   parseAccountBudget,
   parseMinFree,
   type SpaceInfo,
@@ -56,6 +57,23 @@ describe('parsing', () => {
     expect(parseAccountBudget('1K/30s')).toEqual({ bytes: 1024, windowMs: 30_000 });
     for (const bad of ['', '1G/', '1G/0h', '1G/1w', 'x/1h', '1G/1h/2'])
       expect(() => parseAccountBudget(bad), bad).toThrow(ConfigError);
+  });
+});
+
+describe('describeDiskLimits', () => {
+  it('says what the defaults and the options do, in one line', () => {
+    expect(describeDiskLimits()).toBe(
+      'disk: below 5% of the file system free the account writing most is cut, below 2.5% of the file system every recording; no per-account budget',
+    );
+    expect(
+      describeDiskLimits({
+        minFree: { soft: 2 * 1024 ** 3, hard: 512 * MiB },
+        accountBudget: { bytes: 1024 ** 3, windowMs: 86_400_000 },
+      }),
+    ).toBe(
+      'disk: below 2.0 GiB free the account writing most is cut, below 512 MiB every recording; each account may write 1.0 GiB per 1d',
+    );
+    expect(describeDiskLimits({ minFree: false })).toMatch(/^disk: no free-space floor/);
   });
 });
 
