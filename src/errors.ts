@@ -59,3 +59,25 @@ export class SinkWriteError extends SshcastError {
     this.sink = sink;
   }
 }
+
+/**
+ * Sealing (DESIGN section 7) cannot be set up, started or used: a directory not set up, a state
+ * file that does not match its ledger, another process sealing the same directory, a bad key.
+ */
+export class SealingError extends SshcastError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_SEALING', message, options);
+  }
+}
+
+/**
+ * A ledger append or a move of the sealing key failed: a recording failure under the Recorder's
+ * write-failure policy. `sink` is the ledger's path.
+ */
+export class SealWriteError extends SinkWriteError {
+  constructor(ledger: string, cause: unknown) {
+    super(ledger, cause);
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    this.message = `sealing to ${ledger} failed: ${reason}`;
+  }
+}

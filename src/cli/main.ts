@@ -26,6 +26,11 @@ const commands: Record<string, { summary: string; load: () => Promise<Subcommand
     load: () => import('./validate.js'),
   },
   rec: { summary: 'record a local command through a pty', load: () => import('./rec.js') },
+  // Sealing (DESIGN section 7).
+  verify: {
+    summary: 'check sealed recordings with the verification key',
+    load: () => import('./verify.js'),
+  },
   // A variable specifier: web.ts is written separately and may be missing from a partial build.
   web: {
     summary: 'browse and replay recordings in a web page',
