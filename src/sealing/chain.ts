@@ -7,27 +7,39 @@
 import crypto from 'node:crypto';
 import type { ChainPoint } from './ledger.js';
 
-// crypto.hash (Node >= 20.12) is a one-shot digest without a Hash object: for short lines the
-// object's set-up costs more than the hashing. Lines up to this size are copied behind the
-// previous digest and hashed in one call.
-const ONE_SHOT_MAX = 4096;
-const oneShot = (crypto as { hash?: (alg: string, data: Buffer, enc: 'buffer') => Buffer }).hash;
+/** Room behind the previous digest for a line hashed in one call (see {@link chainStep}). */
+export const SCRATCH_SIZE = 32 + 4096;
 
-/** The step of the chain: c(n) from c(n-1) (undefined for the first line) and line n. */
+/**
+ * The chain's step: c(n) from c(n-1) (undefined for line 1) and line n. Self-contained (it uses
+ * only its arguments) because the hashing worker runs this very function from its source.
+ * Short lines are copied behind the previous digest into `scratch` and hashed with one
+ * `crypto.hash` call: for them a Hash object's set-up costs more than the hashing.
+ */
+export function chainStep(
+  nodeCrypto: typeof crypto,
+  scratch: Buffer,
+  prev: Buffer | undefined,
+  line: Buffer,
+): Buffer {
+  if (line.length + 32 <= scratch.length) {
+    if (!prev) return nodeCrypto.hash('sha256', line, 'buffer');
+    prev.copy(scratch, 0);
+    line.copy(scratch, 32);
+    return nodeCrypto.hash('sha256', scratch.subarray(0, 32 + line.length), 'buffer');
+  }
+  const h = nodeCrypto.createHash('sha256');
+  if (prev) h.update(prev);
+  return h.update(line).digest();
+}
+
+/** {@link chainStep} with its own scratch buffer. */
 export class ChainStepper {
-  readonly #scratch = Buffer.allocUnsafe(32 + ONE_SHOT_MAX);
+  readonly #scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
 
   /** c(n) for `prev` = c(n-1) (or undefined when `line` is line 1). */
   step(prev: Buffer | undefined, line: Buffer): Buffer {
-    if (oneShot && line.length <= ONE_SHOT_MAX) {
-      if (!prev) return oneShot('sha256', line, 'buffer');
-      prev.copy(this.#scratch, 0);
-      line.copy(this.#scratch, 32);
-      return oneShot('sha256', this.#scratch.subarray(0, 32 + line.length), 'buffer');
-    }
-    const h = crypto.createHash('sha256');
-    if (prev) h.update(prev);
-    return h.update(line).digest();
+    return chainStep(crypto, this.#scratch, prev, line);
   }
 }
 

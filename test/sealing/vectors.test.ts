@@ -9,24 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { formatLedger, formatVerdict } from '../../src/cli/verify.js';
 import { parseVerificationKey } from '../../src/sealing/key.js';
 import { verifyDirectory } from '../../src/sealing/verify-directory.js';
-
-export const VECTORS = path.resolve(import.meta.dirname, '../fixtures/fss1');
-
-interface Case {
-  dir: string;
-  what: string;
-  exit: number;
-  ledger: string;
-  recordings: Record<string, string>;
-  key?: string;
-}
-
-export const vectors = JSON.parse(fs.readFileSync(path.join(VECTORS, 'vectors.json'), 'utf8')) as {
-  verificationKey: string;
-  keys: Record<string, string>;
-  chain: Record<string, string[]>;
-  cases: Case[];
-};
+import { VECTORS, vectors } from './helpers.js';
 
 describe('fss1 vectors', () => {
   it('has all 24 cases, each a directory', () => {
