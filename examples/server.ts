@@ -22,6 +22,7 @@ import {
   serveSessions,
 } from '../src/index.js';
 import { hangUp } from '../src/ssh/auth.js';
+import { formatInterval } from '../src/sealing/key.js';
 
 /** Where the host key is kept unless --host-key says otherwise (never in the recordings directory). */
 export const DEFAULT_HOST_KEY = '.sshcast/host_ed25519';
@@ -143,6 +144,13 @@ if (enabled) {
     );
   }
   process.stdout.write(`recording to ${dir}\n`);
+  // Sealing (DESIGN section 7) is on for a directory set up with `sshcast seal init`.
+  const sealing = recorder.sealing;
+  process.stdout.write(
+    sealing
+      ? `sealing: on (interval ${formatInterval(sealing.interval)})\n`
+      : `sealing: off (sshcast seal init ${dir} turns it on)\n`,
+  );
 } else {
   const value = process.env[ENABLE_VARIABLE];
   process.stdout.write(

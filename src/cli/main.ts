@@ -27,6 +27,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Subcommand
   },
   rec: { summary: 'record a local command through a pty', load: () => import('./rec.js') },
   // Sealing (DESIGN section 7).
+  seal: { summary: 'set up sealing: seal init [DIR]', load: () => import('./seal.js') },
   verify: {
     summary: 'check sealed recordings with the verification key',
     load: () => import('./verify.js'),

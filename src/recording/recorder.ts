@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import { CastWriter } from '../asciicast/writer.js';
-import { RecordingStartError, type SinkWriteError } from '../errors.js';
+import { RecordingStartError, SealWriteError, type SinkWriteError } from '../errors.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { RecordingDirectory, sessionFileName } from './directory.js';
@@ -18,6 +18,7 @@ import {
 } from './policy.js';
 import { Recording } from './recording.js';
 import type { Sink } from './sink.js';
+import { RecorderSealing } from '../sealing/recorder-sealing.js';
 
 /** What a recording's header says about the session. */
 export interface SessionMeta {
@@ -61,6 +62,11 @@ export interface RecorderOptions {
   fileOps?: FileOps;
   /** Where problems are logged. Default: console.error. */
   log?: (message: string) => void;
+  /**
+   * Seal file recordings (DESIGN section 7) when the directory has been set up with
+   * `sshcast seal init`. Default true.
+   */
+  seal?: boolean;
 }
 
 export interface RecorderEvents {
@@ -81,6 +87,8 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   #directory: RecordingDirectory | undefined;
   readonly #log: (message: string) => void;
   readonly #open = new Set<Recording>();
+  /** The directory's sealing: undefined until looked for, null when it is not set up. */
+  #sealing: RecorderSealing | null | undefined;
 
   constructor(options: RecorderOptions = {}) {
     super();
@@ -111,7 +119,20 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       this.#directory = undefined;
     }
     this.#directory ??= RecordingDirectory.open(this.dir);
+    if (this.#sealing === undefined && this.#options.seal !== false) {
+      const log = this.#log;
+      this.#sealing =
+        RecorderSealing.open(this.dir, {
+          log,
+          ...(this.#options.clock ? { clock: this.#options.clock } : {}),
+        }) ?? null;
+    }
     return this.#directory;
+  }
+
+  /** The directory's sealing when it is on (after check() or the first recording). */
+  get sealing(): { interval: number } | undefined {
+    return this.#sealing ?? undefined;
   }
 
   /**
@@ -137,16 +158,25 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     let sink: Sink | undefined;
     let created: string | undefined;
     let writer: CastWriter;
+    let sealed: ReturnType<RecorderSealing['track']> | undefined;
     try {
       if (o.sink) sink = o.sink(meta);
-      else [sink, created] = this.#createFileSink();
+      else {
+        let file: FileSink;
+        [file, created] = this.#createFileSink();
+        sink = file;
+        sealed = this.#sealing?.track(created, file);
+      }
       writer = new CastWriter(sink, {
         clock: o.clock ?? systemClock,
         ...(o.maxBytes !== undefined ? { maxBytes: o.maxBytes } : {}),
+        ...(sealed ? { onLine: sealed.onLine } : {}),
       });
       // A file sink writes the header synchronously: a full disk fails here, at start.
       writer.start(header);
+      sealed?.open();
     } catch (err) {
+      if (sealed) this.#sealing?.abandon(sealed);
       if (sink) void sink.close().catch(() => undefined);
       if (created !== undefined) this.#directory?.remove(created);
       const error =
@@ -167,9 +197,14 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       recordInput: o.recordInput ?? false,
       onWriteFailure: o.onWriteFailure ?? 'continue',
     });
+    if (sealed) this.#sealing?.watch(sealed, recording, o.onWriteFailure ?? 'continue');
     recording.on('failure', (err) => {
+      const goesOn =
+        err instanceof SealWriteError
+          ? 'session continues, its recording unsealed'
+          : 'session continues unrecorded';
       this.#log(
-        `sshcast: ${err.message}; ${o.onWriteFailure === 'terminate' ? 'ending session' : 'session continues unrecorded'}`,
+        `sshcast: ${err.message}; ${o.onWriteFailure === 'terminate' ? 'ending session' : goesOn}`,
       );
       this.emit('write-failure', err, recording);
     });
@@ -179,7 +214,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     return recording;
   }
 
-  #createFileSink(): [Sink, string] {
+  #createFileSink(): [FileSink, string] {
     const dir = this.#dirHandle();
     const o = this.#options;
     if (o.minFreeBytes !== undefined) {
@@ -206,6 +241,8 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   /** Finishes every open recording (without an exit status) and releases the directory. */
   async close(): Promise<void> {
     await Promise.all([...this.#open].map((r) => r.finish()));
+    await this.#sealing?.stop();
+    this.#sealing = undefined;
     this.#directory?.close();
     this.#directory = undefined;
   }

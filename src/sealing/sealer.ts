@@ -327,8 +327,14 @@ export class Sealer extends EventEmitter<SealerEvents> {
 
   #fail(err: unknown, files: string[]): void {
     const error = asWriteError(err, this.ledger);
-    this.#log(`sshcast: ${error.message}`);
+    if (this.listenerCount('failure') === 0) this.#log(`sshcast: ${error.message}`);
     this.emit('failure', error, files);
+  }
+
+  /** Forgets a recording tracked but never opened (its start failed). */
+  abandon(rec: SealedRecording): void {
+    this.#recordings.delete(rec);
+    rec.hasher.dispose();
   }
 
   /** Recordings being sealed. */
