@@ -32,6 +32,10 @@ const commands: Record<string, { summary: string; load: () => Promise<Subcommand
     summary: 'check sealed recordings with the verification key',
     load: () => import('./verify.js'),
   },
+  prune: {
+    summary: 'remove old recordings, sealing each removal',
+    load: () => import('./prune.js'),
+  },
   // A variable specifier: web.ts is written separately and may be missing from a partial build.
   web: {
     summary: 'browse and replay recordings in a web page',
@@ -42,7 +46,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Subcommand
 /** The top-level usage text. */
 export const help = `Usage: sshcast COMMAND [OPTIONS]
 
-Record, list, replay and check asciicast v2 session recordings.
+Record, list, replay, check and seal asciicast v2 session recordings.
 
 Commands:
 ${Object.entries(commands)

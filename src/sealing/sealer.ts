@@ -25,6 +25,9 @@ import { SealStore, type LedgerTx, type NewEntry, type SealFileOps } from './sto
  */
 export const MAX_CATCH_UP = 10_000;
 
+/** Thrown inside a transaction to abandon it. */
+const REFUSED = new Error('refused');
+
 /** The longest a timer sleeps, so that a wall clock stepped ahead is noticed within a second. */
 const MAX_SLEEP_MS = 1000;
 
@@ -120,13 +123,24 @@ export class Sealer extends EventEmitter<SealerEvents> {
    * another process seals it (a second server gets this error), or its files are not usable.
    */
   static open(dir: string, options: SealerOptions = {}): Sealer {
+    const sealer = Sealer.tryOpen(dir, options);
+    if (typeof sealer === 'string')
+      throw new SealingError(
+        `${dir} is being sealed by another process${sealer ? ` (pid ${sealer.replace(' ', ', ')})` : ''}: one sealing process per directory`,
+      );
+    return sealer;
+  }
+
+  /**
+   * {@link Sealer.open}, or, when another process seals `dir`, who it is (`1234 server`, or ''
+   * when unknown) instead of an error.
+   */
+  static tryOpen(dir: string, options: SealerOptions = {}): Sealer | string {
     const store = SealStore.open(dir, options.ops ? { ops: options.ops } : {});
     if (!store.locks.trySealer(options.role ?? 'server')) {
-      const who = store.locks.holder();
+      const who = store.locks.holder() ?? '';
       store.close();
-      throw new SealingError(
-        `${dir} is being sealed by another process${who ? ` (pid ${who.replace(' ', ', ')})` : ''}: one sealing process per directory`,
-      );
+      return who;
     }
     return new Sealer(dir, store, options);
   }
@@ -224,17 +238,25 @@ export class Sealer extends EventEmitter<SealerEvents> {
    * Appends one entry in the current epoch, ending every epoch that is due first. For
    * `sshcast prune` acting as the sealing process of a stopped server.
    */
-  append(entry: NewEntry): LedgerEntry {
-    return this.#append(entry);
+  append(entry: NewEntry, accept?: (entry: LedgerEntry) => boolean): LedgerEntry | undefined {
+    return this.#append(entry, accept);
   }
 
-  #append(entry: NewEntry): LedgerEntry {
+  /** Appends `entry` (unless `accept` refuses it as it would be written: nothing is then). */
+  #append(entry: NewEntry, accept?: (entry: LedgerEntry) => boolean): LedgerEntry | undefined {
     if (this.#state !== 'running') throw new SealingError('sealing is not running');
     const { wallMs, now, mono } = this.#now();
-    return this.#transact((tx, sealed) => {
-      this.#endDueEpochs(tx, wallMs, mono, sealed);
-      return tx.append(entry, now);
-    });
+    try {
+      return this.#transact((tx, sealed) => {
+        this.#endDueEpochs(tx, wallMs, mono, sealed);
+        const e = tx.append(entry, now);
+        if (accept && !accept(e)) throw REFUSED;
+        return e;
+      });
+    } catch (err) {
+      if (err === REFUSED) return undefined;
+      throw err;
+    }
   }
 
   /** Runs a transaction; seals it made take effect only if it committed. */
