@@ -12,6 +12,7 @@ import {
   DEFAULT_RECORDING_DIR,
   ENABLE_VARIABLE,
   Recorder,
+  SealingError,
   authenticate,
   describeAuthPolicy,
   generateEd25519KeyPair,
@@ -139,6 +140,7 @@ if (enabled) {
   try {
     recorder.check();
   } catch (err) {
+    if (err instanceof SealingError) fail(`cannot seal ${dir}: ${err.message}`);
     fail(
       `cannot record to ${dir}: ${(err as Error).message}; choose a directory this user can write with --dir`,
     );

@@ -13,6 +13,7 @@ import {
   checkLedger,
   judgeRecordings,
   report,
+  type CheckOptions,
   type RecordingSource,
   type VerifyReport,
 } from './verify.js';
@@ -107,9 +108,9 @@ function readLedger(file: string): Buffer {
 export async function verifyDirectory(
   dir: string,
   key: VerificationKey,
-  options: { now?: number } = {},
+  options: CheckOptions = {},
 ): Promise<VerifyReport> {
   const file = ledgerFor(dir, key);
-  const ledger = checkLedger(readLedger(file), key, options.now);
+  const ledger = checkLedger(readLedger(file), key, options);
   return report(file, ledger, await judgeRecordings(ledger, directorySource(dir)));
 }

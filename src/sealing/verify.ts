@@ -75,19 +75,32 @@ export interface LedgerCheck {
 /** How far past the verifier's own epoch an entry may claim to be (a device clock ahead). */
 const FUTURE_EPOCHS = 10_000;
 
+/** Options for {@link checkLedger}. */
+export interface CheckOptions {
+  /**
+   * Unix seconds now (default: the system clock). Bounds how far ahead an entry's epoch may be,
+   * so that a forged huge epoch cannot make the key schedule run for ever.
+   */
+  now?: number;
+  /**
+   * The key of an epoch. Default: K(e) evolved from the key's seed. Tests replace it to show
+   * what a construction without evolving keys would let through.
+   */
+  keyFor?: (epoch: number) => Buffer;
+}
+
 /**
  * Checks a ledger's bytes under `key`: seq, prev, epochs and times never decreasing, each time
- * inside its epoch, each mac under its epoch's key, entry 0 the init of this key. `now` (Unix
- * seconds) bounds how far ahead an epoch may be, so a forged huge epoch cannot make the key
- * schedule run for ever.
+ * inside its epoch, each mac under its epoch's key, entry 0 the init of this key.
  */
 export function checkLedger(
   data: Buffer,
   key: VerificationKey,
-  now: number = Math.floor(Date.now() / 1000),
+  options: CheckOptions = {},
 ): LedgerCheck {
+  const now = options.now ?? Math.floor(Date.now() / 1000);
   const { lines, tail } = splitLines(data);
-  const schedule = new KeySchedule(key.seed);
+  const schedule = options.keyFor ? { at: options.keyFor } : new KeySchedule(key.seed);
   const maxEpoch = Math.max(0, epochOf(key, now)) + FUTURE_EPOCHS;
   const entries: LedgerEntry[] = [];
   let failure: LedgerFailure | undefined;
@@ -140,7 +153,7 @@ function checkEntry(
   prev: string,
   last: LedgerEntry | undefined,
   key: VerificationKey,
-  schedule: KeySchedule,
+  schedule: { at(epoch: number): Buffer },
   maxEpoch: number,
 ): LedgerEntry | string {
   const raw = splitMac(line);
