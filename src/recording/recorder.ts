@@ -19,6 +19,7 @@ import {
 import { Recording } from './recording.js';
 import type { Sink } from './sink.js';
 import { RecorderSealing } from '../sealing/recorder-sealing.js';
+import type { SealFileOps } from '../sealing/store.js';
 
 /** What a recording's header says about the session. */
 export interface SessionMeta {
@@ -67,6 +68,8 @@ export interface RecorderOptions {
    * `sshcast seal init`. Default true.
    */
   seal?: boolean;
+  /** File system calls for the sealing ledger and key state; injectable to test faults. */
+  sealOps?: SealFileOps;
 }
 
 export interface RecorderEvents {
@@ -125,6 +128,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
         RecorderSealing.open(this.dir, {
           log,
           ...(this.#options.clock ? { clock: this.#options.clock } : {}),
+          ...(this.#options.sealOps ? { ops: this.#options.sealOps } : {}),
         }) ?? null;
     }
     return this.#directory;

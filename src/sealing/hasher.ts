@@ -140,6 +140,7 @@ export class LineHasher {
   /** The chain through the last line hashed on this thread (the header; or all, without a worker). */
   #last: Buffer | undefined;
   #base: ChainPoint | undefined;
+  #header: ChainPoint | undefined;
   #batches: Batch[] = [];
   #pending: Buffer[] = [];
   #pendingEnds: number[] = [];
@@ -168,6 +169,8 @@ export class LineHasher {
     this.#bytes += line.length;
     if (this.#lines === 1 || !this.#worker) {
       this.#last = this.#stepper.step(this.#last, line);
+      if (this.#lines === 1)
+        this.#header = { lines: 1, bytes: line.length, chain: this.#last.toString('hex') };
       this.#batches.push({ firstLine: this.#lines, ends: [this.#bytes], digests: this.#last });
       if (this.#batches.length > 64) this.#trim();
       return;
@@ -181,6 +184,11 @@ export class LineHasher {
       setImmediate(() => this.#flush());
     }
   };
+
+  /** The chain through the header, once the hook has seen it (in the file or not yet). */
+  header(): ChainPoint | undefined {
+    return this.#header;
+  }
 
   /** Lines the hook has seen. */
   get lines(): number {

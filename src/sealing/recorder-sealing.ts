@@ -10,6 +10,7 @@ import type { Recording } from '../recording/recording.js';
 import type { WrittenBytes } from './hasher.js';
 import { isSealed } from './layout.js';
 import { Sealer, type SealedRecording } from './sealer.js';
+import type { SealFileOps } from './store.js';
 
 /** The sealing of one Recorder's directory. */
 export class RecorderSealing {
@@ -33,13 +34,10 @@ export class RecorderSealing {
    */
   static open(
     dir: string,
-    options: { clock?: Clock; log: (message: string) => void },
+    options: { clock?: Clock; log: (message: string) => void; ops?: SealFileOps },
   ): RecorderSealing | undefined {
     if (!isSealed(dir)) return undefined;
-    const sealer = Sealer.open(dir, {
-      log: options.log,
-      ...(options.clock ? { clock: options.clock } : {}),
-    });
+    const sealer = Sealer.open(dir, options);
     try {
       sealer.start();
     } catch (err) {

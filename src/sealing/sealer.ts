@@ -74,7 +74,7 @@ export class SealedRecording {
     return this.hasher.onLine;
   }
 
-  /** Writes the `open` entry (the header must be in the file). Throws when it cannot. */
+  /** Writes the `open` entry, once the header is written. Throws when it cannot. */
   open(): void {
     this.#sealer.open(this);
   }
@@ -202,8 +202,10 @@ export class Sealer extends EventEmitter<SealerEvents> {
 
   /** @internal See SealedRecording.open(). */
   open(rec: SealedRecording): void {
-    const p = rec.hasher.point();
-    if (!p) throw new SealingError(`${rec.file}: its header is not in the file`);
+    // The header as written (a file sink writes it at once; were it to fail later, the
+    // recording failed, and verify says so).
+    const p = rec.hasher.header();
+    if (!p) throw new SealingError(`${rec.file}: no header was written`);
     try {
       this.#append({ kind: 'open', file: rec.file, ...p });
     } catch (err) {
@@ -244,7 +246,9 @@ export class Sealer extends EventEmitter<SealerEvents> {
 
   /** Appends `entry` (unless `accept` refuses it as it would be written: nothing is then). */
   #append(entry: NewEntry, accept?: (entry: LedgerEntry) => boolean): LedgerEntry | undefined {
-    if (this.#state !== 'running') throw new SealingError('sealing is not running');
+    // While stopping, the last recordings' `close` entries are still written.
+    if (this.#state !== 'running' && this.#state !== 'stopping')
+      throw new SealingError('sealing is not running');
     const { wallMs, now, mono } = this.#now();
     try {
       return this.#transact((tx, sealed) => {
