@@ -13,6 +13,7 @@ import {
   type CastSummary,
 } from '../asciicast/summary.js';
 import { DEFAULT_RECORDING_DIR } from '../recording/policy.js';
+import { readLedgerIndex, sealLabel, sealMark, type SealMark } from '../sealing/ledger-index.js';
 import {
   describeFsError,
   escapeControl,
@@ -27,6 +28,8 @@ export const help = `Usage: sshcast ls [DIR] [--json]
 
 List the recordings (*.cast) in DIR, newest first: file, start time, duration, size, local user,
 status and command ("shell" for an interactive session). DIR defaults to ${DEFAULT_RECORDING_DIR}.
+In a directory set up with "sshcast seal init", a SEALED column says through which line the
+ledger sealed each recording ("12 open", "40 closed", "pruned", "no"); "sshcast verify" checks it.
 
 Only each file's first line and its last event are read. Status is "ok", "partial" (the last line
 was cut short, or there is no exit event yet: a live or killed session) or "damaged" (with the
@@ -45,6 +48,11 @@ Example:
 export interface RecordingSummary extends CastSummary {
   /** The path as given (directory joined with the name). */
   path: string;
+  /**
+   * In a sealed directory: what the ledger says (through which line, closed or pruned), or null
+   * when it never saw the recording. Absent when the directory is not sealed. Not verified.
+   */
+  sealed?: SealMark | null;
 }
 
 /**
@@ -77,6 +85,9 @@ export function listRecordings(dir: string): RecordingSummary[] {
     summary.path = path.join(dir, file);
     out.push(summary);
   }
+  // Sealing (DESIGN section 7): the ledger's word on each recording, read without the key.
+  const seals = readLedgerIndex(dir);
+  if (seals) for (const r of out) r.sealed = sealMark(seals, r.file);
   return out.sort(compareNewestFirst);
 }
 
@@ -119,6 +130,7 @@ export function formatSize(bytes: number): string {
 
 /** The table `ls` prints; every field from a file is escaped so it cannot drive the terminal. */
 export function formatTable(rows: RecordingSummary[]): string {
+  const sealed = rows.some((r) => r.sealed !== undefined);
   const cells = rows.map((r) => {
     const what =
       r.width === undefined
@@ -133,10 +145,13 @@ export function formatTable(rows: RecordingSummary[]): string {
       formatSize(r.size),
       r.localUser === undefined ? '-' : shorten(escapeControl(r.localUser), 64),
       r.problem ? `${r.status}: ${escapeControl(r.problem)}` : r.status,
+      ...(sealed ? [sealLabel(r.sealed ?? null)] : []),
       what,
     ];
   });
-  const head = ['FILE', 'START', 'DURATION', 'SIZE', 'USER', 'STATUS', 'COMMAND'];
+  const head = ['FILE', 'START', 'DURATION', 'SIZE', 'USER', 'STATUS'];
+  if (sealed) head.push('SEALED');
+  head.push('COMMAND');
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) =>
     c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]!))).join('  ');
@@ -169,6 +184,7 @@ export function formatJson(rows: RecordingSummary[]): string {
     exit: r.exit ?? null,
     status: r.status,
     problem: r.problem ?? null,
+    ...(r.sealed !== undefined ? { sealed: r.sealed } : {}),
   }));
   const text = JSON.stringify(items, null, 2);
   return (

@@ -4,7 +4,11 @@
  * value, never as HTML: a header's `command` or `localUser` is written in part by a session's user.
  */
 // A type only: erased from the served app.js, which stays free of imports.
-import type { CastSummary as Summary } from '../../asciicast/summary.js';
+import type { CastSummary } from '../../asciicast/summary.js';
+import type { SealMark } from '../../sealing/ledger-index.js';
+
+/** A listed recording; `sealed` only in a sealed directory (null: never in its ledger). */
+type Summary = CastSummary & { sealed?: SealMark | null };
 
 interface PlayerApi {
   dispose(): void;
@@ -73,10 +77,21 @@ function size(bytes: number): string {
 }
 
 function statusText(s: Summary): string {
+  return recordingStatus(s) + sealText(s);
+}
+
+function recordingStatus(s: Summary): string {
   if (s.status === 'damaged') return `damaged: ${s.problem ?? 'unreadable'}`;
   if (!s.hasEvents) return 'no output yet';
   if (s.status === 'partial') return 'in progress or cut short';
   return s.exit !== undefined ? `exit ${s.exit}` : 'ended';
+}
+
+/** What the ledger says (not verified: `sshcast verify` does that with the key). */
+function sealText(s: Summary): string {
+  if (s.sealed === undefined) return '';
+  if (s.sealed === null) return ' · not sealed';
+  return ` · sealed through line ${s.sealed.lines}`;
 }
 
 async function getJson<T>(url: string): Promise<T> {
