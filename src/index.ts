@@ -95,3 +95,25 @@ export {
 } from './asciicast/summary.js';
 export { startWebServer, type WebServer, type WebServerOptions } from './web/server.js';
 export { generateEd25519KeyPair, type KeyPair } from './ssh/keys.js';
+// Sealing (DESIGN section 7): set-up, verification (of a directory, or of any copy through a
+// RecordingSource) and pruning. The Recorder seals by itself in a directory that is set up.
+export { initSealing, type InitOptions, type InitResult } from './sealing/setup.js';
+export {
+  DEFAULT_INTERVAL,
+  formatVerificationKey,
+  parseVerificationKey,
+  type VerificationKey,
+} from './sealing/key.js';
+export {
+  checkLedger,
+  judgeRecordings,
+  verifyReport,
+  type CheckOptions,
+  type Finding,
+  type LedgerCheck,
+  type RecordingSource,
+  type RecordingVerdict,
+  type VerifyReport,
+} from './sealing/verify.js';
+export { directorySource, ledgerFor, verifyDirectory } from './sealing/verify-directory.js';
+export { pruneRecordings, type PruneOptions, type PruneResult } from './sealing/prune.js';

@@ -19,6 +19,7 @@ import {
   escapeControl,
   parseCommandArgs,
   shorten,
+  terminalJson,
   UsageError,
   writeOut,
 } from './common.js';
@@ -158,9 +159,6 @@ export function formatTable(rows: RecordingSummary[]): string {
   return [line(head), ...cells.map(line)].join('\n') + '\n';
 }
 
-// JSON.stringify leaves DEL, C1 controls and bidi overrides raw; escape them too, for terminals.
-const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-
 /** Unix seconds as an ISO time; null when absent or outside what a Date can hold (a hostile header). */
 function isoTime(unixSeconds: number | undefined): string | null {
   const d = new Date((unixSeconds ?? NaN) * 1000);
@@ -186,13 +184,7 @@ export function formatJson(rows: RecordingSummary[]): string {
     problem: r.problem ?? null,
     ...(r.sealed !== undefined ? { sealed: r.sealed } : {}),
   }));
-  const text = JSON.stringify(items, null, 2);
-  return (
-    (text.isWellFormed() ? text : text.toWellFormed()).replace(
-      JSON_UNSAFE,
-      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-    ) + '\n'
-  );
+  return terminalJson(items);
 }
 
 /** Runs `sshcast ls`. */

@@ -14,6 +14,7 @@ import {
   describeFsError,
   escapeControl,
   parseCommandArgs,
+  terminalJson,
   UsageError,
   writeOut,
 } from './common.js';
@@ -168,7 +169,7 @@ export async function run(args: string[]): Promise<number> {
   const now = Math.floor(Date.now() / 1000);
   const r = await verifyDirectory(dir, key, { now });
   if (values.json) {
-    await writeOut(JSON.stringify(reportJson(r, now), null, 2) + '\n');
+    await writeOut(terminalJson(reportJson(r, now)));
   } else {
     const lines = r.recordings.map(formatVerdict);
     lines.push(formatLedger(r.ledger, now));

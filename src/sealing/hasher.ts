@@ -66,6 +66,8 @@ class HashWorker {
   readonly #hashed = new BigInt64Array(new SharedArrayBuffer(8));
   readonly #handlers = new Map<number, { answered(digests: Buffer): void; dead(): void }>();
   #posted = 0n;
+  /** Batches sent and not answered yet. */
+  #out = 0;
   #nextId = 1;
 
   private constructor() {
@@ -73,9 +75,11 @@ class HashWorker {
       eval: true,
       workerData: { hashed: this.#hashed.buffer },
     });
-    this.#worker.on('message', (m: Reply) =>
-      this.#handlers.get(m.id)?.answered(Buffer.from(m.digests)),
-    );
+    this.#worker.on('message', (m: Reply) => {
+      // Held only while batches are out, so an idle worker never keeps the process alive.
+      if (--this.#out === 0) this.#worker.unref();
+      this.#handlers.get(m.id)?.answered(Buffer.from(m.digests));
+    });
     // Only a bug could end the worker: its recordings stop sealing further lines (each is told),
     // and later recordings hash on their own thread.
     this.#worker.on('error', () => this.#dead());
@@ -121,6 +125,7 @@ class HashWorker {
       data: data.buffer,
       ends,
     };
+    if (this.#out++ === 0) this.#worker.ref();
     this.#worker.postMessage(message, [data.buffer as ArrayBuffer, ends.buffer as ArrayBuffer]);
     this.#posted += BigInt(data.length);
   }

@@ -12,7 +12,7 @@ import type { VerificationKey } from './key.js';
 import {
   checkLedger,
   judgeRecordings,
-  report,
+  verifyReport,
   type CheckOptions,
   type RecordingSource,
   type VerifyReport,
@@ -112,5 +112,5 @@ export async function verifyDirectory(
 ): Promise<VerifyReport> {
   const file = ledgerFor(dir, key);
   const ledger = checkLedger(readLedger(file), key, options);
-  return report(file, ledger, await judgeRecordings(ledger, directorySource(dir)));
+  return verifyReport(file, ledger, await judgeRecordings(ledger, directorySource(dir)));
 }

@@ -411,7 +411,7 @@ export interface VerifyReport {
 }
 
 /** Combines a ledger check and verdicts into a report with its exit code. */
-export function report(
+export function verifyReport(
   ledgerFile: string,
   ledger: LedgerCheck,
   recordings: RecordingVerdict[],
