@@ -104,7 +104,7 @@ beforeAll(async () => {
   }
   clean = path.join(work, 'clean');
   fs.renameSync(dir, clean);
-});
+}, 120_000);
 
 afterAll(() => {
   if (work) fs.rmSync(work, { recursive: true, force: true });
