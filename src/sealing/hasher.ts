@@ -3,10 +3,12 @@
  * line hook sees them, and tracking what is actually in the file: a seal covers only lines that
  * are both hashed and written (a write that failed and was cut back is never sealed).
  *
- * Hashing runs on one worker thread per process, in batches, so the writer's thread keeps its
- * speed (SHA-256 of every byte on the writer's thread cost a fifth of its throughput). The header
- * is hashed at once, so a recording's `open` entry can be written when it starts. Memory stays
- * bounded: past {@link MAX_IN_FLIGHT} bytes waiting for the worker, the writer waits for it.
+ * A flood of output is hashed on one worker thread per process, in batches of up to 256 KiB, so
+ * the writer's thread keeps its speed (SHA-256 of every byte on the writer's thread cost a fifth of
+ * its throughput); the few KiB a turn of an ordinary session are hashed on the writer's thread,
+ * where they cost less than a message to the worker. The header is hashed at once, so a
+ * recording's `open` entry can be written when it starts. Memory stays bounded: past
+ * {@link MAX_IN_FLIGHT} bytes waiting for the worker, the writer waits for it.
  */
 import crypto from 'node:crypto';
 import { Worker } from 'node:worker_threads';
@@ -15,6 +17,8 @@ import type { ChainPoint } from './ledger.js';
 
 /** Lines are sent to the worker in batches of about this many bytes (or at the next turn). */
 const BATCH_BYTES = 256 * 1024;
+/** A flush of at most this many bytes is hashed on the writer's thread when the worker is idle. */
+const INLINE_BYTES = 64 * 1024;
 /** Bytes sent to the worker and not yet hashed, above which the writer waits. */
 export const MAX_IN_FLIGHT = 32 * 1024 * 1024;
 
@@ -142,7 +146,7 @@ export class LineHasher {
   readonly #stepper = new ChainStepper();
   #lines = 0;
   #bytes = 0;
-  /** The chain through the last line hashed on this thread (the header; or all, without a worker). */
+  /** The chain's head (its last digest), whenever no batch is out at the worker. */
   #last: Buffer | undefined;
   #base: ChainPoint | undefined;
   #header: ChainPoint | undefined;
@@ -151,7 +155,6 @@ export class LineHasher {
   #pendingEnds: number[] = [];
   #pendingBytes = 0;
   #scheduled = false;
-  #sentFirst = false;
   #inFlight = 0;
   #waiters: (() => void)[] = [];
   #disposed = false;
@@ -172,12 +175,10 @@ export class LineHasher {
     if (this.#disposed) return;
     this.#lines++;
     this.#bytes += line.length;
-    if (this.#lines === 1 || !this.#worker) {
-      this.#last = this.#stepper.step(this.#last, line);
-      if (this.#lines === 1)
-        this.#header = { lines: 1, bytes: line.length, chain: this.#last.toString('hex') };
-      this.#batches.push({ firstLine: this.#lines, ends: [this.#bytes], digests: this.#last });
-      if (this.#batches.length > 64) this.#trim();
+    if (this.#lines === 1) {
+      this.#last = this.#stepper.step(undefined, line);
+      this.#header = { lines: 1, bytes: line.length, chain: this.#last.toString('hex') };
+      this.#batches.push({ firstLine: 1, ends: [this.#bytes], digests: this.#last });
       return;
     }
     this.#pending.push(line);
@@ -202,33 +203,52 @@ export class LineHasher {
 
   #flush(): void {
     this.#scheduled = false;
-    if (this.#pending.length === 0 || this.#disposed || !this.#worker) return;
-    const data = Buffer.allocUnsafeSlow(this.#pendingBytes);
-    let at = 0;
-    for (const b of this.#pending) at += b.copy(data, at);
-    const base = this.#pendingEnds[0]! - this.#pending[0]!.length;
-    const ends = new Uint32Array(this.#pendingEnds.length);
-    for (let i = 0; i < ends.length; i++) ends[i] = this.#pendingEnds[i]! - base;
-    this.#batches.push({
-      firstLine: this.#lines - this.#pending.length + 1,
-      ends: this.#pendingEnds,
-      digests: undefined,
-    });
+    if (this.#pending.length === 0 || this.#disposed) return;
+    const firstLine = this.#lines - this.#pending.length + 1;
+    const lines = this.#pending;
+    const ends = this.#pendingEnds;
+    const bytes = this.#pendingBytes;
     this.#pending = [];
     this.#pendingEnds = [];
     this.#pendingBytes = 0;
+    // A little output per turn of the event loop (a session's usual pace) costs less to hash here
+    // than to send: a message each way costs more than hashing a few KiB. The worker takes the
+    // floods, in batches, and only while it holds the chain's head can nothing be hashed here.
+    if (!this.#worker || (this.#inFlight === 0 && bytes <= INLINE_BYTES)) {
+      const digests = Buffer.allocUnsafe(32 * lines.length);
+      let c = this.#last;
+      for (let i = 0; i < lines.length; i++) {
+        c = this.#stepper.step(c, lines[i]!);
+        c.copy(digests, 32 * i);
+      }
+      this.#last = c;
+      this.#batches.push({ firstLine, ends, digests });
+      this.#trim();
+      return;
+    }
+    const data = Buffer.allocUnsafeSlow(bytes);
+    let at = 0;
+    for (const b of lines) at += b.copy(data, at);
+    const base = ends[0]! - lines[0]!.length;
+    const relative = new Uint32Array(ends.length);
+    for (let i = 0; i < ends.length; i++) relative[i] = ends[i]! - base;
+    this.#batches.push({ firstLine, ends, digests: undefined });
+    // With nothing out, this thread knows the chain's head (it may have hashed the last lines).
+    const prev = this.#inFlight === 0 ? this.#last : undefined;
     this.#inFlight++;
-    this.#worker.post(this.#id, this.#sentFirst ? undefined : this.#last, data, ends);
-    this.#sentFirst = true;
+    this.#worker.post(this.#id, prev, data, relative);
   }
 
   #answered(digests: Buffer): void {
     const batch = this.#batches.find((b) => b.digests === undefined);
     if (batch) batch.digests = digests;
     this.#inFlight--;
+    if (this.#inFlight === 0) this.#last = Buffer.from(digests.subarray(digests.length - 32));
     this.#trim();
-    if (this.#inFlight === 0 && this.#pending.length === 0)
-      for (const w of this.#waiters.splice(0)) w();
+    if (this.#inFlight === 0 && this.#waiters.length > 0) {
+      this.#flush(); // what came meanwhile: hashed here, or sent (then the next answer resolves)
+      if (this.#inFlight === 0) for (const w of this.#waiters.splice(0)) w();
+    }
   }
 
   /** Forgets the chain below what is in the file (no seal can ever need it). */
