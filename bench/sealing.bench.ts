@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { benchWorkDir } from './example-server.js';
 import { chunks, corpus, median, prng } from './writer.bench.js';
-import { ManualClock } from '../src/recording/clock.js';
+import { ManualClock } from '../src/clock.js';
 import { Recorder } from '../src/recording/recorder.js';
 import { formatVerificationKey } from '../src/sealing/key.js';
 import { sealPaths } from '../src/sealing/layout.js';

@@ -5,9 +5,11 @@
 import { ConfigError } from '../errors.js';
 import { DEFAULT_RECORDING_DIR, parseSize } from '../recording/policy.js';
 import { parseDuration } from '../sealing/key.js';
-import { pruneRecordings } from '../sealing/prune.js';
-import { escapeControl, parseCommandArgs, UsageError, writeOut } from './common.js';
-import { formatSize, formatStart } from './ls.js';
+import { pruneRecordings } from '../recording/prune.js';
+import { parseCommandArgs, UsageError, writeOut } from './common.js';
+import { formatStart } from './ls.js';
+import { escapeControl } from '../text/escape.js';
+import { formatSize } from '../text/units.js';
 
 /** Usage text for `sshcast prune`. */
 export const help = `Usage: sshcast prune [DIR] --older-than AGE [--max-total SIZE] [--dry-run]

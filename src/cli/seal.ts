@@ -3,6 +3,7 @@
  * directory up for forward-secure sealing (DESIGN section 7) and prints the verification key,
  * once, with the advice to keep it off this device.
  */
+import { RecordingDirectory } from '../recording/directory.js';
 import { DEFAULT_RECORDING_DIR } from '../recording/policy.js';
 import {
   DEFAULT_INTERVAL,
@@ -11,7 +12,8 @@ import {
   parseDuration,
 } from '../sealing/key.js';
 import { initSealing } from '../sealing/setup.js';
-import { escapeControl, parseCommandArgs, UsageError, writeOut } from './common.js';
+import { parseCommandArgs, UsageError, writeOut } from './common.js';
+import { escapeControl } from '../text/escape.js';
 
 /** Usage text for `sshcast seal`. */
 export const help = `Usage: sshcast seal init [DIR] [--interval 15m] [--retention AGE] [--rotate]
@@ -66,6 +68,8 @@ export async function run(args: string[]): Promise<number> {
   const interval = duration('--interval', values.interval, DEFAULT_INTERVAL, 1);
   const retention = duration('--retention', values.retention, 0, 0);
   const dir = dirArg ?? DEFAULT_RECORDING_DIR;
+  // Created and checked as the Recorder will (0700, no symlink, not writable by others).
+  RecordingDirectory.open(dir).close();
   const result = initSealing(dir, { interval, retention, rotate: values.rotate ?? false });
   await writeOut(formatVerificationKey(result.key) + '\n');
   process.stderr.write(

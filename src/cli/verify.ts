@@ -10,14 +10,8 @@ import { DEFAULT_RECORDING_DIR } from '../recording/policy.js';
 import { parseVerificationKey, type VerificationKey } from '../sealing/key.js';
 import type { EpochRange, LedgerCheck, RecordingVerdict, VerifyReport } from '../sealing/verify.js';
 import { verifyDirectory } from '../sealing/verify-directory.js';
-import {
-  describeFsError,
-  escapeControl,
-  parseCommandArgs,
-  terminalJson,
-  UsageError,
-  writeOut,
-} from './common.js';
+import { describeFsError, parseCommandArgs, terminalJson, UsageError, writeOut } from './common.js';
+import { escapeControl } from '../text/escape.js';
 
 /** Usage text for `sshcast verify`. */
 export const help = `Usage: sshcast verify [DIR] --key KEY | --key-file FILE [--json]

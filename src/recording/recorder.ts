@@ -4,10 +4,10 @@
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
-import { CastWriter } from '../asciicast/writer.js';
+import { CastWriter } from './writer.js';
 import { RecordingStartError, SealWriteError, type SinkWriteError } from '../errors.js';
-import type { Clock } from './clock.js';
-import { systemClock } from './clock.js';
+import type { Clock } from '../clock.js';
+import { systemClock } from '../clock.js';
 import { RecordingDirectory, sessionFileName } from './directory.js';
 import { FileSink, type FileOps } from './file-sink.js';
 import {
@@ -18,8 +18,9 @@ import {
 } from './policy.js';
 import { Recording } from './recording.js';
 import type { Sink } from './sink.js';
-import { RecorderSealing } from '../sealing/recorder-sealing.js';
+import { RecorderSealing, type SealingStatus } from './sealing.js';
 import type { SealFileOps } from '../sealing/store.js';
+import { defaultLog, type Logger } from '../log.js';
 
 /** What a recording's header says about the session. */
 export interface SessionMeta {
@@ -59,16 +60,16 @@ export interface RecorderOptions {
   clock?: Clock;
   /** Write to these sinks instead of files (for example a MemorySink). */
   sink?: (meta: SessionMeta) => Sink;
-  /** File system calls for file sinks; injectable to test faults. */
+  /** @internal File system calls for file sinks; injectable to test faults. */
   fileOps?: FileOps;
-  /** Where problems are logged. Default: console.error. */
-  log?: (message: string) => void;
+  /** Where problems are logged, one line each. Default: stderr ({@link defaultLog}). */
+  log?: Logger;
   /**
-   * Seal file recordings (DESIGN section 7) when the directory has been set up with
-   * `sshcast seal init`. Default true.
+   * Seal file recordings (DESIGN section 7, docs/sealing.md) when the directory has been set up
+   * with `sshcast seal init`. Default true; false records without sealing.
    */
   seal?: boolean;
-  /** File system calls for the sealing ledger and key state; injectable to test faults. */
+  /** @internal File system calls for the sealing ledger and key state; injectable to test faults. */
   sealOps?: SealFileOps;
 }
 
@@ -88,7 +89,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   readonly dir: string;
   readonly #options: RecorderOptions;
   #directory: RecordingDirectory | undefined;
-  readonly #log: (message: string) => void;
+  readonly #log: Logger;
   readonly #open = new Set<Recording>();
   /** The directory's sealing: undefined until looked for, null when it is not set up. */
   #sealing: RecorderSealing | null | undefined;
@@ -98,12 +99,14 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.#options = options;
     this.enabled = options.enabled ?? recordingEnabledFromEnv();
     this.dir = options.dir ?? DEFAULT_RECORDING_DIR;
-    this.#log = options.log ?? ((m) => console.error(m));
+    this.#log = options.log ?? defaultLog;
   }
 
   /**
    * Checks that recordings can be made: opens and checks the directory and creates (then
-   * removes) a probe file. Throws a RecordingStartError naming the problem.
+   * removes) a probe file; in a directory set up for sealing, starts sealing it. Throws a
+   * RecordingStartError naming the problem, or a SealingError when the directory is set up for
+   * sealing but cannot be sealed (another process seals it, a key state that does not match).
    */
   check(): void {
     if (!this.enabled || this.#options.sink) return;
@@ -134,8 +137,11 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     return this.#directory;
   }
 
-  /** The directory's sealing when it is on (after check() or the first recording). */
-  get sealing(): { interval: number } | undefined {
+  /**
+   * The directory's sealing when it is on: known after check() or the first recording, undefined
+   * before, and for a directory not set up or a Recorder given `seal: false`.
+   */
+  get sealing(): SealingStatus | undefined {
     return this.#sealing ?? undefined;
   }
 

@@ -4,7 +4,7 @@
  * [t0 + e*D, t0 + (e+1)*D) in wall-clock seconds. Pure: no I/O.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { SealingError } from '../errors.js';
+import { SealingError, SshcastError } from '../errors.js';
 
 /** The construction's name, the prefix of every verification key. */
 export const FSS1 = 'sshcast-fss1';
@@ -72,7 +72,8 @@ export class KeySchedule {
 
   /** K(epoch); `epoch` must not be below the last one asked for. */
   at(epoch: number): Buffer {
-    if (epoch < this.#epoch) throw new Error('KeySchedule: epochs must not decrease');
+    if (epoch < this.#epoch)
+      throw new SshcastError('ERR_INVALID_STATE', 'KeySchedule: epochs must not decrease');
     while (this.#epoch < epoch) {
       this.#key = evolve(this.#key);
       this.#epoch++;

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import fsx from 'fs-native-extensions';
-import { SealingError } from '../errors.js';
+import { SealingError, SshcastError } from '../errors.js';
 
 const LEDGER_BYTE = 0;
 const SEALER_BYTE = 1;
@@ -50,7 +50,8 @@ export class SealLocks {
    * `timeoutMs` for another process to finish its append.
    */
   lockLedger(timeoutMs = LEDGER_LOCK_TIMEOUT_MS): void {
-    if (this.#ledgerHeld) throw new Error('SealLocks: the ledger lock is already held');
+    if (this.#ledgerHeld)
+      throw new SshcastError('ERR_INVALID_STATE', 'SealLocks: the ledger lock is already held');
     const deadline = Date.now() + timeoutMs;
     for (let wait = 1; !fsx.tryLock(this.#fd, LEDGER_BYTE, 1); wait = Math.min(wait * 2, 50)) {
       if (Date.now() >= deadline)

@@ -11,8 +11,9 @@
  * that ended gets its tick, none is skipped.
  */
 import { EventEmitter } from 'node:events';
-import { SealingError, SealWriteError, type SinkWriteError } from '../errors.js';
-import { systemClock, type Clock } from '../recording/clock.js';
+import { SealingError, SealWriteError, SshcastError, type SinkWriteError } from '../errors.js';
+import { defaultLog, type Logger } from '../log.js';
+import { systemClock, type Clock } from '../clock.js';
 import { epochOf, epochStart } from './key.js';
 import { LineHasher, type WrittenBytes } from './hasher.js';
 import type { ChainPoint, LedgerEntry } from './ledger.js';
@@ -26,7 +27,7 @@ import { SealStore, type LedgerTx, type NewEntry, type SealFileOps } from './sto
 export const MAX_CATCH_UP = 10_000;
 
 /** Thrown inside a transaction to abandon it. */
-const REFUSED = new Error('refused');
+const REFUSED = new SealingError('refused');
 
 /** The longest a timer sleeps, so that a wall clock stepped ahead is noticed within a second. */
 const MAX_SLEEP_MS = 1000;
@@ -35,8 +36,8 @@ const MAX_SLEEP_MS = 1000;
 export interface SealerOptions {
   /** The clock (monotonic microseconds, wall milliseconds). Default: the system clock. */
   clock?: Clock;
-  /** Where problems are logged. Default: console.error. */
-  log?: (message: string) => void;
+  /** Where problems are logged, one line each. Default: stderr ({@link defaultLog}). */
+  log?: Logger;
   /** Who this process is, for another process's error message. Default `server`. */
   role?: string;
   /** File system calls for the ledger and key state; injectable to test faults. */
@@ -95,7 +96,7 @@ export class Sealer extends EventEmitter<SealerEvents> {
   readonly dir: string;
   readonly #store: SealStore;
   readonly #clock: Clock;
-  readonly #log: (message: string) => void;
+  readonly #log: Logger;
   readonly #timers: boolean;
   readonly #hashWorker: boolean;
   readonly #recordings = new Set<SealedRecording>();
@@ -113,7 +114,7 @@ export class Sealer extends EventEmitter<SealerEvents> {
     this.dir = dir;
     this.#store = store;
     this.#clock = options.clock ?? systemClock;
-    this.#log = options.log ?? ((m) => console.error(m));
+    this.#log = options.log ?? defaultLog;
     this.#timers = options.timers ?? true;
     this.#hashWorker = options.hashWorker ?? true;
   }
@@ -170,7 +171,8 @@ export class Sealer extends EventEmitter<SealerEvents> {
    * `init` they are a pause; after a crash, a gap verify reports). Throws when it cannot.
    */
   start(): void {
-    if (this.#state !== 'new') throw new Error('Sealer.start() called twice');
+    if (this.#state !== 'new')
+      throw new SshcastError('ERR_INVALID_STATE', 'Sealer.start() called twice');
     const { wallMs, now, mono } = this.#now();
     const s = this.#store.settings;
     this.#transact((tx) => {

@@ -9,7 +9,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SealingError } from '../errors.js';
-import { RecordingDirectory } from '../recording/directory.js';
 import { DEFAULT_INTERVAL, type VerificationKey } from './key.js';
 import { LEDGER_FILE, rotatedLedgerFile, sealEntry, splitMac, ZERO_PREV } from './ledger.js';
 import { isSealed, sealPaths } from './layout.js';
@@ -60,26 +59,48 @@ function syncDir(dir: string): void {
 }
 
 function firstEntryTime(ledger: string): number {
+  let time: unknown;
+  let cause: unknown;
   const fd = fs.openSync(ledger, O_RDONLY | O_NOFOLLOW);
   try {
     const buf = Buffer.alloc(4096);
     const n = fs.readSync(fd, buf, 0, buf.length, 0);
     const nl = buf.subarray(0, n).indexOf(10);
-    const e = JSON.parse(splitMac(buf.subarray(0, nl === -1 ? n : nl)).json.toString()) as {
-      time?: unknown;
-    };
-    if (typeof e.time !== 'number') throw new Error('no time');
-    return e.time;
-  } catch (cause) {
-    throw new SealingError(`cannot read the old ledger's init entry in ${ledger}`, { cause });
+    time = (
+      JSON.parse(splitMac(buf.subarray(0, nl === -1 ? n : nl)).json.toString()) as {
+        time?: unknown;
+      }
+    ).time;
+  } catch (err) {
+    cause = err;
   } finally {
     fs.closeSync(fd);
+  }
+  if (typeof time !== 'number')
+    throw new SealingError(`cannot read the old ledger's init entry in ${ledger}`, { cause });
+  return time;
+}
+
+/** Refuses a `dir` that is missing, not a directory, or a symlink. */
+function checkDirectory(dir: string): void {
+  try {
+    fs.closeSync(fs.openSync(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'no such directory'
+        : code === 'ELOOP' || code === 'ENOTDIR'
+          ? 'it is a symlink or not a directory'
+          : String(code ?? cause);
+    throw new SealingError(`cannot set up ${dir} for sealing: ${why}`, { cause });
   }
 }
 
 /**
- * Sets `dir` up for sealing (creating it, 0700, as the Recorder does) and returns the
- * verification key. Refuses a directory already set up unless `rotate`, and refuses to rotate
+ * Sets `dir` up for sealing and returns the verification key. `dir` must exist: `sshcast seal
+ * init` creates and checks it first as the Recorder does (0700, no symlink, not writable by
+ * others). Refuses a directory already set up unless `rotate`, and refuses to rotate
  * while a sealing process runs.
  */
 export function initSealing(dir: string, options: InitOptions = {}): InitResult {
@@ -92,7 +113,7 @@ export function initSealing(dir: string, options: InitOptions = {}): InitResult 
   const seed = options.seed ?? randomBytes(32);
   if (seed.length !== 32) throw new SealingError('the seed must be 32 bytes');
   const t0 = options.now ?? Math.floor(Date.now() / 1000);
-  RecordingDirectory.open(dir).close();
+  checkDirectory(dir);
   const paths = sealPaths(dir);
   const sealed = isSealed(dir);
   if (sealed && !options.rotate)

@@ -33,7 +33,7 @@ export function encodeState(s: KeyState): Buffer {
     epoch: s.epoch,
     key: s.key.toString('hex'),
   });
-  if (json.length > STATE_SIZE - 1) throw new Error('key state record too long');
+  if (json.length > STATE_SIZE - 1) throw new SealingError('key state record too long');
   return Buffer.from(json.padEnd(STATE_SIZE - 1, ' ') + '\n', 'latin1');
 }
 

@@ -201,7 +201,7 @@ export class SealStore {
         let done = 0;
         while (done < buf.length) {
           const n = this.#ops.append(this.#ledgerFd, buf.subarray(done));
-          if (n <= 0) throw new Error('write made no progress');
+          if (n <= 0) throw new SealingError('a ledger write made no progress');
           done += n;
         }
       } catch (err) {
@@ -230,7 +230,9 @@ export class SealStore {
         this.#ops.writeState(this.#stateFd, tx.state);
       } catch (err) {
         // The old key may still be on disk: never seal with it again.
-        this.#broken = new Error(`cannot write the key state ${this.paths.state}: ${code(err)}`);
+        this.#broken = new SealingError(
+          `cannot write the key state ${this.paths.state}: ${code(err)}`,
+        );
         throw new SealWriteError(this.paths.state, err);
       }
     }

@@ -8,7 +8,6 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import {
   cookieName,
   hostAllowed,
@@ -18,6 +17,7 @@ import {
   tokenCookie,
 } from './access.js';
 import { LedgerIndexReader, sealMark } from '../sealing/ledger-index.js';
+import { loadClientModules } from './client-modules.js';
 import { FileRefused, RecordingFiles } from './files.js';
 import { LIST_PAGE, PAGE_CSS, VIEW_PAGE } from './page.js';
 
@@ -93,11 +93,8 @@ function loadAssets(): Map<string, Asset> {
         body: read(require.resolve('asciinema-player/dist/bundle/asciinema-player.css')),
       },
     ],
-    [
-      '/assets/app.js',
-      { type: js, body: read(fileURLToPath(new URL('./client/app.js', import.meta.url))) },
-    ],
     ['/assets/app.css', { type: css, body: Buffer.from(PAGE_CSS) }],
+    ...[...loadClientModules()].map(([p, body]): [string, Asset] => [p, { type: js, body }]),
   ]);
 }
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RecordingStartError, SealWriteError, type SinkWriteError } from '../../src/errors.js';
-import { ManualClock } from '../../src/recording/clock.js';
+import { ManualClock } from '../../src/clock.js';
 import { Recorder } from '../../src/recording/recorder.js';
 import type { WriteFailurePolicy } from '../../src/recording/policy.js';
 import { initSealing } from '../../src/sealing/setup.js';

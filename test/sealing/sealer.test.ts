@@ -6,9 +6,9 @@
  */
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CastWriter } from '../../src/asciicast/writer.js';
+import { CastWriter } from '../../src/recording/writer.js';
 import { SealingError, SealWriteError } from '../../src/errors.js';
-import type { Clock } from '../../src/recording/clock.js';
+import type { Clock } from '../../src/clock.js';
 import { keyAt } from '../../src/sealing/key.js';
 import { sealPaths } from '../../src/sealing/layout.js';
 import { splitLines, splitMac } from '../../src/sealing/ledger.js';

@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CastWriter } from '../../src/asciicast/writer.js';
-import { ManualClock } from '../../src/recording/clock.js';
+import { CastWriter } from '../../src/recording/writer.js';
+import { ManualClock } from '../../src/clock.js';
 import { sealPaths } from '../../src/sealing/layout.js';
 import { Sealer } from '../../src/sealing/sealer.js';
 import { initSealing } from '../../src/sealing/setup.js';

@@ -10,13 +10,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { summarizeCastSync, type CastSummary } from '../asciicast/summary.js';
 import { SealingError } from '../errors.js';
-import { ChainReader } from './chain.js';
-import { formatInterval } from './key.js';
-import type { ChainPoint, LedgerEntry } from './ledger.js';
-import { readLedgerIndex, type LedgerIndex } from './ledger-index.js';
-import { isSealed } from './layout.js';
-import { Sealer } from './sealer.js';
-import { SealStore } from './store.js';
+import { defaultLog, type Logger } from '../log.js';
+import { ChainReader } from '../sealing/chain.js';
+import { formatInterval } from '../sealing/key.js';
+import type { ChainPoint, LedgerEntry } from '../sealing/ledger.js';
+import { readLedgerIndex, type LedgerIndex } from '../sealing/ledger-index.js';
+import { isSealed } from '../sealing/layout.js';
+import { Sealer } from '../sealing/sealer.js';
+import { SealStore } from '../sealing/store.js';
+import { filesBeingWritten } from './live.js';
 
 /** Options for {@link pruneRecordings}. */
 export interface PruneOptions {
@@ -28,8 +30,8 @@ export interface PruneOptions {
   dryRun?: boolean;
   /** Unix seconds now. Default: the system clock. */
   now?: number;
-  /** Where problems are logged. Default: console.error. */
-  log?: (message: string) => void;
+  /** Where problems are logged, one line each. Default: stderr ({@link defaultLog}). */
+  log?: Logger;
 }
 
 /** One recording prune removed (or would remove). */
@@ -59,9 +61,14 @@ interface Candidate {
   opened: number | undefined;
 }
 
-/** Whether the recording is finished: nothing will write to it again. */
-function finished(s: CastSummary, index: LedgerIndex | undefined): boolean {
-  if (!index) return s.status === 'ok';
+/**
+ * Whether the recording is finished: nothing will write to it again. `live` (some process holds
+ * it open for writing) is never finished; without a ledger, a file with complete lines or a
+ * cut-short last line that no one writes is (a damaged one is left for a person to look at).
+ */
+function finished(s: CastSummary, live: boolean, index: LedgerIndex | undefined): boolean {
+  if (live) return false;
+  if (!index) return s.status === 'ok' || s.status === 'partial';
   const seal = index.files.get(s.file);
   if (!seal) return s.start !== undefined && s.start < index.t0; // from before sealing
   if (seal.pruned) return true;
@@ -90,7 +97,7 @@ function chainNow(file: string): ChainPoint {
  */
 export async function pruneRecordings(dir: string, options: PruneOptions): Promise<PruneResult> {
   const now = options.now ?? Math.floor(Date.now() / 1000);
-  const log = options.log ?? ((m: string) => console.error(m));
+  const log = options.log ?? defaultLog;
   const sealed = isSealed(dir);
   const index = sealed ? readLedgerIndex(dir) : undefined;
   if (sealed && !index) throw new SealingError(`cannot read the ledger of ${dir}`);
@@ -105,9 +112,11 @@ export async function pruneRecordings(dir: string, options: PruneOptions): Promi
     if (e.isFile() && e.name.endsWith('.cast'))
       all.push(summarizeCastSync(path.join(dir, e.name), e.name));
   }
+  const live = filesBeingWritten(all.map((s) => path.join(dir, s.file)));
   const candidates: Candidate[] = [];
   for (const s of all) {
-    if (!finished(s, index) || index?.files.get(s.file)?.pruned) continue;
+    if (!finished(s, live.has(path.join(dir, s.file)), index) || index?.files.get(s.file)?.pruned)
+      continue;
     const ended =
       s.start !== undefined ? Math.floor(s.start + (s.duration ?? 0)) : s.mtimeMs / 1000;
     candidates.push({ summary: s, ended, opened: index?.files.get(s.file)?.opened });
@@ -159,7 +168,7 @@ async function removeSealed(
   dir: string,
   victims: Pruned[],
   retention: number,
-  log: (m: string) => void,
+  log: Logger,
 ): Promise<Pruned[]> {
   const index = readLedgerIndex(dir);
   const opened = Sealer.tryOpen(dir, { role: 'prune', timers: false, hashWorker: false, log });
@@ -197,4 +206,4 @@ async function removeSealed(
   return removed;
 }
 
-const KEEP = new Error('kept by the retention');
+const KEEP = new SealingError('kept by the retention');

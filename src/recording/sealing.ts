@@ -4,21 +4,28 @@
  * and a `close` entry when it is finished; a failed ledger or key-state write is a recording
  * failure under the Recorder's write-failure policy.
  */
-import type { Clock } from '../recording/clock.js';
-import type { WriteFailurePolicy } from '../recording/policy.js';
-import type { Recording } from '../recording/recording.js';
-import type { WrittenBytes } from './hasher.js';
-import { isSealed } from './layout.js';
-import { Sealer, type SealedRecording } from './sealer.js';
-import type { SealFileOps } from './store.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { WrittenBytes } from '../sealing/hasher.js';
+import { isSealed } from '../sealing/layout.js';
+import { Sealer, type SealedRecording } from '../sealing/sealer.js';
+import type { SealFileOps } from '../sealing/store.js';
+import type { WriteFailurePolicy } from './policy.js';
+import type { Recording } from './recording.js';
+
+/** What a host can read of a Recorder's sealing (`Recorder.sealing`). */
+export interface SealingStatus {
+  /** How often the key moves and the ledger is sealed, in seconds (the interval D). */
+  readonly interval: number;
+}
 
 /** The sealing of one Recorder's directory. */
-export class RecorderSealing {
+export class RecorderSealing implements SealingStatus {
   readonly #sealer: Sealer;
-  readonly #log: (message: string) => void;
+  readonly #log: Logger;
   readonly #live = new Map<string, { recording: Recording; policy: WriteFailurePolicy }>();
 
-  private constructor(sealer: Sealer, log: (message: string) => void) {
+  private constructor(sealer: Sealer, log: Logger) {
     this.#sealer = sealer;
     this.#log = log;
     sealer.on('failure', (err, files) => {
@@ -34,7 +41,7 @@ export class RecorderSealing {
    */
   static open(
     dir: string,
-    options: { clock?: Clock; log: (message: string) => void; ops?: SealFileOps },
+    options: { clock?: Clock; log: Logger; ops?: SealFileOps },
   ): RecorderSealing | undefined {
     if (!isSealed(dir)) return undefined;
     const sealer = Sealer.open(dir, options);
