@@ -29,8 +29,8 @@ const work = benchWorkDir('sealing');
 function fresh(name: string, sealed: boolean): string {
   const dir = path.join(work, name);
   fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { mode: 0o700 });
   if (sealed) initSealing(dir, { interval: 1 });
-  else fs.mkdirSync(dir, { mode: 0o700 });
   return dir;
 }
 

@@ -51,7 +51,10 @@ type Mode = 'off' | 'on' | 'sealed';
 async function once(mode: Mode, data: string): Promise<Result> {
   const dir = path.join(work, 'rec');
   fs.rmSync(dir, { recursive: true, force: true });
-  if (mode === 'sealed') initSealing(dir, { interval: 1 });
+  if (mode === 'sealed') {
+    fs.mkdirSync(dir, { mode: 0o700 });
+    initSealing(dir, { interval: 1 });
+  }
   const server = await startServer(mode !== 'off', dir);
   const user = os.userInfo().username;
   const before = procStat(server.pid);
