@@ -174,3 +174,58 @@ describe('listings say whether each recording is sealed, without the key', () =>
     }
   });
 });
+
+describe('sshcast prune --dry-run and --max-total', () => {
+  /** A finished recording named for its start (seconds) with `n` output lines. */
+  function cast(dir: string, start: number, n: number): string {
+    const name = `ssh-session-${start}000000000-${String(start).slice(-6)}.cast`;
+    const events = Array.from({ length: n }, (_, i) => `[${i + 1}.0,"o","line ${i}\\r\\n"]\n`);
+    fs.writeFileSync(
+      path.join(dir, name),
+      `{"version":2,"width":80,"height":24,"timestamp":${start}}\n${events.join('')}[${n + 1}.0,"x","0"]\n`,
+      { mode: 0o600 },
+    );
+    return name;
+  }
+
+  it('--dry-run in a sealed directory removes nothing and writes no ledger entry', async () => {
+    const dir = path.join(work, 'dry');
+    fs.cpSync(path.join(VECTORS, 'base'), dir, { recursive: true });
+    const ledger = path.join(dir, '.sshcast/ledger.jsonl');
+    const before = fs.readFileSync(ledger);
+    const [name] = fs.readdirSync(dir).filter((f) => f.endsWith('.cast'));
+    const r = await runCli(['prune', dir, '--older-than', '1d', '--dry-run']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `^would remove ${name!.replace('.', '\\.')} \\(\\d+B, ended 2026-01-01 [\\d:]+\\)\\nwould prune 1 recording \\(\\d+B\\), each sealed in the ledger; \\d+B left\\n$`,
+      ),
+    );
+    expect(r.code).toBe(0);
+    expect(fs.existsSync(path.join(dir, name!))).toBe(true);
+    expect(fs.readFileSync(ledger).equals(before)).toBe(true);
+  });
+
+  it('--max-total then removes the oldest finished recordings until the rest fit', async () => {
+    const dir = path.join(work, 'total');
+    fs.mkdirSync(dir, { mode: 0o700 });
+    const now = Math.floor(Date.now() / 1000);
+    const oldest = cast(dir, now - 7200, 40);
+    const middle = cast(dir, now - 3600, 40);
+    const newest = cast(dir, now - 1800, 40);
+    const size = fs.statSync(path.join(dir, newest)).size; // about 1 KiB
+    // Nothing is a day old: only the size cap removes, oldest first, until one recording is left.
+    const r = await runCli(['prune', dir, '--older-than', '1d', '--max-total', String(size)]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n').filter((l) => l.startsWith('removed '))).toEqual([
+      expect.stringMatching(
+        new RegExp(`^removed ${oldest.replace('.', '\\.')} .*, over --max-total\\)$`),
+      ),
+      expect.stringMatching(
+        new RegExp(`^removed ${middle.replace('.', '\\.')} .*, over --max-total\\)$`),
+      ),
+    ]);
+    expect(r.stdout).toMatch(/\npruned 2 recordings \([\d.]+K\); 1\.0K left\n$/);
+    expect(fs.readdirSync(dir)).toEqual([newest]);
+  });
+});

@@ -2,7 +2,8 @@
  * The sealing process with an injected clock: every epoch gets its tick even when the process
  * comes back late (catch up, never skip); the key moves on monotonic time when the wall clock is
  * stepped back; one sealing process per directory; failed writes follow the failure path and the
- * key still moves; the key state is overwritten in place.
+ * key still moves; a failed key-state write stops sealing; the key state is overwritten in place;
+ * init pauses the epochs until the first start; a ledger line cut short is removed at start.
  */
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -206,5 +207,77 @@ describe('Sealer', () => {
     const report = await verifyDirectory(dir, key, { now: T0 + 40 });
     expect(report.ledger.gaps).toEqual([{ from: 1, to: 1 }]);
     expect(report.exitCode).toBe(1);
+  });
+  it('reads the epochs from init to the first start as a pause, not a gap', async () => {
+    const { dir, key } = sealedDir();
+    const clock = new SteppedClock(T0 + 35); // started three and a half intervals after init
+    const sealer = Sealer.open(dir, { clock, timers: false, log: () => {} });
+    sealer.start();
+    clock.advance(10);
+    sealer.poll();
+    await sealer.stop();
+    expect(entries(dir).map((x) => `${x.kind}@${x.epoch}`)).toEqual([
+      'init@0',
+      'start@3',
+      'tick@3',
+      'stop@4',
+    ]);
+    const report = await verifyDirectory(dir, key, { now: T0 + 60 });
+    expect(report.ledger.gaps).toEqual([]);
+    expect(report.exitCode).toBe(0);
+  });
+
+  it('removes a ledger line cut short by a crash before it writes start', async () => {
+    const { dir, key } = sealedDir();
+    const ledger = sealPaths(dir).ledger;
+    const whole = fs.readFileSync(ledger);
+    fs.appendFileSync(ledger, '{"seq":1,"epoch":0,"time":18000'); // a crash mid-append
+    expect((await verifyDirectory(dir, key, { now: T0 + 5 })).ledger.cutShort).toBe(true);
+    const clock = new SteppedClock(T0 + 2);
+    const sealer = Sealer.open(dir, { clock, timers: false, log: () => {} });
+    sealer.start();
+    await sealer.stop();
+    const data = fs.readFileSync(ledger);
+    expect(data.subarray(0, whole.length).equals(whole)).toBe(true);
+    expect(data.toString()).not.toContain('"time":18000,');
+    expect(entries(dir).map((x) => x.kind)).toEqual(['init', 'start', 'stop']);
+    const report = await verifyDirectory(dir, key, { now: T0 + 5 });
+    expect(report.ledger.cutShort).toBe(false);
+    expect(report.ledger.failure).toBeUndefined();
+    expect(report.exitCode).toBe(0);
+  });
+
+  it('stops sealing after a failed key-state write, never sealing with the old key again', async () => {
+    const { dir } = sealedDir();
+    const clock = new SteppedClock(T0);
+    let failing = false;
+    const ops: SealFileOps = {
+      append: (fd, buf) => fs.writeSync(fd, buf),
+      ftruncate: (fd, len) => fs.ftruncateSync(fd, len),
+      fdatasync: (fd) => fs.fdatasyncSync(fd),
+      writeState: (fd, state) => {
+        if (failing) throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+        writeState(fd, state);
+      },
+    };
+    const sealer = Sealer.open(dir, { clock, timers: false, ops, log: () => {} });
+    const failures: Error[] = [];
+    sealer.on('failure', (err) => failures.push(err));
+    sealer.start();
+    failing = true;
+    clock.advance(10);
+    sealer.poll();
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toBeInstanceOf(SealWriteError);
+    expect(failures[0]!.message).toContain(sealPaths(dir).state);
+    expect(failures[0]!.message).toMatch(/EIO/);
+    const seen = entries(dir).length;
+    failing = false; // even once writes work again: the key on disk may be the old one
+    clock.advance(10);
+    sealer.poll();
+    expect(failures).toHaveLength(2);
+    expect(failures[1]!.message).toMatch(/sealing stopped: cannot write the key state .*: EIO/);
+    expect(entries(dir)).toHaveLength(seen);
+    await sealer.stop();
   });
 });
