@@ -62,9 +62,12 @@ export async function startBenchServer(options: {
   const env = { ...process.env };
   if (options.recording) env.TS_DEBUG_LOG_SSH = '1';
   else delete env.TS_DEBUG_LOG_SSH;
+  // SSHCAST_BENCH_PROFILE=DIR: each server writes a V8 CPU profile there (node --cpu-prof).
+  const profile = process.env.SSHCAST_BENCH_PROFILE;
   const child = spawn(
     process.execPath,
     [
+      ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
       SERVER_JS,
       '--port',
       '0',

@@ -13,11 +13,13 @@ import {
   DEFAULT_RECORDING_DIR,
   ENABLE_VARIABLE,
   Recorder,
+  SealingError,
   authenticate,
   describeAuthPolicy,
   describeDiskLimits,
   describeLoginPolicy,
   escapingLogger,
+  formatInterval,
   generateEd25519KeyPair,
   hangUp,
   limitChannels,
@@ -185,6 +187,7 @@ if (enabled) {
   try {
     recorder.check();
   } catch (err) {
+    if (err instanceof SealingError) fail(`cannot seal ${dir}: ${err.message}`);
     fail(
       `cannot record to ${dir}: ${(err as Error).message}; choose a directory this user can write with --dir`,
     );
@@ -195,6 +198,13 @@ if (enabled) {
       ...(minFree !== undefined ? { minFree } : {}),
       ...(accountBudget ? { accountBudget } : {}),
     }) + '\n',
+  );
+  // Sealing (DESIGN section 7) is on for a directory set up with `sshcast seal init`.
+  const sealing = recorder.sealing;
+  process.stdout.write(
+    sealing
+      ? `sealing: on (interval ${formatInterval(sealing.interval)})\n`
+      : `sealing: off (sshcast seal init ${dir} turns it on)\n`,
   );
 } else {
   const value = process.env[ENABLE_VARIABLE];

@@ -9,6 +9,8 @@ export {
   ConfigError,
   RecordingStartError,
   SinkWriteError,
+  SealingError,
+  SealWriteError,
   type SshcastErrorCode,
   type CastProblem,
 } from './errors.js';
@@ -93,7 +95,7 @@ export {
   type SpaceAmount,
 } from './recording/disk-limits.js';
 export type { Sink } from './recording/sink.js';
-export type { Clock } from './recording/clock.js';
+export type { Clock } from './clock.js';
 
 // The format: reading and writing asciicast.
 export {
@@ -118,3 +120,8 @@ export { summarizeCast, type CastSummary } from './asciicast/summary.js';
 
 // Replay.
 export { startWebServer, type WebServer, type WebServerOptions } from './web/server.js';
+
+// Sealing (DESIGN section 7, docs/sealing.md): the Recorder seals by itself in a directory set up
+// with `sshcast seal init`; `sshcast verify` and `sshcast prune` do the rest.
+export type { SealingStatus } from './recording/sealing.js';
+export { formatInterval } from './sealing/key.js';
