@@ -8,8 +8,7 @@
  * as the exact bytes of their lines; the bytes of one batch are assembled once for every viewer,
  * and what a viewer cannot take at once is its own problem (see live-streams.ts), never the feed's.
  */
-import type { Event } from '../asciicast/event.js';
-import { followCast, type FollowItem } from '../live/follow.js';
+import { followCast, type FollowedEvent, type FollowItem } from '../live/follow.js';
 import { BoundedTerminal } from '../render/terminal.js';
 import type { FollowedFile } from './files.js';
 
@@ -33,7 +32,7 @@ export interface LiveFeedOptions {
   onClosed?: () => void;
 }
 
-const CODES_SENT = new Set(['o', 'r', 'm']);
+const CODES_SENT = new Set(['o', 'm']);
 const HEARTBEAT = Buffer.from(':\n\n');
 
 /** Why a feed's stream ended, as the `done` event's data and the log say it. */
@@ -61,9 +60,7 @@ export class LiveFeed {
   constructor(file: FollowedFile, options: LiveFeedOptions) {
     this.#file = file;
     this.#options = options;
-    this.#heartbeat = setInterval(() => {
-      for (const v of [...this.#viewers]) v.send(HEARTBEAT);
-    }, options.heartbeatMs ?? 15_000);
+    this.#heartbeat = setInterval(() => this.#sendAll(HEARTBEAT), options.heartbeatMs ?? 15_000);
     this.#heartbeat.unref();
     this.#finished = this.#run();
   }
@@ -133,8 +130,7 @@ export class LiveFeed {
       case 'events': {
         this.#busy = true;
         try {
-          if (this.#caughtUp && this.#viewers.size > 0) this.#broadcast(item.events);
-          await this.#paint(item.events.map((e) => e.event));
+          await this.#play(item.events);
           if (this.#caughtUp) this.#lastAt = Date.now();
         } finally {
           this.#busy = false;
@@ -152,7 +148,47 @@ export class LiveFeed {
     }
   }
 
-  #broadcast(events: { event: Event; line: Buffer }[]): void {
+  /**
+   * Sends a batch to the viewers and applies it to the screen, in step. A resize goes out as a
+   * reset that repaints the screen at its new size: asciinema-player's eventsource driver (3.18)
+   * hands an `r` event's "COLSxROWS" to its terminal unparsed, so the event alone resizes nothing.
+   * Resizes in a row make one reset.
+   */
+  async #play(events: FollowedEvent[]): Promise<void> {
+    const screen = this.#screen!;
+    const send = this.#caughtUp && this.#viewers.size > 0;
+    if (this.#caughtUp) this.#lastAt = Date.now();
+    let run: FollowedEvent[] = [];
+    let resized = false;
+    const flush = async (): Promise<void> => {
+      if (resized) {
+        resized = false;
+        if (send) this.#sendAll(this.#reset());
+      }
+      if (run.length === 0) return;
+      const events = run;
+      run = [];
+      if (send) this.#broadcast(events);
+      const output = events.filter((e) => e.event.code === 'o').map((e) => e.event.data);
+      if (output.length > 0) await screen.write(output.join(''));
+    };
+    for (const e of events) {
+      this.#lastTime = e.event.time;
+      if (e.event.code === 'r') {
+        await flush();
+        const [cols, rows] = e.event.data.split('x').map(Number);
+        screen.resize(cols!, rows!);
+        resized = true;
+      } else {
+        if (resized) await flush();
+        if (e.event.code === 'x') this.#lastExit = e.event.data;
+        run.push(e);
+      }
+    }
+    await flush();
+  }
+
+  #broadcast(events: FollowedEvent[]): void {
     const parts: Buffer[] = [];
     for (const { event, line } of events) {
       if (!CODES_SENT.has(event.code)) continue;
@@ -164,26 +200,11 @@ export class LiveFeed {
           : Buffer.from(JSON.stringify([event.time / 1e6, event.code, event.data]));
       parts.push(DATA, bytes, END);
     }
-    if (parts.length === 0) return;
-    const frame = Buffer.concat(parts);
-    for (const v of [...this.#viewers]) v.send(frame);
+    if (parts.length > 0) this.#sendAll(Buffer.concat(parts));
   }
 
-  /** Applies events to the screen: runs of output in one write, resizes between them. */
-  async #paint(events: Event[]): Promise<void> {
-    const screen = this.#screen!;
-    let output = '';
-    for (const e of events) {
-      this.#lastTime = e.time;
-      if (e.code === 'o') output += e.data;
-      else if (e.code === 'r') {
-        if (output) await screen.write(output);
-        output = '';
-        const [cols, rows] = e.data.split('x').map(Number);
-        screen.resize(cols!, rows!);
-      } else if (e.code === 'x') this.#lastExit = e.data;
-    }
-    if (output) await screen.write(output);
+  #sendAll(frame: Buffer): void {
+    for (const v of [...this.#viewers]) v.send(frame);
   }
 
   /** Lets the joining viewers in: each gets the present screen. */
