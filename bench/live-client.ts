@@ -92,6 +92,8 @@ export interface SseMessage {
 /** A viewer that reads its stream as EventSource does (no reconnect). */
 export class SseViewer {
   readonly messages: SseMessage[] = [];
+  /** How many messages came, kept or not. */
+  received = 0;
   /** Resolves when the connection ends. */
   readonly closed: Promise<void>;
   /** Called on every message. */
@@ -126,6 +128,7 @@ export class SseViewer {
       }
       if (data.length === 0) continue;
       const m = { event, data: data.join('\n'), at };
+      this.received++;
       if (keep) this.messages.push(m);
       this.onMessage?.(m);
     }
@@ -134,6 +137,14 @@ export class SseViewer {
   close(): void {
     this.#req.destroy();
   }
+}
+
+/** Resolves once `v` has its first message (its reset). */
+export function firstMessage(v: SseViewer): Promise<void> {
+  return new Promise((resolve) => {
+    if (v.received > 0) return resolve();
+    v.onMessage = () => resolve();
+  });
 }
 
 /**

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  firstMessage,
   liveTicket,
   rssOf,
   SseViewer,
@@ -80,14 +81,6 @@ function logged(pattern: RegExp): Promise<void> {
     };
     web.child.stderr!.on('data', check);
     check();
-  });
-}
-
-/** Resolves once `v` has its first message (its reset). */
-function firstMessage(v: SseViewer): Promise<void> {
-  return new Promise((resolve) => {
-    if (v.messages.length > 0) return resolve();
-    v.onMessage = () => resolve();
   });
 }
 
