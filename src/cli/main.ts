@@ -27,6 +27,16 @@ const commands: Record<string, { summary: string; load: () => Promise<Subcommand
     load: () => import('./validate.js'),
   },
   rec: { summary: 'record a local command through a pty', load: () => import('./rec.js') },
+  // Sealing (DESIGN section 7).
+  seal: { summary: 'set up sealing: seal init [DIR]', load: () => import('./seal.js') },
+  verify: {
+    summary: 'check sealed recordings with the verification key',
+    load: () => import('./verify.js'),
+  },
+  prune: {
+    summary: 'remove old recordings, sealing each removal',
+    load: () => import('./prune.js'),
+  },
   // A variable specifier: web.ts is written separately and may be missing from a partial build.
   web: {
     summary: 'browse and replay recordings in a web page',
@@ -37,7 +47,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Subcommand
 /** The top-level usage text. */
 export const help = `Usage: sshcast COMMAND [OPTIONS]
 
-Record, list, replay and check asciicast v2 session recordings.
+Record, list, replay, check and seal asciicast v2 session recordings.
 
 Commands:
 ${Object.entries(commands)

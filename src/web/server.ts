@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream';
 import type { LivenessRule } from '../live/liveness.js';
 import { defaultLog, type Logger } from '../log.js';
+import { LedgerIndexReader, sealMark } from '../sealing/ledger-index.js';
 import { bearerToken, hostAllowed, hostForUrl, sameSecret } from './access.js';
 import { Audit, clientOf } from './audit.js';
 import { loadClientModules } from './client-modules.js';
@@ -97,6 +98,8 @@ const TICKET_PATH = /^\/api\/live\/([^/]+)\/ticket$/;
 export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
   const host = options.host ?? '127.0.0.1';
   const files = RecordingFiles.open(options.dir, options.liveness);
+  // Sealing (DESIGN section 7): each listed recording says through which line it is sealed.
+  const seals = new LedgerIndexReader(options.dir);
   let assets: Map<string, Asset>;
   try {
     assets = loadAssets();
@@ -160,7 +163,15 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     const ticketPath = TICKET_PATH.exec(pathname);
     if (!methodIn(ticketPath ? ['POST'] : ['GET', 'HEAD'])) return;
 
-    if (pathname === '/api/recordings') return sendJson(res, 200, await files.list());
+    if (pathname === '/api/recordings') {
+      const list = await files.list();
+      const index = seals.read();
+      return sendJson(
+        res,
+        200,
+        index ? list.map((r) => ({ ...r, sealed: sealMark(index, r.file) })) : list,
+      );
+    }
     try {
       if (ticketPath) {
         const name = recordingPath(ticketPath[1]!);

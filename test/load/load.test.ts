@@ -143,5 +143,7 @@ describe('load on one server', () => {
     expect(fdCount(env.pid)).toBeLessThanOrEqual(baseline.fds);
     expect(descendants(env.pid)).toHaveLength(baseline.children);
     expect(env.server.child.exitCode).toBeNull();
-  }, 240_000);
+    // Each session opens a PAM session in its launcher (a perl process, ~0.2 s of CPU): 550 of
+    // them took 211 s alone at load 10 on 2 cores. The bound is for a hang, not a speed target.
+  }, 600_000);
 });

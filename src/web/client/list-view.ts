@@ -3,10 +3,9 @@
  * read again every few seconds while the tab is visible, so a recording that starts, goes live or
  * ends shows without a reload.
  */
-import type { CastSummary as Summary } from '../../asciicast/summary.js';
 import { getJson, viewUrl } from './api.js';
 import { $, el } from './dom.js';
-import { day, duration, size, statusText, when } from './summary-text.js';
+import { day, duration, size, statusText, when, type Summary } from './summary-text.js';
 
 function row(s: Summary): HTMLTableRowElement {
   const tr = el(

@@ -5,7 +5,7 @@
  * follows as it is written, until the server's `done`, when the page says the session ended and
  * offers the replay from the start. The stream is one-way: nothing typed here reaches the session.
  */
-import type { CastSummary as Summary } from '../../asciicast/summary.js';
+import type { Summary } from './summary-text.js';
 import { getJson, postJson } from './api.js';
 import { $ } from './dom.js';
 import { createPlayer, playerLogger, type PlayerApi } from './player.js';
