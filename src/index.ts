@@ -118,8 +118,10 @@ export {
 } from './asciicast/reader.js';
 export { summarizeCast, type CastSummary } from './asciicast/summary.js';
 
-// Replay.
+// Replay and live view.
 export { startWebServer, type WebServer, type WebServerOptions } from './web/server.js';
+export type { LiveOptions } from './web/live-streams.js';
+export type { LiveCandidate, LivenessRule } from './live/liveness.js';
 
 // Sealing (DESIGN section 7, docs/sealing.md): the Recorder seals by itself in a directory set up
 // with `sshcast seal init`; `sshcast verify` and `sshcast prune` do the rest.

@@ -1,22 +1,34 @@
 /**
- * `sshcast play FILE [-s SPEED] [-i SECONDS]`: replays a recording's output in the terminal with
- * its timing. When stdin is a terminal it is put in raw mode for the keys (space pauses and
+ * `sshcast play FILE [-s SPEED] [-i SECONDS] [--follow]`: replays a recording's output in the
+ * terminal with its timing, or with `--follow` watches one still being written, live
+ * (play-follow.ts). When stdin is a terminal it is put in raw mode for the keys (space pauses and
  * resumes, `.` steps while paused, `q` or Ctrl-C quits) and always restored: on the end, on a
  * quit, on SIGINT, SIGTERM or SIGHUP, and on any error.
  */
 import { readCastFile } from '../asciicast/reader.js';
 import type { Event } from '../asciicast/event.js';
+import { SshcastError } from '../errors.js';
+import { DEFAULT_LIVE_WINDOW_MS } from '../live/liveness.js';
 import { fileError, parseCommandArgs, positiveNumber, UsageError, writeOut } from './common.js';
+import { followPlay } from './play-follow.js';
 
 /** Usage text for `sshcast play`. */
 export const help = `Usage: sshcast play FILE [-s SPEED] [-i SECONDS]
+       sshcast play --follow FILE
 
 Replay a recording in this terminal with its real timing.
+
+With --follow, watch a recording that is still being written, live, like
+tail -f: the present screen at once, then new output as it is written,
+until the session ends or the recording's writer is gone (a crashed or
+killed server). A file no process on this machine writes (a collector's
+copy) is followed while it grew within the last ${DEFAULT_LIVE_WINDOW_MS / 1000} s.
 
 Options:
   -s, --speed SPEED            play SPEED times as fast (default 1)
   -i, --idle-time-limit SECS   shorten every pause longer than SECS to SECS (default: the
                                file's idle_time_limit, if any, else none)
+  -f, --follow                 watch live (q or Ctrl-C quits)
   -h, --help                   show this help
   -V, --version                print the version
 
@@ -27,6 +39,7 @@ Keys (when stdin is a terminal):
 
 Example:
   sshcast play -s 2 -i 1 session.cast
+  sshcast play --follow /var/lib/tailscale/ssh-sessions/ssh-session-….cast
 `;
 
 /** Keyboard state shared between the key handler and the playback loop. */
@@ -160,10 +173,16 @@ export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('play', args, {
     speed: { type: 'string', short: 's' },
     'idle-time-limit': { type: 'string', short: 'i' },
+    follow: { type: 'boolean', short: 'f' },
   });
   if (positionals.length !== 1)
     throw new UsageError('play: name one FILE (see sshcast play --help)');
   const file = positionals[0]!;
+  if (values.follow) {
+    if (values.speed !== undefined || values['idle-time-limit'] !== undefined)
+      throw new UsageError('play: --follow plays live, so -s and -i do not apply');
+    return runFollow(file);
+  }
   const speed = values.speed === undefined ? 1 : positiveNumber('play', '--speed', values.speed);
   const flagLimit =
     values['idle-time-limit'] === undefined
@@ -187,4 +206,29 @@ export async function run(args: string[]): Promise<number> {
   // Leave the terminal usable after quitting in the middle of a full-screen program.
   if (!finished && process.stdout.isTTY) await writeOut('\u001b[0m\u001b[?25h\r\n');
   return 0;
+}
+
+/** Runs `sshcast play --follow FILE`. */
+async function runFollow(file: string): Promise<number> {
+  const controls = new Controls();
+  const abort = new AbortController();
+  const restore = rawStdin(controls);
+  void (async () => {
+    while (!controls.quit) await controls.wait(Infinity);
+    abort.abort();
+  })();
+  try {
+    const end = await followPlay(file, {
+      windowMs: DEFAULT_LIVE_WINDOW_MS,
+      signal: abort.signal,
+      say: (line) =>
+        process.stderr.write(`${process.stdout.isTTY ? '\r\n' : ''}sshcast play: ${line}\n`),
+    });
+    if (end === 'quit' && process.stdout.isTTY) await writeOut('\u001b[0m\u001b[?25h\r\n');
+    return 0;
+  } catch (err) {
+    throw err instanceof SshcastError ? err : fileError(file, err);
+  } finally {
+    restore();
+  }
 }

@@ -1,29 +1,42 @@
 /**
- * `sshcast web [DIR] [--host 127.0.0.1] [--port 8080] [--token-file FILE]`: serves a private page
- * to browse and replay the recordings in DIR until SIGINT or SIGTERM.
+ * `sshcast web [DIR] [--host 127.0.0.1] [--port 8080] [--token-file FILE] [--max-viewers N]
+ * [--live-window SECONDS]`: serves a private page to browse, replay and watch live the
+ * recordings in DIR until SIGINT or SIGTERM; every replay and live view is logged on stderr.
  */
 import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { defaultLiveness } from '../live/liveness.js';
 import { DEFAULT_RECORDING_DIR } from '../recording/policy.js';
 import { newToken, tokenProblem } from '../web/access.js';
 import { startWebServer } from '../web/server.js';
 
 /** The text of `sshcast web --help`. */
 export const help = `Usage: sshcast web [DIR] [--host HOST] [--port PORT] [--token-file FILE]
+                   [--max-viewers N] [--live-window SECONDS]
 
 Serves a private web page to browse and replay the recordings in DIR
-(default ${DEFAULT_RECORDING_DIR}) with asciinema-player.
+(default ${DEFAULT_RECORDING_DIR}) with asciinema-player, and to watch
+live the ones still being written. DIR may be a device's directory or a
+collector's --dir (DEVICE/NAME.cast one level down).
 
-When ready it prints: serving http://HOST:PORT/?token=TOKEN
-Open that URL; a request without the token gets 401, one with a Host
-other than HOST:PORT gets 421. Stop it with Ctrl-C.
+When ready it prints: serving http://HOST:PORT/#token=TOKEN
+Open that URL: the page keeps the token in the tab (never in a cookie)
+and sends it with every request; a request for data without it gets 401,
+one with a Host other than HOST:PORT gets 421. Stop it with Ctrl-C.
+
+Every replay, live view and refused request is logged on stderr, with
+the time, the recording and the client's address.
 
 Options:
-  --host HOST        address to listen on (default 127.0.0.1)
-  --port PORT        port (default 8080; 0 picks a free one)
-  --token-file FILE  read the token from FILE instead of making a random one
-  -h, --help         show this help
+  --host HOST            address to listen on (default 127.0.0.1)
+  --port PORT            port (default 8080; 0 picks a free one)
+  --token-file FILE      read the token from FILE instead of making a random one
+  --max-viewers N        live viewers at once, over all recordings (default 32)
+  --live-window SECONDS  a collector's copy (DEVICE/NAME.cast) is live while it
+                         grew within SECONDS (default 120); a file directly in
+                         DIR is live while a process on this machine writes it
+  -h, --help             show this help
 `;
 
 /** Runs `sshcast web`; resolves with the exit status once the server stops (0 on SIGINT/SIGTERM). */
@@ -38,6 +51,8 @@ export async function run(args: string[]): Promise<number> {
         host: { type: 'string', default: '127.0.0.1' },
         port: { type: 'string', default: '8080' },
         'token-file': { type: 'string' },
+        'max-viewers': { type: 'string', default: '32' },
+        'live-window': { type: 'string', default: '120' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -57,6 +72,15 @@ export async function run(args: string[]): Promise<number> {
     return fail(`--port must be a number from 0 to 65535, not ${values.port}`, 2);
   const host = values.host;
   if (host === '') return fail('--host must not be empty', 2);
+  const maxViewers = Number(values['max-viewers']);
+  if (!/^[0-9]+$/.test(values['max-viewers']) || maxViewers < 1 || maxViewers > 10_000)
+    return fail(`--max-viewers must be a number from 1 to 10000, not ${values['max-viewers']}`, 2);
+  const window = Number(values['live-window']);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(values['live-window']) || window <= 0)
+    return fail(
+      `--live-window must be a number of seconds above 0, not ${values['live-window']}`,
+      2,
+    );
 
   let token: string;
   if (values['token-file'] !== undefined) {
@@ -82,7 +106,15 @@ export async function run(args: string[]): Promise<number> {
 
   let server;
   try {
-    server = await startWebServer({ dir, host, port, token });
+    server = await startWebServer({
+      dir,
+      host,
+      port,
+      token,
+      liveness: defaultLiveness(window * 1000),
+      live: { maxViewers },
+      log: (line) => process.stderr.write(`sshcast web: ${line}\n`),
+    });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'EADDRINUSE' ? 'address in use' : (e.code ?? e.message);

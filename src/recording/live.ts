@@ -20,13 +20,21 @@ type Read =
 /** What a read gives back; undefined when it failed (a process that exited, or not ours). */
 type Answer = string[] | string | undefined;
 
-type Scan = Generator<Read, Set<string>, Answer>;
+/** Where a process holds a file open for writing: `/proc/PID/fd/FD` links to `target`. */
+export interface Writer {
+  pid: number;
+  fd: number;
+  /** The path the kernel shows for the file. */
+  target: string;
+}
+
+type Scan = Generator<Read, Map<string, Writer>, Answer>;
 
 // O_ACCMODE of the `flags:` line of fdinfo (octal): 1 is O_WRONLY, 2 is O_RDWR.
 const ACCESS_MODE = 0o3;
 
 function* scan(wanted: Map<string, string[]>): Scan {
-  const found = new Set<string>();
+  const found = new Map<string, Writer>();
   const seen = new Set<string>();
   if (wanted.size === 0) return found;
   const pids = yield { op: 'readdir', path: '/proc' };
@@ -41,14 +49,20 @@ function* scan(wanted: Map<string, string[]>): Scan {
       const names = wanted.get(target);
       if (names === undefined) continue;
       const info = yield { op: 'readFile', path: `/proc/${pid}/fdinfo/${fd}` };
-      const flags = typeof info === 'string' ? /^flags:\s*([0-7]+)$/m.exec(info)?.[1] : undefined;
-      if (flags === undefined || (parseInt(flags, 8) & ACCESS_MODE) === 0) continue;
+      if (!opensForWriting(info)) continue;
       seen.add(target);
-      for (const name of names) found.add(name);
+      const writer = { pid: Number(pid), fd: Number(fd), target };
+      for (const name of names) found.set(name, writer);
       if (seen.size === wanted.size) return found;
     }
   }
   return found;
+}
+
+/** Whether an fdinfo text says its descriptor was opened for writing. */
+function opensForWriting(info: Answer): boolean {
+  const flags = typeof info === 'string' ? /^flags:\s*([0-7]+)$/m.exec(info)?.[1] : undefined;
+  return flags !== undefined && (parseInt(flags, 8) & ACCESS_MODE) !== 0;
 }
 
 /**
@@ -92,18 +106,38 @@ function wantedPaths(files: readonly string[]): Map<string, string[]> {
 export function filesBeingWritten(files: readonly string[]): Set<string> {
   const steps = scan(wantedPaths(files));
   for (let step = steps.next(); ;) {
-    if (step.done) return step.value;
+    if (step.done) return new Set(step.value.keys());
     step = steps.next(answerSync(step.value));
   }
 }
 
 /** {@link filesBeingWritten} without blocking the event loop, for a server. */
 export async function filesBeingWrittenAsync(files: readonly string[]): Promise<Set<string>> {
+  return new Set((await findWriters(files)).keys());
+}
+
+/**
+ * Of `files`, those that some process holds open for writing, each with one process and
+ * descriptor that does, so that {@link stillWriting} can check it again without a scan.
+ */
+export async function findWriters(files: readonly string[]): Promise<Map<string, Writer>> {
   const steps = scan(wantedPaths(files));
   for (let step = steps.next(); ;) {
     if (step.done) return step.value;
     step = steps.next(await answer(step.value));
   }
+}
+
+/**
+ * Whether `writer` still holds its file open for writing: two reads of /proc, where a scan reads
+ * every descriptor of every process. A killed writer's descriptors are gone, so this says no.
+ */
+export async function stillWriting(writer: Writer): Promise<boolean> {
+  const target = await answer({ op: 'readlink', path: `/proc/${writer.pid}/fd/${writer.fd}` });
+  if (target !== writer.target) return false;
+  return opensForWriting(
+    await answer({ op: 'readFile', path: `/proc/${writer.pid}/fdinfo/${writer.fd}` }),
+  );
 }
 
 /** Whether some process holds `file` open for writing. */

@@ -1,8 +1,10 @@
 /**
  * A headless terminal emulator (@xterm/headless) that is safe to feed untrusted output: each side
  * is clamped to 1..1000, every write passes the CSI clamp, and a long write is handed over in
- * pieces. The one emulator behind `sshcast cat --text` and `renderScreen`.
+ * pieces. The one emulator behind `sshcast cat --text`, `renderScreen` and the live views, which
+ * paint a joining viewer's screen with {@link BoundedTerminal.serialize}.
  */
+import serializeAddon from '@xterm/addon-serialize';
 import xterm from '@xterm/headless';
 import { clampSide, DEFAULT_SIZE } from '../asciicast/terminal.js';
 import { CsiClamp } from './csi-clamp.js';
@@ -36,6 +38,7 @@ export class BoundedTerminal {
   readonly term: InstanceType<typeof xterm.Terminal>;
   readonly #clamp = new CsiClamp();
   readonly #piece: number;
+  #serializer: InstanceType<typeof serializeAddon.SerializeAddon> | undefined;
 
   constructor(options: BoundedTerminalOptions) {
     const cols = clampSide(options.cols, DEFAULT_SIZE.cols);
@@ -98,6 +101,19 @@ export class BoundedTerminal {
       cols: this.term.cols,
       rows: this.term.rows,
     };
+  }
+
+  /**
+   * Text that paints this screen on a terminal of the same size: its cells with their colours and
+   * attributes, the alternate screen if it is in use, the cursor and the modes (xterm's own
+   * serialize addon). The visible screen only: no scrollback.
+   */
+  serialize(): string {
+    if (!this.#serializer) {
+      this.#serializer = new serializeAddon.SerializeAddon();
+      this.term.loadAddon(this.#serializer);
+    }
+    return this.#serializer.serialize({ scrollback: 0 });
   }
 
   dispose(): void {

@@ -1,11 +1,13 @@
 /**
- * Access control for the replay page: a secret token (given once in the query, then kept in an
- * HttpOnly SameSite=Strict cookie) and a `Host` check against DNS rebinding.
+ * Access control for the replay page: a secret token, which the page reads from the URL's
+ * fragment, keeps in the origin's sessionStorage and sends in an `Authorization: Bearer` header
+ * (never a cookie: browsers send a host's cookies to every port of it), and a `Host` check
+ * against DNS rebinding.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 
-/** Characters a token may hold: it travels in a URL and a cookie unescaped. */
+/** Characters a token may hold: it travels in a URL fragment and a header unescaped. */
 const TOKEN_SHAPE = /^[A-Za-z0-9._~-]{16,512}$/;
 
 /** A new random token: 32 bytes, base64url. */
@@ -29,25 +31,13 @@ export function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(ha, hb);
 }
 
-/** The cookie's name; it carries the port, since browsers share cookies across the ports of a host. */
-export function cookieName(port: number): string {
-  return `sshcast_${port}`;
-}
-
-/** The value of cookie `name` in a `Cookie` header, if present. */
-export function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq === -1) continue;
-    if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
-
-/** The `Set-Cookie` value that keeps the token for the session. */
-export function tokenCookie(port: number, token: string): string {
-  return `${cookieName(port)}=${token}; HttpOnly; SameSite=Strict; Path=/`;
+/**
+ * The token of an `Authorization: Bearer TOKEN` header (the scheme is case-insensitive), or
+ * undefined when there is none.
+ */
+export function bearerToken(header: string | undefined): string | undefined {
+  const m = header === undefined ? null : /^Bearer +([^ ]+) *$/i.exec(header);
+  return m ? m[1] : undefined;
 }
 
 /** How a host appears in a URL authority: IPv6 literals in brackets. */

@@ -50,7 +50,7 @@ export const LIST_PAGE = shell(
 /** The replay view of one recording (`/view?file=NAME`). */
 export const VIEW_PAGE = shell(
   'sshcast replay',
-  `<header><p><a href="/" id="back">← All recordings</a></p><h1 id="title">Loading…</h1><p id="meta" class="muted"></p></header>
+  `<header><p><a href="/" id="back">← All recordings</a></p><h1><span id="live-badge" class="live-badge" hidden>LIVE</span><span id="title">Loading…</span></h1><p id="meta" class="muted"></p></header>
 <main id="replay-view">
 <form id="controls" class="controls" autocomplete="off">
 <label>Speed <select id="speed"><option value="0.5">0.5×</option><option value="1" selected>1×</option><option value="1.5">1.5×</option><option value="2">2×</option><option value="4">4×</option><option value="8">8×</option></select></label>
@@ -59,6 +59,7 @@ export const VIEW_PAGE = shell(
 </form>
 <p id="error" class="error" hidden></p>
 <p id="large" hidden><button id="load-anyway" type="button">Load it anyway</button></p>
+<p id="live-status" hidden><span id="live-text"></span> <button id="replay-start" type="button">Replay from the start</button></p>
 <div id="player"></div>
 <section id="chapters-box" hidden><h2>Chapters</h2><ol id="chapters"></ol></section>
 </main>`,
@@ -81,6 +82,8 @@ td.when { white-space: nowrap; }
 td.cmd code { word-break: break-all; }
 tr.damaged td { color: var(--bad); }
 .status-partial { color: var(--warn); }
+.status-live, .live-badge { color: #fff; background: var(--bad); border-radius: .3rem; padding: 0 .4rem; font-weight: 600; font-size: .85em; }
+.live-badge { margin-right: .5rem; vertical-align: middle; }
 .status-damaged { color: var(--bad); }
 #player { margin: .5rem 0; height: min(70vh, 760px); }
 #chapters button { font: inherit; background: none; border: none; color: LinkText; cursor: pointer; padding: 0; text-decoration: underline; }

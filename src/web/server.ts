@@ -1,36 +1,50 @@
 /**
- * The replay web server behind `sshcast web`: a list of recordings and a replay view with
- * asciinema-player, served from the installed package. Private by construction: every response
- * first checks the `Host` header (421 otherwise, against DNS rebinding), then the token (401).
+ * The replay web server behind `sshcast web`: a list of recordings, a replay view with
+ * asciinema-player served from the installed package, and live views of recordings still being
+ * written. Private by construction: every response first checks the `Host` header (421
+ * otherwise, against DNS rebinding); the page's shell and scripts, which name no recording, are
+ * served to anyone who gets past it; every request for data needs the token in an
+ * `Authorization: Bearer` header, and a live stream a ticket got with it (401 otherwise).
  */
 import fs from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream';
-import {
-  cookieName,
-  hostAllowed,
-  hostForUrl,
-  readCookie,
-  sameSecret,
-  tokenCookie,
-} from './access.js';
+import type { LivenessRule } from '../live/liveness.js';
+import { defaultLog, type Logger } from '../log.js';
 import { LedgerIndexReader, sealMark } from '../sealing/ledger-index.js';
+import { bearerToken, hostAllowed, hostForUrl, sameSecret } from './access.js';
+import { Audit, clientOf } from './audit.js';
 import { loadClientModules } from './client-modules.js';
-import { FileRefused, RecordingFiles } from './files.js';
+import { FileRefused, isRecordingPath, RecordingFiles } from './files.js';
+import { LiveStreams, type LiveOptions } from './live-streams.js';
 import { LIST_PAGE, PAGE_CSS, VIEW_PAGE } from './page.js';
+import { SECURITY_HEADERS, send, sendJson, sendText } from './respond.js';
 
 /** Options for {@link startWebServer}. */
 export interface WebServerOptions {
-  /** The directory of recordings; only `*.cast` regular files directly inside it are served. */
+  /**
+   * The directory of recordings: the `*.cast` regular files directly inside it, and those one
+   * level down in a device's directory (`DEVICE/NAME.cast`, a collector's `--dir`).
+   */
   dir: string;
   /** Address to listen on; loopback by default. */
   host?: string;
   /** Port; 0 picks a free one (see {@link WebServer.port}). */
   port?: number;
-  /** The secret every request must carry (query once, then cookie). */
+  /** The secret every request for data must carry, as `Authorization: Bearer TOKEN`. */
   token: string;
+  /**
+   * Which recordings are still being written (the live badge, the end of a live view). Default:
+   * a process on this machine writes a file directly in `dir`; a `DEVICE/` file grew within
+   * two minutes (`defaultLiveness` of sshcast's live/liveness.ts).
+   */
+  liveness?: LivenessRule;
+  /** The live views' limits. */
+  live?: LiveOptions;
+  /** The audit log: every replay, live view and refused request. Default: stderr. */
+  log?: Logger;
 }
 
 /** A running replay server. */
@@ -39,34 +53,14 @@ export interface WebServer {
   port: number;
   /** `http://HOST:PORT/`. */
   url: string;
-  /** The URL to open, carrying the token: `http://HOST:PORT/?token=TOKEN`. */
+  /**
+   * The URL to open, carrying the token in its fragment, which a browser never sends to a server:
+   * `http://HOST:PORT/#token=TOKEN`.
+   */
   urlWithToken: string;
-  /** Stops listening, ends open connections and releases the directory. */
+  /** Stops listening, ends open connections and live views, and releases the directory. */
   close(): Promise<void>;
 }
-
-/** The Content-Security-Policy of every response: no inline script; the player needs WebAssembly. */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self' 'wasm-unsafe-eval'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "font-src 'self' data:",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join('; ');
-
-const SECURITY_HEADERS: Record<string, string> = {
-  'Content-Security-Policy': CONTENT_SECURITY_POLICY,
-  'X-Content-Type-Options': 'nosniff',
-  'Referrer-Policy': 'no-referrer',
-  'Cache-Control': 'no-store',
-  'X-Frame-Options': 'DENY',
-  'Cross-Origin-Resource-Policy': 'same-origin',
-};
 
 interface Asset {
   type: string;
@@ -98,10 +92,12 @@ function loadAssets(): Map<string, Asset> {
   ]);
 }
 
+const TICKET_PATH = /^\/api\/live\/([^/]+)\/ticket$/;
+
 /** Starts the server; resolves once it accepts connections. */
 export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
   const host = options.host ?? '127.0.0.1';
-  const files = RecordingFiles.open(options.dir);
+  const files = RecordingFiles.open(options.dir, options.liveness);
   // Sealing (DESIGN section 7): each listed recording says through which line it is sealed.
   const seals = new LedgerIndexReader(options.dir);
   let assets: Map<string, Asset>;
@@ -111,91 +107,107 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     files.close();
     throw err;
   }
+  const audit = new Audit(options.log ?? defaultLog);
+  const live = new LiveStreams(files, audit, options.live);
   let port = 0;
   const server = http.createServer((req, res) => {
     handle(req, res).catch(() => {
-      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
+      if (!res.headersSent) sendText(res, 500, 'internal error');
       else res.destroy();
     });
   });
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    if (!hostAllowed(req.headers.host, host, port)) {
-      return send(res, 421, 'text/plain; charset=utf-8', 'misdirected request: wrong Host\n');
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('Allow', 'GET, HEAD');
-      return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
-    }
+    if (!hostAllowed(req.headers.host, host, port))
+      return sendText(res, 421, 'misdirected request: wrong Host');
+    const method = req.method ?? 'GET';
     const raw = req.url ?? '/';
     const q = raw.indexOf('?');
     const pathname = q === -1 ? raw : raw.slice(0, q);
-    const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
+    const client = clientOf(req.socket);
+    const refuse = (status: number, why: string): void => {
+      audit.refused(method, pathname, client, status, why);
+      if (status === 401) return unauthorized(res);
+      sendText(res, status, why);
+    };
+    const methodIn = (allowed: string[]): boolean => {
+      if (allowed.includes(method)) return true;
+      res.setHeader('Allow', allowed.join(', '));
+      sendText(res, 405, 'method not allowed');
+      return false;
+    };
 
-    const given = query.get('token');
-    if (given !== null) {
-      if (!sameSecret(given, options.token)) return unauthorized(res);
-      query.delete('token');
-      const rest = query.toString();
-      // A path such as `//evil.example` would make the redirect leave this site.
-      const path = /^\/(?![/\\])/.test(pathname) ? pathname : '/';
-      res.setHeader('Set-Cookie', tokenCookie(port, options.token));
-      res.setHeader('Location', rest ? `${path}?${rest}` : path);
-      return send(res, 303, 'text/plain; charset=utf-8', 'see other\n');
-    }
-    const cookie = readCookie(req.headers.cookie, cookieName(port));
-    if (cookie === undefined || !sameSecret(cookie, options.token)) return unauthorized(res);
-
-    if (pathname === '/') return send(res, 200, 'text/html; charset=utf-8', LIST_PAGE);
-    if (pathname === '/view') return send(res, 200, 'text/html; charset=utf-8', VIEW_PAGE);
+    // The shell and its scripts hold no data: a browser must load them before it can send the
+    // token, which it keeps where only this origin's scripts can read it.
+    const shell = pathname === '/' ? LIST_PAGE : pathname === '/view' ? VIEW_PAGE : undefined;
     const asset = assets.get(pathname);
-    if (asset) return send(res, 200, asset.type, asset.body);
+    if (shell !== undefined || asset) {
+      if (!methodIn(['GET', 'HEAD'])) return;
+      if (asset) return send(res, 200, asset.type, asset.body);
+      return send(res, 200, 'text/html; charset=utf-8', shell!);
+    }
+
+    // A live stream: an EventSource cannot send the token, so it shows a ticket got with it.
+    if (pathname.startsWith('/live/')) {
+      const name = recordingPath(pathname.slice('/live/'.length));
+      const ticket = q === -1 ? null : new URLSearchParams(raw.slice(q + 1)).get('ticket');
+      if (name === undefined) return refuse(401, 'ticket: unknown');
+      if (ticket === null) return refuse(401, 'no ticket');
+      if (!methodIn(['GET'])) return;
+      return live.stream(res, name, ticket, client, refuse);
+    }
+
+    const given = bearerToken(req.headers.authorization);
+    if (given === undefined) return refuse(401, 'no token');
+    if (!sameSecret(given, options.token)) return refuse(401, 'wrong token');
+    const ticketPath = TICKET_PATH.exec(pathname);
+    if (!methodIn(ticketPath ? ['POST'] : ['GET', 'HEAD'])) return;
+
     if (pathname === '/api/recordings') {
       const list = await files.list();
       const index = seals.read();
-      const body = index ? list.map((r) => ({ ...r, sealed: sealMark(index, r.file) })) : list;
-      return send(res, 200, 'application/json; charset=utf-8', JSON.stringify(body));
+      return sendJson(
+        res,
+        200,
+        index ? list.map((r) => ({ ...r, sealed: sealMark(index, r.file) })) : list,
+      );
     }
-    if (pathname.startsWith('/api/recordings/')) {
-      const name = segment(pathname.slice('/api/recordings/'.length));
-      if (name === undefined)
-        return send(res, 400, 'text/plain; charset=utf-8', 'bad recording name\n');
-      try {
+    try {
+      if (ticketPath) {
+        const name = recordingPath(ticketPath[1]!);
+        if (name === undefined) return sendText(res, 400, 'bad recording name');
+        return await live.ticket(res, name);
+      }
+      if (pathname.startsWith('/api/recordings/')) {
+        const name = recordingPath(pathname.slice('/api/recordings/'.length));
+        if (name === undefined) return sendText(res, 400, 'bad recording name');
         const summary = await files.summary(name);
-        if (!summary) return send(res, 404, 'text/plain; charset=utf-8', 'no such recording\n');
-        return send(res, 200, 'application/json; charset=utf-8', JSON.stringify(summary));
-      } catch (err) {
-        if (err instanceof FileRefused)
-          return send(res, err.status, 'text/plain; charset=utf-8', `${err.message}\n`);
-        throw err;
+        if (!summary) return sendText(res, 404, 'no such recording');
+        return sendJson(res, 200, summary);
       }
-    }
-    if (pathname.startsWith('/files/')) {
-      const name = segment(pathname.slice('/files/'.length));
-      if (name === undefined)
-        return send(res, 400, 'text/plain; charset=utf-8', 'bad recording name\n');
-      let lines;
-      try {
-        lines = await files.openComplete(name);
-      } catch (err) {
-        if (err instanceof FileRefused)
-          return send(res, err.status, 'text/plain; charset=utf-8', `${err.message}\n`);
-        throw err;
-      }
-      res.writeHead(200, {
-        ...SECURITY_HEADERS,
-        'Content-Type': 'text/plain; charset=utf-8',
-        'Content-Length': lines.length,
-      });
-      if (req.method === 'HEAD') {
-        lines.stream.destroy();
-        res.end();
+      if (pathname.startsWith('/files/')) {
+        const name = recordingPath(pathname.slice('/files/'.length));
+        if (name === undefined) return sendText(res, 400, 'bad recording name');
+        const lines = await files.openComplete(name);
+        res.writeHead(200, {
+          ...SECURITY_HEADERS,
+          'Content-Type': 'text/plain; charset=utf-8',
+          'Content-Length': lines.length,
+        });
+        if (method === 'HEAD') {
+          lines.stream.destroy();
+          res.end();
+          return;
+        }
+        audit.replay(name, client);
+        pipeline(lines.stream, res, () => {});
         return;
       }
-      pipeline(lines.stream, res, () => {});
-      return;
+    } catch (err) {
+      if (err instanceof FileRefused) return sendText(res, err.status, err.message);
+      throw err;
     }
-    return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+    return sendText(res, 404, 'not found');
   };
 
   await new Promise<void>((resolve, reject) => {
@@ -213,46 +225,31 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   return {
     port,
     url,
-    urlWithToken: `${url}?token=${options.token}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => {
-          files.close();
-          resolve();
-        });
-        server.closeAllConnections();
-      }),
+    urlWithToken: `${url}#token=${options.token}`,
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await live.close();
+      server.closeAllConnections();
+      await closed;
+      files.close();
+    },
   };
 }
 
-/** Decodes one path segment; undefined when it is malformed or holds a separator after decoding. */
-function segment(raw: string): string | undefined {
+/**
+ * Decodes the recording path of a URL (one segment, `/` encoded as %2F for a device's
+ * recordings); undefined when it is malformed or not a recording's path.
+ */
+function recordingPath(raw: string): string | undefined {
   let name: string;
   try {
     name = decodeURIComponent(raw);
   } catch {
     return undefined;
   }
-  if (name === '' || name.includes('/') || name.includes('\\') || name.includes('\0'))
-    return undefined;
-  return name;
-}
-
-function send(res: http.ServerResponse, status: number, type: string, body: string | Buffer): void {
-  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-  res.writeHead(status, {
-    ...SECURITY_HEADERS,
-    'Content-Type': type,
-    'Content-Length': bytes.length,
-  });
-  res.end(bytes);
+  return isRecordingPath(name) ? name : undefined;
 }
 
 function unauthorized(res: http.ServerResponse): void {
-  send(
-    res,
-    401,
-    'text/plain; charset=utf-8',
-    'unauthorized: open the URL with the token that `sshcast web` printed\n',
-  );
+  sendText(res, 401, 'unauthorized: this needs the token that `sshcast web` printed');
 }

@@ -13,7 +13,7 @@ import {
   type Page,
 } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { header, makeDir, serve, type Served } from '../web/serve.js';
+import { header, makeDir, pageUrl, serve, type Served } from '../web/serve.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = [
@@ -58,7 +58,7 @@ const FILES: Record<string, string> = {
 let tmp: string;
 let served: Served;
 let browser: Browser;
-/** One browser profile: the token is accepted once, then its cookie serves every page. */
+/** One browser profile; each new tab gets the token in its URL's fragment, as printed. */
 let context: BrowserContext;
 const cspViolations: string[] = [];
 
@@ -70,7 +70,7 @@ async function openPage(): Promise<Page> {
   return page;
 }
 
-/** Opens the printed URL (token in the query, then the cookie) and lands on the list. */
+/** Opens the printed URL (the token in its fragment) and lands on the list. */
 async function openList(): Promise<Page> {
   const page = await openPage();
   await page.goto(served.url);
@@ -79,7 +79,7 @@ async function openList(): Promise<Page> {
 }
 
 async function openView(page: Page, file: string): Promise<void> {
-  await page.goto(`${served.origin}/view?file=${encodeURIComponent(file)}`);
+  await page.goto(pageUrl(served, `/view?file=${encodeURIComponent(file)}`));
   await page.waitForFunction(
     () => document.getElementById('title')?.textContent !== 'Loading…',
     null,
@@ -119,10 +119,15 @@ afterAll(async () => {
 });
 
 describe('the replay page in chromium', () => {
-  it('the printed URL opens the list, newest first, and leaves no token in the URL or in script reach', async () => {
+  it('the printed URL opens the list, newest first; the token leaves the URL and the history, and is in no cookie', async () => {
     const page = await openList();
     expect(new URL(page.url()).search).toBe('');
+    expect(new URL(page.url()).hash).toBe('');
+    expect(page.url()).not.toContain(served.token);
     expect(await page.evaluate(() => document.cookie)).toBe('');
+    expect((await context.cookies()).length).toBe(0);
+    expect(await page.evaluate(() => sessionStorage.getItem('sshcast-token'))).toBe(served.token);
+    expect(await page.evaluate(() => localStorage.length)).toBe(0);
     const files = await page
       .locator('#recordings tbody tr')
       .evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.file));
@@ -332,14 +337,24 @@ describe('the replay page in chromium', () => {
     await page.close();
   });
 
-  it('a browser without the cookie gets 401 and sees no file name', async () => {
+  it('a tab without the token gets the shell, which asks for the printed URL and names no file; the data gets 401', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     const res = await page.goto(`${served.origin}/`);
-    expect(res?.status()).toBe(401);
+    expect(res?.status()).toBe(200);
+    await page.waitForSelector('#list-error:not([hidden])');
+    expect(await page.locator('#list-error').innerText()).toMatch(
+      /open the URL that `sshcast web` printed/,
+    );
     expect(await page.content()).not.toMatch(/ssh-session|\.cast/);
+    const view = await page.goto(`${served.origin}/view?file=ssh-session-1-hello.cast`);
+    expect(view?.status()).toBe(200);
+    await page.waitForSelector('#error:not([hidden])');
+    expect(await page.locator('.ap-player').count()).toBe(0);
+    expect(await page.locator('#meta').innerText()).not.toContain('alice');
     const api = await page.goto(`${served.origin}/api/recordings`);
     expect(api?.status()).toBe(401);
+    expect(await page.content()).not.toMatch(/ssh-session|\.cast/);
     await context.close();
   });
 

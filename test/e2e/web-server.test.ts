@@ -1,5 +1,5 @@
 /**
- * `sshcast web` over real HTTP, started from the built CLI: access control (token, cookie, Host),
+ * `sshcast web` over real HTTP, started from the built CLI: access control (token, Host),
  * file access (traversal, symlinks, FIFOs), complete lines only, security headers, CLI errors.
  * Each attack is first shown to work against a naive server, then to fail against ours.
  */
@@ -70,7 +70,7 @@ afterAll(async () => {
 
 describe('sshcast web: startup', () => {
   it('prints exactly one serving line with a 32-byte base64url token', () => {
-    expect(served.url).toMatch(/^http:\/\/127\.0\.0\.1:[0-9]+\/\?token=[A-Za-z0-9_-]{43}$/);
+    expect(served.url).toMatch(/^http:\/\/127\.0\.0\.1:[0-9]+\/#token=[A-Za-z0-9_-]{43}$/);
     expect(served.port).toBeGreaterThan(0);
   });
 
@@ -108,56 +108,54 @@ describe('sshcast web: startup', () => {
 });
 
 describe('sshcast web: the token', () => {
-  it('without the token: 401, and the body names no file', async () => {
+  const host = (): Record<string, string> => ({ Host: `127.0.0.1:${served.port}` });
+
+  it('without the token, every request for data gets 401, and the body names no file', async () => {
     for (const p of [
-      '/',
       '/api/recordings',
+      '/api/recordings/ssh-session-1-a.cast',
       '/files/ssh-session-1-a.cast',
-      '/view?file=ssh-session-1-a.cast',
-      '/assets/app.js',
+      '/api/live/ssh-session-1-a.cast/ticket',
+      '/live/ssh-session-1-a.cast',
+      '/no-such-page',
     ]) {
-      const r = await rawGet(served.port, p, { Host: `127.0.0.1:${served.port}` });
+      const r = await rawGet(served.port, p, host());
       expect(r.status, p).toBe(401);
       expect(r.body.toString()).not.toMatch(/ssh-session|\.cast/);
     }
   });
 
-  it('a wrong token in the query or the cookie gets 401', async () => {
-    const host = { Host: `127.0.0.1:${served.port}` };
-    expect((await rawGet(served.port, '/?token=wrong', host)).status).toBe(401);
-    expect((await rawGet(served.port, `/?token=${served.token}x`, host)).status).toBe(401);
-    expect(
-      (await rawGet(served.port, '/', { ...host, Cookie: `sshcast_${served.port}=wrong` })).status,
-    ).toBe(401);
-    // The cookie of another port's server does not count.
-    expect(
-      (await rawGet(served.port, '/', { ...host, Cookie: `sshcast_1=${served.token}` })).status,
-    ).toBe(401);
+  it('the page shell and its scripts are served without it, and name no recording', async () => {
+    for (const p of ['/', '/view?file=ssh-session-1-a.cast', '/assets/web/client/app.js']) {
+      const r = await rawGet(served.port, p, host());
+      expect(r.status, p).toBe(200);
+      expect(r.body.toString(), p).not.toMatch(/ssh-session|alice|echo hi/);
+    }
   });
 
-  it('the token in the query sets an HttpOnly SameSite=Strict cookie and redirects to the URL without it', async () => {
-    const r = await rawGet(served.port, `/view?file=ssh-session-1-a.cast&token=${served.token}`, {
-      Host: `127.0.0.1:${served.port}`,
-    });
-    expect(r.status).toBe(303);
-    expect(r.headers.location).toBe('/view?file=ssh-session-1-a.cast');
-    const cookie = r.headers['set-cookie']![0]!;
-    expect(cookie).toBe(
-      `sshcast_${served.port}=${served.token}; HttpOnly; SameSite=Strict; Path=/`,
-    );
-    const next = await rawGet(served.port, r.headers.location!, {
-      Host: `127.0.0.1:${served.port}`,
-      Cookie: cookie.split(';')[0]!,
-    });
-    expect(next.status).toBe(200);
+  it('a wrong token, or the right one anywhere but the Authorization header, gets 401', async () => {
+    const bad = async (headers: Record<string, string>, p = '/api/recordings') =>
+      (await rawGet(served.port, p, { ...host(), ...headers })).status;
+    expect(await bad({ Authorization: 'Bearer wrong' })).toBe(401);
+    expect(await bad({ Authorization: `Bearer ${served.token}x` })).toBe(401);
+    expect(await bad({ Authorization: `Basic ${served.token}` })).toBe(401);
+    expect(await bad({ Authorization: served.token })).toBe(401);
+    // Not in the query (it would be in logs and history), nor in a cookie (sent to every port).
+    expect(await bad({}, `/api/recordings?token=${served.token}`)).toBe(401);
+    expect(await bad({ Cookie: `sshcast_${served.port}=${served.token}` })).toBe(401);
+    expect(await bad({ Cookie: `token=${served.token}` })).toBe(401);
   });
 
-  it('the redirect never leaves the site', async () => {
-    const r = await rawGet(served.port, `//evil.example/?token=${served.token}`, {
-      Host: `127.0.0.1:${served.port}`,
-    });
-    expect(r.status).toBe(303);
-    expect(r.headers.location).toBe('/');
+  it('the right token in the Authorization header opens the data, and no response sets a cookie', async () => {
+    const list = await authedGet(served, '/api/recordings');
+    expect(list.status).toBe(200);
+    expect(list.headers['set-cookie']).toBeUndefined();
+    const file = await authedGet(served, '/files/ssh-session-1-a.cast');
+    expect(file.status).toBe(200);
+    expect(file.headers['set-cookie']).toBeUndefined();
+    const shell = await rawGet(served.port, `/?token=${served.token}`, host());
+    expect(shell.headers['set-cookie']).toBeUndefined();
+    expect(shell.headers.location).toBeUndefined();
   });
 });
 
@@ -175,8 +173,8 @@ describe('sshcast web: the Host header (DNS rebinding)', () => {
     }
   });
 
-  it('ours answers 421 to a foreign Host, even with the right cookie or token', async () => {
-    const cookie = { Cookie: `sshcast_${served.port}=${served.token}` };
+  it('ours answers 421 to a foreign Host, even with the right token', async () => {
+    const auth = { Authorization: `Bearer ${served.token}` };
     for (const host of [
       `attacker.example:${served.port}`,
       `evil.example:${served.port}`,
@@ -184,19 +182,16 @@ describe('sshcast web: the Host header (DNS rebinding)', () => {
       '127.0.0.1:1',
       '127.0.0.1',
     ]) {
-      const r = await rawGet(served.port, '/files/ssh-session-1-a.cast', { Host: host, ...cookie });
+      const r = await rawGet(served.port, '/files/ssh-session-1-a.cast', { Host: host, ...auth });
       expect(r.status, host).toBe(421);
       expect(r.body.toString()).not.toContain('echo hi');
     }
     // No Host at all: Node's HTTP/1.1 parser refuses it with 400 before our handler runs.
-    const none = await rawGet(served.port, '/files/ssh-session-1-a.cast', { Host: '', ...cookie });
+    const none = await rawGet(served.port, '/files/ssh-session-1-a.cast', { Host: '', ...auth });
     expect(none.status).toBe(400);
     expect(none.body.toString()).not.toContain('echo hi');
-    const q = await rawGet(served.port, `/?token=${served.token}`, {
-      Host: `attacker.example:${served.port}`,
-    });
-    expect(q.status).toBe(421);
-    expect(q.headers['set-cookie']).toBeUndefined();
+    const shell = await rawGet(served.port, '/', { Host: `attacker.example:${served.port}` });
+    expect(shell.status).toBe(421);
   });
 });
 
@@ -301,7 +296,7 @@ describe('sshcast web: complete lines only', () => {
           path: '/files/ssh-session-4-big.cast',
           headers: {
             Host: `127.0.0.1:${served.port}`,
-            Cookie: `sshcast_${served.port}=${served.token}`,
+            Authorization: `Bearer ${served.token}`,
           },
         },
         (res) => {
@@ -338,12 +333,12 @@ describe('sshcast web: descriptors', () => {
       for (let i = 0; i < 100 && fds() > before; i++) await new Promise((r) => setTimeout(r, 50));
       return fds();
     };
-    const cookie = {
+    const auth = {
       Host: `127.0.0.1:${served.port}`,
-      Cookie: `sshcast_${served.port}=${served.token}`,
+      Authorization: `Bearer ${served.token}`,
     };
     for (let i = 0; i < 50; i++)
-      await rawGet(served.port, '/files/ssh-session-2-b.cast', cookie, 'HEAD');
+      await rawGet(served.port, '/files/ssh-session-2-b.cast', auth, 'HEAD');
     expect(await settled()).toBeLessThanOrEqual(before);
     for (let i = 0; i < 50; i++) {
       await authedGet(served, '/files/ssh-session-1-a.cast');
@@ -360,7 +355,7 @@ describe('sshcast web: descriptors', () => {
             path: '/files/ssh-session-5-mid.cast',
             headers: {
               Host: `127.0.0.1:${served.port}`,
-              Cookie: `sshcast_${served.port}=${served.token}`,
+              Authorization: `Bearer ${served.token}`,
             },
           },
           (res) => res.once('data', () => (req.destroy(), resolve())),
@@ -414,7 +409,7 @@ describe('sshcast web: response headers', () => {
     const r = await rawGet(
       served.port,
       '/',
-      { Host: `127.0.0.1:${served.port}`, Cookie: `sshcast_${served.port}=${served.token}` },
+      { Host: `127.0.0.1:${served.port}`, Authorization: `Bearer ${served.token}` },
       'POST',
     );
     expect(r.status).toBe(405);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { header, makeDir, serve, type Served } from '../web/serve.js';
+import { header, makeDir, pageUrl, serve, type Served } from '../web/serve.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-sync'];
@@ -36,10 +36,6 @@ beforeAll(async () => {
   served = await serve(makeDir(tmp, 'recordings', FILES));
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto(served.url); // the token, once: its cookie serves the views below
-  await page.waitForSelector('#recordings tbody tr', { timeout: 15_000 });
-  await page.close();
 });
 
 afterAll(async () => {
@@ -50,7 +46,7 @@ afterAll(async () => {
 
 async function view(file: string): Promise<Page> {
   const page = await context.newPage();
-  await page.goto(`${served.origin}/view?file=${encodeURIComponent(file)}`);
+  await page.goto(pageUrl(served, `/view?file=${encodeURIComponent(file)}`));
   await page.waitForFunction(
     () =>
       document.querySelector('.ap-player') !== null ||

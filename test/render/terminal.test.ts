@@ -98,4 +98,40 @@ describe('BoundedTerminal', () => {
     });
     t.dispose();
   });
+
+  it('serializes its screen so that a fresh terminal of the same size shows the same: cells, colours, the alternate screen, the cursor', async () => {
+    const cases = [
+      'plain\r\ntext',
+      'a \x1b[1;31mred bold\x1b[0m and \x1b[4munderlined\x1b[0m\r\n\x1b[3;5Hplaced',
+      'main screen\r\n\x1b[?1049h\x1b[2Jfull-screen app\x1b[2;3Hxy',
+      Array.from({ length: 12 }, (_, i) => `line ${i}`).join('\r\n'), // scrolled: no scrollback kept
+    ];
+    for (const output of cases) {
+      const t = new BoundedTerminal({ cols: 30, rows: 5 });
+      await t.write(output);
+      const copy = new BoundedTerminal({ cols: 30, rows: 5 });
+      await copy.write(t.serialize());
+      expect(copy.screen(), JSON.stringify(output)).toEqual(t.screen());
+      expect(copy.term.buffer.active.type).toBe(t.term.buffer.active.type);
+      const cell = (b: BoundedTerminal) => {
+        const c = b.term.buffer.active.getLine(1)?.getCell(4);
+        return [c?.getChars(), c?.getFgColor(), c?.isBold(), c?.isUnderline()];
+      };
+      expect(cell(copy)).toEqual(cell(t));
+      t.dispose();
+      copy.dispose();
+    }
+  });
+
+  it('a serialized screen holds the screen only, however long the output was', async () => {
+    const t = new BoundedTerminal({ cols: 40, rows: 10 });
+    await t.write(
+      Array.from({ length: 2000 }, (_, i) => `output line number ${i} of many\r\n`).join(''),
+    );
+    const init = t.serialize();
+    expect(init.length).toBeLessThan(40 * 10 * 2);
+    expect(init).toContain('1999');
+    expect(init).not.toContain('number 1989 ');
+    t.dispose();
+  });
 });

@@ -1,11 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
-  cookieName,
+  bearerToken,
   hostAllowed,
   newToken,
-  readCookie,
   sameSecret,
-  tokenCookie,
   tokenProblem,
 } from '../../src/web/access.js';
 
@@ -18,7 +16,7 @@ describe('tokens', () => {
     expect(tokenProblem(a)).toBeUndefined();
   });
 
-  it('a token from a file must be long and safe in a URL and a cookie', () => {
+  it('a token from a file must be long and safe in a URL fragment and a header', () => {
     expect(tokenProblem('short')).toBeDefined();
     expect(tokenProblem('has space in it 0123456789')).toBeDefined();
     expect(tokenProblem('semi;colon;0123456789')).toBeDefined();
@@ -32,11 +30,15 @@ describe('tokens', () => {
     expect(sameSecret('', 'x')).toBe(false);
   });
 
-  it('the cookie is named for the port, HttpOnly, SameSite=Strict, Path=/', () => {
-    expect(tokenCookie(8080, 't')).toBe('sshcast_8080=t; HttpOnly; SameSite=Strict; Path=/');
-    expect(readCookie(`a=1; ${cookieName(8080)}=tok; b=2`, 'sshcast_8080')).toBe('tok');
-    expect(readCookie('sshcast_80800=x', 'sshcast_8080')).toBeUndefined();
-    expect(readCookie(undefined, 'sshcast_8080')).toBeUndefined();
+  it('reads the token of an Authorization: Bearer header, and nothing else', () => {
+    expect(bearerToken('Bearer tok-123')).toBe('tok-123');
+    expect(bearerToken('bearer tok-123')).toBe('tok-123');
+    expect(bearerToken('Bearer  tok-123 ')).toBe('tok-123');
+    expect(bearerToken('Basic dXNlcjpwYXNz')).toBeUndefined();
+    expect(bearerToken('Bearer')).toBeUndefined();
+    expect(bearerToken('Bearer a b')).toBeUndefined();
+    expect(bearerToken('tok-123')).toBeUndefined();
+    expect(bearerToken(undefined)).toBeUndefined();
   });
 });
 

@@ -65,7 +65,7 @@ export async function serve(dir: string, extra: string[] = []): Promise<Served> 
     url,
     origin: u.origin,
     port: Number(u.port),
-    token: u.searchParams.get('token')!,
+    token: new URLSearchParams(u.hash.slice(1)).get('token')!,
     stderr: () => err,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
@@ -107,7 +107,7 @@ export function rawGet(
   });
 }
 
-/** A GET as the browser would send it after the token was accepted (right Host, the cookie). */
+/** A GET as the page sends it (right Host, the token in an Authorization header). */
 export function authedGet(
   s: Served,
   pathname: string,
@@ -115,9 +115,17 @@ export function authedGet(
 ): Promise<RawResponse> {
   return rawGet(s.port, pathname, {
     Host: `127.0.0.1:${s.port}`,
-    Cookie: `sshcast_${s.port}=${s.token}`,
+    Authorization: `Bearer ${s.token}`,
     ...headers,
   });
+}
+
+/**
+ * A page of the server as a new tab opens it with the token: `path`, then `#token=TOKEN` (each
+ * tab keeps its own token, in its sessionStorage).
+ */
+export function pageUrl(s: Served, pathname: string): string {
+  return `${s.origin}${pathname}#token=${s.token}`;
 }
 
 /** The header line of a fixture recording. */

@@ -7,6 +7,10 @@
  */
 import { listView } from './list-view.js';
 import { replayView } from './replay-view.js';
+import { pageToken } from './token.js';
+
+// First of all: the token leaves the address bar (and this page's history entry).
+pageToken();
 
 if (location.pathname === '/view') void replayView();
 else void listView();

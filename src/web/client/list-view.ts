@@ -1,4 +1,8 @@
-/** The list of recordings (`/`): one row per recording, filtered by user, command and date. */
+/**
+ * The list of recordings (`/`): one row per recording, filtered by user, command and date. It is
+ * read again every few seconds while the tab is visible, so a recording that starts, goes live or
+ * ends shows without a reload.
+ */
 import { getJson, viewUrl } from './api.js';
 import { $, el } from './dom.js';
 import { day, duration, size, statusText, when, type Summary } from './summary-text.js';
@@ -30,28 +34,15 @@ function row(s: Summary): HTMLTableRowElement {
   return tr;
 }
 
+/** How often the list is read again. */
+const REFRESH_MS = 3000;
+
 export async function listView(): Promise<void> {
   const body = document.querySelector('#recordings tbody') as HTMLTableSectionElement;
-  let all: Summary[];
-  try {
-    all = await getJson<Summary[]>('/api/recordings');
-  } catch (err) {
-    $('summary').textContent = '';
-    const box = $('list-error');
-    box.textContent = `Could not list recordings: ${(err as Error).message}`;
-    box.hidden = false;
-    return;
-  }
   const userSelect = $('f-user') as HTMLSelectElement;
-  for (const user of [...new Set(all.map((s) => s.localUser ?? ''))].sort()) {
-    if (!user) continue;
-    const opt = el('option', user) as HTMLOptionElement;
-    opt.value = user;
-    userSelect.append(opt);
-  }
-  const rows = all.map((s) => ({ s, tr: row(s) }));
-  body.append(...rows.map((r) => r.tr));
-
+  let all: Summary[] = [];
+  let rows: { s: Summary; tr: HTMLTableRowElement }[] = [];
+  let shownText = '';
   const command = $('f-command') as HTMLInputElement;
   const from = $('f-from') as HTMLInputElement;
   const to = $('f-to') as HTMLInputElement;
@@ -74,7 +65,39 @@ export async function listView(): Promise<void> {
         ? `${all.length} recording${all.length === 1 ? '' : 's'}`
         : `${shown} of ${all.length} recordings`;
   };
+  const load = async (): Promise<boolean> => {
+    let text: string;
+    try {
+      text = JSON.stringify(await getJson<Summary[]>('/api/recordings'));
+    } catch (err) {
+      $('summary').textContent = '';
+      const box = $('list-error');
+      box.textContent = `Could not list recordings: ${(err as Error).message}`;
+      box.hidden = false;
+      return false;
+    }
+    if (text === shownText) return true;
+    shownText = text;
+    all = JSON.parse(text) as Summary[];
+    const users = new Set(Array.from(userSelect.options, (o) => o.value));
+    for (const user of [...new Set(all.map((s) => s.localUser ?? ''))].sort()) {
+      if (!user || users.has(user)) continue;
+      const opt = el('option', user) as HTMLOptionElement;
+      opt.value = user;
+      userSelect.append(opt);
+    }
+    rows = all.map((s) => ({ s, tr: row(s) }));
+    body.replaceChildren(...rows.map((r) => r.tr));
+    apply();
+    return true;
+  };
+
   for (const input of [userSelect, command, from, to]) input.addEventListener('input', apply);
   $('filters').addEventListener('submit', (e) => e.preventDefault());
-  apply();
+  if (!(await load())) return;
+  const refresh = async (): Promise<void> => {
+    if (document.visibilityState === 'visible' && !(await load())) return;
+    setTimeout(() => void refresh(), REFRESH_MS);
+  };
+  setTimeout(() => void refresh(), REFRESH_MS);
 }

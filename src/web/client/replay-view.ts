@@ -5,26 +5,15 @@
  */
 import { getJson, getText } from './api.js';
 import { $, el } from './dom.js';
+import { liveView } from './live-view.js';
+import { createPlayer, playerLogger, type PlayerApi } from './player.js';
 import { outline, posterTime, type Outline } from './outline.js';
 import { duration, size, statusText, when, type Summary } from './summary-text.js';
-
-interface PlayerApi {
-  dispose(): void;
-  getCurrentTime(): number;
-  play(): Promise<unknown>;
-  pause(): Promise<unknown>;
-  seek(location: number | { marker: number }): Promise<unknown>;
-  addEventListener(name: string, handler: (event?: unknown) => void): void;
-}
-
-declare const AsciinemaPlayer: {
-  create(src: unknown, el: HTMLElement, opts: Record<string, unknown>): PlayerApi;
-};
 
 /** Above this size the replay view asks before loading a recording. */
 const LARGE_RECORDING_BYTES = 256 * 1024 * 1024;
 
-function setTitle(title: string): void {
+export function setTitle(title: string): void {
   $('title').textContent = title;
   document.title = `${title} — sshcast replay`;
 }
@@ -78,6 +67,22 @@ export async function replayView(): Promise<void> {
   if (summary.status === 'damaged')
     return refuse(file, 'damaged', `This recording is damaged: ${summary.problem ?? 'unreadable'}`);
   setTitle(summary.command ?? summary.title ?? 'shell');
+  if (summary.status === 'live') return liveView(file, () => void replayFresh(file, summary));
+  await replay(file, summary);
+}
+
+/** Replays a recording that was live: its summary read again, since it grew. */
+async function replayFresh(file: string, before: Summary): Promise<void> {
+  const summary = await getJson<Summary>(`/api/recordings/${encodeURIComponent(file)}`).catch(
+    () => before,
+  );
+  $('meta').textContent = describe(summary);
+  await replay(file, summary);
+}
+
+/** Plays the recording from the start: what is in the file now, complete lines only. */
+async function replay(file: string, summary: Summary): Promise<void> {
+  $('controls').hidden = false;
   await askIfLarge(summary);
 
   let text: string;
@@ -117,20 +122,12 @@ function play(text: string, parsed: Outline): void {
       controls: true,
       autoPlay,
       preload: true,
-      logger: {
-        log() {},
-        debug() {},
-        info() {},
-        warn() {},
-        error(...args: unknown[]) {
-          fail(`The player failed: ${args.map(String).join(' ')}`);
-        },
-      },
+      logger: playerLogger(fail),
     };
     // A paused player shows its place through the poster (startAt alone shows an empty terminal).
     if (autoPlay && startAt !== undefined) opts.startAt = startAt;
     else opts.poster = `npt:${startAt ?? posterTime(parsed.times, idleLimit)}`;
-    const p = AsciinemaPlayer.create({ data: text }, box, opts);
+    const p = createPlayer({ data: text }, box, opts);
     p.addEventListener('play', () => (playing = true));
     p.addEventListener('playing', () => (playing = true));
     p.addEventListener('pause', () => (playing = false));

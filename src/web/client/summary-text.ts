@@ -36,8 +36,8 @@ export function statusText(s: Summary): string {
 
 function recordingStatus(s: Summary): string {
   if (s.status === 'damaged') return `damaged: ${s.problem ?? 'unreadable'}`;
+  if (s.status === 'live') return 'live';
   if (!s.hasEvents) return 'no output yet';
-  if (s.status === 'live') return 'still being written';
   if (s.status === 'partial') return 'in progress or cut short';
   return s.exit !== undefined ? `exit ${s.exit}` : 'ended';
 }
