@@ -129,9 +129,9 @@ describe('a flood of recordings from one account', () => {
       ctx.annotate(
         `naive: disk full after ${seconds.toFixed(1)} s, ${totalSize(dir)} bytes of recordings, ${free} bytes free`,
       );
-      // Full: every writer on this file system fails now, and the flood's recordings end in
-      // write failures (each then truncated to its last complete line, which frees a little).
-      expect(free).toBeLessThan(256 * 1024);
+      // Full: the kernel said ENOSPC, and the flood's recordings end in write failures (each
+      // then cut back to its last complete line, which frees a little: at most a batch each).
+      expect(totalSize(dir)).toBeGreaterThan(0.9 * SIZE);
       await s.waitFor(/session continues unrecorded/);
     } finally {
       f.stop();
