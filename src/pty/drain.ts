@@ -25,6 +25,8 @@ export class Drain {
   #held: Buffer = Buffer.alloc(0);
   readonly #timer: QuietTimer;
   #finished = false;
+  /** Whether the sentinel came out (it may come after a timeout, on a machine too busy to read). */
+  #seen = false;
 
   constructor(
     slave: number,
@@ -50,12 +52,13 @@ export class Drain {
 
   /** Output read from the master while draining. */
   take(chunk: Buffer): void {
-    if (this.#finished) return this.#emit(chunk);
+    if (this.#finished) return this.#emit(this.stripLate(chunk));
     if (this.#timer.armed) this.arm();
     const buf = this.#held.length ? Buffer.concat([this.#held, chunk]) : chunk;
     this.#held = Buffer.alloc(0);
     const at = buf.indexOf(this.#sentinel);
     if (at !== -1) {
+      this.#seen = true;
       this.#emit(buf.subarray(0, at));
       this.#finish();
       this.#emit(buf.subarray(at + this.#sentinel.length));
@@ -70,6 +73,23 @@ export class Drain {
     }
     this.#emit(buf.subarray(0, buf.length - keep));
     this.#held = Buffer.from(buf.subarray(buf.length - keep));
+  }
+
+  /** Whether the sentinel came out: until it does, later output still passes through {@link take}. */
+  get seen(): boolean {
+    return this.#seen;
+  }
+
+  /**
+   * After a timeout, the sentinel that comes out late is taken out of the output, so that a
+   * machine too busy to read in time never puts it in a recording.
+   */
+  stripLate(chunk: Buffer): Buffer {
+    if (this.#seen) return chunk;
+    const at = chunk.indexOf(this.#sentinel);
+    if (at === -1) return chunk;
+    this.#seen = true;
+    return Buffer.concat([chunk.subarray(0, at), chunk.subarray(at + this.#sentinel.length)]);
   }
 
   /** Gives up waiting: what was held back is output after all. */

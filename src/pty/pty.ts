@@ -150,9 +150,9 @@ export class PtyProcess extends EventEmitter<PtyProcessEvents> {
     this.#term.onData((data) => {
       if (this.#hungUp) return;
       const chunk = Buffer.isBuffer(data) ? data : Buffer.from(data as unknown as Uint8Array);
-      if (this.#drain) return this.#drain.take(chunk);
+      if (this.#drain && !this.#childGone) return this.#drain.take(chunk);
       this.#armQuiet();
-      this.#emitData(chunk);
+      this.#emitData(this.#drain ? this.#drain.stripLate(chunk) : chunk);
     });
     this.#term.onExit(({ exitCode, signal }) => {
       this.#drain?.end();
@@ -183,7 +183,8 @@ export class PtyProcess extends EventEmitter<PtyProcessEvents> {
   }
 
   #drained(): void {
-    this.#drain = undefined;
+    // A drain that timed out keeps filtering the output for its sentinel, which may come late.
+    if (this.#drain?.seen !== false) this.#drain = undefined;
     this.#childGone = true;
     this.#closeSlave();
     this.#armQuiet();
