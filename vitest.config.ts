@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // One OpenStack Swift for the files that need an S3 server (test/helpers/swift.ts).
+    globalSetup: ['test/helpers/swift-global.ts'],
   },
 });
