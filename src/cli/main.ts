@@ -26,6 +26,10 @@ const commands: Record<string, { summary: string; load: () => Promise<Subcommand
     load: () => import('./validate.js'),
   },
   rec: { summary: 'record a local command through a pty', load: () => import('./rec.js') },
+  collect: {
+    summary: 'receive recordings from devices and store them (S3 or a directory)',
+    load: () => import('./collect.js'),
+  },
   // A variable specifier: web.ts is written separately and may be missing from a partial build.
   web: {
     summary: 'browse and replay recordings in a web page',

@@ -9,6 +9,7 @@ export const FAULT_POINTS = [
   'lease:checked',
   'lease:generation',
   'segment:received',
+  'segment:ready',
   'segment:put',
   'segment:checked',
   'length:put',

@@ -35,6 +35,7 @@ export interface LeaseOptions {
   /** How long a takeover waits for copies in flight under the old lease. Default 500 ms. */
   settleMs?: number;
   faults?: FaultHook;
+  log?: (message: string) => void;
   /** Milliseconds, monotonic; injectable for tests. */
   now?: () => number;
 }
@@ -79,6 +80,7 @@ export class Leases {
   readonly #settleMs: number;
   readonly #faults: FaultHook;
   readonly #now: () => number;
+  readonly #log: (message: string) => void;
   readonly #held = new Map<string, HeldUpload>();
   /** The ETag of the last lease we wrote per upload, kept after a drop: ours to take back. */
   readonly #ours = new Map<string, string>();
@@ -90,6 +92,13 @@ export class Leases {
     this.#settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
     this.#faults = options.faults ?? (() => {});
     this.#now = options.now ?? (() => performance.now());
+    this.#log = options.log ?? (() => {});
+  }
+
+  #lost(h: HeldUpload): void {
+    if (!h.lost) this.#log(`lost the lease of ${h.id} to another collector`);
+    h.lost = true;
+    this.#held.delete(h.id);
   }
 
   get leaseMs(): number {
@@ -138,18 +147,14 @@ export class Leases {
     const key = `${uploadDir(h.id)}lease`;
     const at = this.#now();
     if (await this.#store.copyIfMatch(key, key, h.etag)) h.renewedAt = at;
-    else {
-      h.lost = true;
-      this.#held.delete(h.id);
-    }
+    else this.#lost(h);
   }
 
   /** Fails with 423 unless the lease is still ours: the fence before an acknowledgement. */
   async check(h: HeldUpload): Promise<void> {
     const head = await this.#store.head(`${uploadDir(h.id)}lease`);
     if (head?.etag !== h.etag) {
-      h.lost = true;
-      this.#held.delete(h.id);
+      this.#lost(h);
       throw busy('another collector took this upload over');
     }
   }

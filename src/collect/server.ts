@@ -79,6 +79,7 @@ export async function startCollector(options: CollectorOptions): Promise<Collect
     ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
     ...(options.settleMs !== undefined ? { settleMs: options.settleMs } : {}),
     ...(options.faults ? { faults: options.faults } : {}),
+    log,
   });
   const metrics = new CollectorMetrics();
   let finisher!: Finisher;

@@ -248,6 +248,7 @@ export class UploadStore extends DataStore {
     try {
       await this.#leases.renewIfDue(h);
       if (h.lost) throw new TusError(423, 'another collector took this upload over; retry');
+      await this.#faults('segment:ready');
       await this.#store.put(segmentKey(h.id, h.gen.gen, h.offset), body);
       await this.#faults('segment:put');
       await this.#leases.check(h);

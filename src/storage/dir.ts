@@ -28,6 +28,15 @@ const { O_CREAT, O_EXCL, O_WRONLY, O_NOFOLLOW, O_RDONLY, O_DIRECTORY } = fs.cons
 const ETAG_MAX_BYTES = 1 << 20;
 const TEMP_MARK = '~tmp-';
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export class DirStore implements ObjectStore {
   readonly location: string;
   readonly stats: StoreStats = newStats();
@@ -49,6 +58,30 @@ export class DirStore implements ObjectStore {
     } finally {
       fs.closeSync(fd);
     }
+  }
+
+  /**
+   * Takes the directory for this process (`.uploads/.lock` holds its pid); throws if a live
+   * process holds it. Returns the release.
+   */
+  holdLock(): () => void {
+    const file = path.join(this.#root, '.uploads', '.lock');
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = fs.openSync(file, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0o600);
+        fs.writeSync(fd, `${process.pid}\n`);
+        fs.closeSync(fd);
+        return () => fs.rmSync(file, { force: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const pid = Number(fs.readFileSync(file, 'utf8').trim());
+        if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid))
+          throw new ObjectStoreError(`another collector (pid ${pid}) uses ${this.#root}`);
+        fs.rmSync(file, { force: true }); // left by a process that is gone
+      }
+    }
+    throw new ObjectStoreError(`cannot lock ${this.#root}`);
   }
 
   #path(key: string): string {
