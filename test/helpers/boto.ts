@@ -23,6 +23,8 @@ elif op == 'list':
     for page in s3.get_paginator('list_objects_v2').paginate(Bucket=bucket, Prefix=args[0]):
         out += [{'key': o['Key'], 'size': o['Size']} for o in page.get('Contents', [])]
     print(json.dumps(out))
+elif op == 'getmany':
+    print(json.dumps([base64.b64encode(s3.get_object(Bucket=bucket, Key=k)['Body'].read()).decode() for k in args]))
 elif op == 'delete':
     s3.delete_object(Bucket=bucket, Key=args[0])
 elif op == 'put':
@@ -62,6 +64,17 @@ function boto(info: SwiftInfo, op: string, bucket: string, args: string[], input
 /** The bytes of one object, read by boto3. */
 export function botoGet(info: SwiftInfo, bucket: string, key: string): Promise<Buffer> {
   return boto(info, 'get', bucket, [key]);
+}
+
+/** The bytes of several objects, read by boto3 in one process. */
+export async function botoGetMany(
+  info: SwiftInfo,
+  bucket: string,
+  keys: string[],
+): Promise<Buffer[]> {
+  if (keys.length === 0) return [];
+  const out = JSON.parse((await boto(info, 'getmany', bucket, keys)).toString('utf8')) as string[];
+  return out.map((b) => Buffer.from(b, 'base64'));
 }
 
 /** Every object under `prefix`, as boto3 lists them. */

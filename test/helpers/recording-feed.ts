@@ -66,8 +66,9 @@ export async function startFeed(
   };
 }
 
-/** Resolves when `uploader` reports `name` shipped, or rejects after `timeoutMs`. */
+/** Resolves when `uploader` has shipped `name` (at once if it has), or rejects after `timeoutMs`. */
 export function shipped(uploader: Uploader, name: string, timeoutMs = 60_000): Promise<void> {
+  if (!uploader.names().includes(name)) return Promise.resolve(); // shipped already
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       uploader.off('shipped', on);
