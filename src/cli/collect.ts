@@ -4,12 +4,10 @@
  * them, until SIGINT or SIGTERM.
  */
 import fs from 'node:fs';
-import { startCollector } from '../collect/server.js';
 import { loadTokens } from '../collect/tokens.js';
 import { DirStore } from '../storage/dir.js';
 import { s3Settings } from '../storage/location.js';
 import type { ObjectStore } from '../storage/objects.js';
-import { S3Store } from '../storage/s3.js';
 import { UsageError, parseCommandArgs, positiveNumber } from './common.js';
 
 /** Usage text for `sshcast collect`. */
@@ -102,6 +100,8 @@ export async function run(args: string[]): Promise<number> {
     release = dir.holdLock();
     store = dir;
   } else {
+    // Loaded only here: the S3 SDK takes a while to load, and a usage error should not wait.
+    const { S3Store } = await import('../storage/s3.js');
     store = new S3Store(s3Settings(values.s3!));
     try {
       for await (const _ of store.list('.uploads/.probe')) break;
@@ -111,6 +111,7 @@ export async function run(args: string[]): Promise<number> {
     }
   }
 
+  const { startCollector } = await import('../collect/server.js');
   let collector;
   try {
     collector = await startCollector({

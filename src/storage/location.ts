@@ -5,7 +5,7 @@
 import { ConfigError } from '../errors.js';
 import { DirStore } from './dir.js';
 import type { ObjectStore } from './objects.js';
-import { S3Store, type S3Settings } from './s3.js';
+import type { S3Settings } from './s3.js';
 
 /** Whether `spec` names a bucket rather than a directory. */
 export function isS3Url(spec: string): boolean {
@@ -57,6 +57,12 @@ export function s3Settings(url: string, env: NodeJS.ProcessEnv = process.env): S
 }
 
 /** Opens the store `spec` names: an s3:// address or a directory. */
-export function openStore(spec: string, env: NodeJS.ProcessEnv = process.env): ObjectStore {
-  return isS3Url(spec) ? new S3Store(s3Settings(spec, env)) : new DirStore(spec);
+export async function openStore(
+  spec: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ObjectStore> {
+  if (!isS3Url(spec)) return new DirStore(spec);
+  // The S3 SDK is loaded only when a bucket is used: it takes a while to load.
+  const { S3Store } = await import('./s3.js');
+  return new S3Store(s3Settings(spec, env));
 }
