@@ -74,7 +74,7 @@ export interface UploaderEvents {
   shipped: [name: string];
   /** `name`'s acknowledged bytes lag by more than maxLagMs. */
   lagging: [name: string, lagMs: number];
-  /** `name` caught up after lagging. */
+  /** `name`'s lag is back within maxLagMs after lagging. */
   'caught-up': [name: string];
 }
 
@@ -292,6 +292,11 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     };
   }
 
+  /** The recording directory. */
+  get dir(): string {
+    return this.#o.dir;
+  }
+
   /** The names being uploaded. */
   names(): string[] {
     return [...this.#shipments.keys()];
@@ -461,7 +466,8 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     s.flushWaiters = s.flushWaiters.filter((w) =>
       w.target <= offset ? (w.resolve(), false) : true,
     );
-    if (s.lagging && s.writes.oldestAfter(offset) === undefined) {
+    const oldest = s.writes.oldestAfter(offset);
+    if (s.lagging && (oldest === undefined || this.#o.now() - oldest <= this.#o.maxLagMs)) {
       s.lagging = false;
       this.emit('caught-up', s.remote);
     }

@@ -7,6 +7,8 @@ import net from 'node:net';
 
 export interface Proxy {
   url: string;
+  /** The HTTP requests seen so far, as `METHOD PATH` (sniffed from each client chunk's start). */
+  requests: string[];
   /** Where new connections go (`http://HOST:PORT`). */
   setTarget(url: string): void;
   /** Stops forwarding on every connection, and holds new ones. */
@@ -22,7 +24,14 @@ export async function startProxy(target: string): Promise<Proxy> {
   let to = new URL(target);
   let frozen = false;
   const pairs = new Set<[net.Socket, net.Socket]>();
+  const requests: string[] = [];
   const server = net.createServer((client) => {
+    client.on('data', (chunk: Buffer) => {
+      const m = /^(POST|PATCH|HEAD|DELETE|GET|OPTIONS) (\S+)/.exec(
+        chunk.toString('latin1', 0, 300),
+      );
+      if (m) requests.push(`${m[1]} ${m[2]}`);
+    });
     const upstream = net.connect(Number(to.port), to.hostname);
     const pair: [net.Socket, net.Socket] = [client, upstream];
     pairs.add(pair);
@@ -52,6 +61,7 @@ export async function startProxy(target: string): Promise<Proxy> {
   };
   return {
     url: `http://127.0.0.1:${port}`,
+    requests,
     setTarget: (url) => (to = new URL(url)),
     freeze: () => {
       frozen = true;
