@@ -151,6 +151,27 @@ export async function summarizeHandle(
   }
 }
 
+/**
+ * Summarises a recording of `size` bytes that `read` gives ranges of (bytes [position, position +
+ * length), fewer at the end): a copy in an object store, say. Never throws.
+ */
+export async function summarizeRead(
+  file: string,
+  size: number,
+  mtimeMs: number,
+  read: (position: number, length: number) => Promise<Buffer>,
+): Promise<CastSummary> {
+  try {
+    const steps = summarize(file, { size, mtimeMs, isFile: () => true });
+    for (let step = steps.next(); ;) {
+      if (step.done) return step.value;
+      step = steps.next(await read(step.value.position, step.value.length));
+    }
+  } catch (err) {
+    return unreadableSummary(file, readProblem(err));
+  }
+}
+
 /** Newest first: by header `start`, else modification time; then by name, descending. */
 export function compareNewestFirst(a: CastSummary, b: CastSummary): number {
   const ta = a.start !== undefined ? a.start * 1000 : a.mtimeMs;

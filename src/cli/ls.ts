@@ -23,10 +23,12 @@ import {
 } from './common.js';
 
 /** Usage text for `sshcast ls`. */
-export const help = `Usage: sshcast ls [DIR] [--json]
+export const help = `Usage: sshcast ls [DIR | s3://BUCKET/PREFIX] [--device NAME] [--json]
 
 List the recordings (*.cast) in DIR, newest first: file, start time, duration, size, local user,
 status and command ("shell" for an interactive session). DIR defaults to ${DEFAULT_RECORDING_DIR}.
+With s3://BUCKET/PREFIX, list what every device shipped to the collectors storing there, with a
+device column (S3 settings from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, ...).
 
 Only each file's first line and its last event are read. Status is "ok", "partial" (the last line
 was cut short, or there is no exit event yet: a live or killed session) or "damaged" (with the
@@ -34,6 +36,7 @@ problem). Use "sshcast validate FILE" to check a whole file.
 
 Options:
   --json         print a JSON array instead of a table
+  --device NAME  only that device's recordings (s3://)
   -h, --help     show this help
   -V, --version  print the version
 
@@ -45,6 +48,8 @@ Example:
 export interface RecordingSummary extends CastSummary {
   /** The path as given (directory joined with the name). */
   path: string;
+  /** The device that shipped it, for a listing of a collector's store. */
+  device?: string;
 }
 
 /**
@@ -119,6 +124,7 @@ export function formatSize(bytes: number): string {
 
 /** The table `ls` prints; every field from a file is escaped so it cannot drive the terminal. */
 export function formatTable(rows: RecordingSummary[]): string {
+  const withDevice = rows.some((r) => r.device !== undefined);
   const cells = rows.map((r) => {
     const what =
       r.width === undefined
@@ -127,6 +133,7 @@ export function formatTable(rows: RecordingSummary[]): string {
           ? 'shell'
           : shorten(escapeControl(r.command), 200);
     return [
+      ...(withDevice ? [r.device ?? '-'] : []),
       escapeControl(r.file),
       formatStart(r.start),
       formatDuration(r.duration),
@@ -136,7 +143,10 @@ export function formatTable(rows: RecordingSummary[]): string {
       what,
     ];
   });
-  const head = ['FILE', 'START', 'DURATION', 'SIZE', 'USER', 'STATUS', 'COMMAND'];
+  const head = [
+    ...(withDevice ? ['DEVICE'] : []),
+    ...['FILE', 'START', 'DURATION', 'SIZE', 'USER', 'STATUS', 'COMMAND'],
+  ];
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) =>
     c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]!))).join('  ');
@@ -155,6 +165,7 @@ function isoTime(unixSeconds: number | undefined): string | null {
 /** The `--json` output: an array of summaries, safe to print on a terminal. */
 export function formatJson(rows: RecordingSummary[]): string {
   const items = rows.map((r) => ({
+    ...(r.device !== undefined ? { device: r.device } : {}),
     file: r.file,
     path: r.path,
     start: isoTime(r.start),
@@ -181,15 +192,25 @@ export function formatJson(rows: RecordingSummary[]): string {
 
 /** Runs `sshcast ls`. */
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs('ls', args, { json: { type: 'boolean' } });
+  const { values, positionals } = parseCommandArgs('ls', args, {
+    json: { type: 'boolean' },
+    device: { type: 'string' },
+  });
   if (positionals.length > 1)
     throw new UsageError('ls: takes at most one directory (see sshcast ls --help)');
   const dir = positionals[0] ?? DEFAULT_RECORDING_DIR;
   let rows: RecordingSummary[];
-  try {
-    rows = listRecordings(dir);
-  } catch (err) {
-    throw new Error(`${dir}: ${describeFsError(err)}`);
+  if (dir.startsWith('s3://')) {
+    const { listStoredRecordings } = await import('./ls-stored.js');
+    rows = await listStoredRecordings(dir, values.device);
+  } else {
+    if (values.device !== undefined)
+      throw new UsageError('ls: --device goes with s3://BUCKET/PREFIX (see sshcast ls --help)');
+    try {
+      rows = listRecordings(dir);
+    } catch (err) {
+      throw new Error(`${dir}: ${describeFsError(err)}`);
+    }
   }
   await writeOut(values.json ? formatJson(rows) : formatTable(rows));
   return 0;
