@@ -42,5 +42,6 @@ export {
 } from './test-server.js';
 export { DEFAULT_WAIT_MS, type ExitInfo, type WaitOptions } from './terminal-output.js';
 export { visible } from './show.js';
+export { startSwift, requireSwift, type SwiftInfo, type SwiftServer } from './swift.js';
 export { MemorySink } from '../recording/sink.js';
 export { ManualClock } from '../recording/clock.js';
