@@ -28,8 +28,6 @@ import type { FaultHook } from './faults.js';
 import { TusError } from './errors.js';
 
 export interface LeaseOptions {
-  /** Who this collector is, written into its leases (for people reading the bucket). */
-  holder: string;
   /** A lease not renewed for this long may be taken over. Default 10 s. */
   leaseMs?: number;
   /** How long a takeover waits for copies in flight under the old lease. Default 500 ms. */
@@ -75,7 +73,6 @@ export async function readChain(store: ObjectStore, id: string): Promise<Chain> 
 
 export class Leases {
   readonly #store: ObjectStore;
-  readonly #holder: string;
   readonly #leaseMs: number;
   readonly #settleMs: number;
   readonly #faults: FaultHook;
@@ -85,9 +82,8 @@ export class Leases {
   /** The ETag of the last lease we wrote per upload, kept after a drop: ours to take back. */
   readonly #ours = new Map<string, string>();
 
-  constructor(store: ObjectStore, options: LeaseOptions) {
+  constructor(store: ObjectStore, options: LeaseOptions = {}) {
     this.#store = store;
-    this.#holder = options.holder;
     this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.#settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
     this.#faults = options.faults ?? (() => {});
@@ -137,9 +133,9 @@ export class Leases {
     return this.#takeOver(id);
   }
 
-  /** Renews the lease when a third of its time has passed since the last renewal. */
+  /** Renews the lease when half its time has passed since the last renewal. */
   async renewIfDue(h: HeldUpload): Promise<void> {
-    if (this.#now() - h.renewedAt >= this.#leaseMs / 3) await this.renew(h);
+    if (this.#now() - h.renewedAt >= this.#leaseMs / 2) await this.renew(h);
   }
 
   /** Renews the lease by copying it onto itself, only if it is still ours. */
@@ -166,7 +162,8 @@ export class Leases {
     if (live && current.etag !== this.#ours.get(id))
       throw busy('another collector is writing this upload');
     const nonce = crypto.randomBytes(8).toString('hex');
-    const body = Buffer.from(`sshcast lease\n${nonce}\n${this.#holder}\n`);
+    // Just the nonce: every renewal copies the body, so it is kept small (17 bytes).
+    const body = Buffer.from(`${nonce}\n`);
     const putAt = this.#now();
     await this.#store.put(key, body);
     await this.#faults('lease:put');

@@ -11,8 +11,6 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import crypto from 'node:crypto';
-import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { Server as TusServer } from '@tus/server';
 import { TusError } from './errors.js';
@@ -52,6 +50,8 @@ export interface CollectorOptions {
   bufferBytes?: number;
   faults?: FaultHook;
   log?: (message: string) => void;
+  /** Milliseconds, monotonic, for lease renewals; injectable for simulations. */
+  now?: () => number;
 }
 
 export interface Collector {
@@ -73,9 +73,8 @@ function reply(res: http.ServerResponse, status: number, text: string, headers =
 export async function startCollector(options: CollectorOptions): Promise<Collector> {
   const log = options.log ?? ((m: string) => process.stderr.write(`sshcast collect: ${m}\n`));
   const { store, tokens } = options;
-  const holder = `${os.hostname()}:${process.pid}:${crypto.randomBytes(4).toString('hex')}`;
   const leases = new Leases(store, {
-    holder,
+    ...(options.now ? { now: options.now } : {}),
     ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
     ...(options.settleMs !== undefined ? { settleMs: options.settleMs } : {}),
     ...(options.faults ? { faults: options.faults } : {}),

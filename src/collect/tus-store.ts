@@ -135,7 +135,8 @@ export class UploadStore extends DataStore {
    * written (it exists and is not done, or a POST is creating it).
    */
   async prepare(id: string): Promise<void> {
-    if (!this.creating.has(id)) {
+    // Held: it exists and is not done (we would have finished it), and the lease may need renewal.
+    if (!this.creating.has(id) && !this.#leases.held(id)) {
       if (!(await this.info(id))) return;
       if ((await this.doneLength(id)) !== undefined) return;
     }
@@ -169,10 +170,10 @@ export class UploadStore extends DataStore {
       creation_date: info.created,
       storage: { type: 'sshcast', path: id },
     };
-    const done = await this.doneLength(id);
-    if (done !== undefined) return new Upload({ ...base, offset: done, size: done });
     const h = this.#leases.held(id);
     if (h) return new Upload({ ...base, offset: h.offset, size: h.length });
+    const done = await this.doneLength(id);
+    if (done !== undefined) return new Upload({ ...base, offset: done, size: done });
     const chain = await readChain(this.#store, id);
     return new Upload({ ...base, offset: chain.end, size: chain.length });
   }
