@@ -7,7 +7,15 @@
  * them. Every step can be repeated after a crash: the composed bytes are fixed once the length is.
  */
 import { readChain, type Leases } from './leases.js';
-import { finalKey, parseUploadId, uploadDir, UPLOADS } from '../storage/layout.js';
+import {
+  finalKey,
+  parseUploadId,
+  receiptsKey,
+  uploadDir,
+  uploadKind,
+  UPLOADS,
+} from '../storage/layout.js';
+import { receiptsOf } from '../storage/reader.js';
 import type { ObjectStore } from '../storage/objects.js';
 import type { FaultHook } from './faults.js';
 import type { UploadStore } from './tus-store.js';
@@ -88,6 +96,15 @@ export class Finisher {
       if (chain.length === undefined || chain.end !== chain.length) return;
       await this.#faults('finish:start');
       await this.#store.compose(finalKey(id), chain.pieces, chain.length);
+      if (uploadKind(parseUploadId(id)!.name) === 'ledger') {
+        // The segments' times go with them: keep each line's receipt time beside the ledger.
+        const bytes = await this.#store.get(finalKey(id));
+        const lines = receiptsOf(bytes, chain.pieces).map(
+          (r) =>
+            JSON.stringify({ line: r.line, received: new Date(r.receivedAt).toISOString() }) + '\n',
+        );
+        await this.#store.put(receiptsKey(id), Buffer.from(lines.join('')));
+      }
       await this.#faults('finish:composed');
       const h = this.#leases.held(id);
       if (!h) return; // another collector took it over and finishes it

@@ -12,6 +12,7 @@
  *                                          the upload's length, declared when it was at START
  * .uploads/DEVICE/NAME/snapshot            the length copied to DEVICE/NAME while still open
  * .uploads/DEVICE/NAME/done                the length, once DEVICE/NAME holds it all
+ * DEVICE/.sshcast/ledger-T0.received.jsonl a finished ledger's receipt time per line
  * ```
  *
  * NAME is a recording's file name or `.sshcast/ledger-T0.jsonl` for a ledger. Numbers are
@@ -60,6 +61,14 @@ export function uploadId(device: string, name: string): string {
 /** The key of a finished object. */
 export function finalKey(id: string): string {
   return id;
+}
+
+/**
+ * The key of a finished ledger's receipts: one JSON line per ledger line,
+ * `{"line":N,"received":"ISO time"}`, when the collector received it.
+ */
+export function receiptsKey(id: string): string {
+  return id.replace(/\.jsonl$/, '.received.jsonl');
 }
 
 /** The key prefix of an upload's state (ends with `/`). */

@@ -10,6 +10,7 @@ import {
   UPLOADS,
   finalKey,
   parseUploadId,
+  receiptsKey,
   uploadDir,
   uploadKind,
   type UploadKind,
@@ -201,4 +202,48 @@ function chainContent(
       return out;
     },
   };
+}
+
+/** When the collector received each line of a ledger (1-based line numbers, ms). */
+export interface LedgerReceipt {
+  line: number;
+  receivedAt: number;
+}
+
+/**
+ * The receipt time of each line of a stored ledger: from the segments of a live one (a line's
+ * time is that of the segment holding its last byte), from its receipts object once finished.
+ */
+export async function readLedgerReceipts(
+  store: ObjectStore,
+  device: string,
+  name: string,
+): Promise<LedgerReceipt[] | undefined> {
+  const content = await openStored(store, device, name);
+  if (!content) return undefined;
+  if (!content.pieces) {
+    const body = await store.get(receiptsKey(`${device}/${name}`)).catch(() => undefined);
+    if (!body) return undefined;
+    return body
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => {
+        const r = JSON.parse(l) as { line: number; received: string };
+        return { line: r.line, receivedAt: Date.parse(r.received) };
+      });
+  }
+  return receiptsOf(await content.read(0, content.size), content.pieces);
+}
+
+/** Each complete line's receipt time, given the bytes and the pieces they arrived in. */
+export function receiptsOf(bytes: Buffer, pieces: ChainPiece[]): LedgerReceipt[] {
+  const out: LedgerReceipt[] = [];
+  let p = 0;
+  let line = 0;
+  for (let nl = bytes.indexOf(10); nl !== -1; nl = bytes.indexOf(10, nl + 1)) {
+    while (p < pieces.length - 1 && pieces[p]!.start + pieces[p]!.length <= nl) p++;
+    out.push({ line: ++line, receivedAt: pieces[p]?.receivedAt ?? 0 });
+  }
+  return out;
 }

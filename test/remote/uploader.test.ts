@@ -17,7 +17,7 @@ import {
   type UploaderOptions,
 } from '../../src/remote/uploader.js';
 import { DirStore } from '../../src/storage/dir.js';
-import { listStored, openStored } from '../../src/storage/reader.js';
+import { listStored, openStored, readLedgerReceipts } from '../../src/storage/reader.js';
 import { DEVICES, TOKENS_TEXT } from '../helpers/collector.js';
 import { tempDir } from '../helpers/e2e.js';
 import { startProxy, type Proxy } from '../helpers/proxy.js';
@@ -223,7 +223,14 @@ describe('Uploader', () => {
     expect(live?.live).toBe(true);
     expect((await live!.read(0, 1 << 20)).equals(fs.readFileSync(ledger))).toBe(true);
     expect(live!.pieces!.length).toBe(2);
-    expect(live!.pieces!.every((p) => Math.abs(p.receivedAt - Date.now()) < 60_000)).toBe(true);
+    const receipts = await readLedgerReceipts(
+      c.store,
+      DEVICES.a.device,
+      '.sshcast/ledger-1000.jsonl',
+    );
+    expect(receipts!.map((r) => r.line)).toEqual([1, 2, 3]);
+    expect(receipts!.every((r) => Math.abs(r.receivedAt - Date.now()) < 60_000)).toBe(true);
+    expect(receipts![2]!.receivedAt).toBeGreaterThanOrEqual(receipts![0]!.receivedAt);
     // seal init --rotate: the old ledger kept as ledger-1000.jsonl, a new one begun.
     fs.renameSync(ledger, path.join(dir, '.sshcast/ledger-1000.jsonl'));
     fs.writeFileSync(ledger, entry(0, 2000), { mode: 0o600 });
@@ -234,6 +241,10 @@ describe('Uploader', () => {
         fs.readFileSync(path.join(dir, '.sshcast/ledger-1000.jsonl')),
       ),
     ).toBe(true);
+    // Finished: the receipt times are kept beside it, as they were while it was live.
+    expect(
+      await readLedgerReceipts(c.store, DEVICES.a.device, '.sshcast/ledger-1000.jsonl'),
+    ).toEqual(receipts!.map((r) => ({ line: r.line, receivedAt: Math.floor(r.receivedAt) })));
     await up.flush();
     const current = await openStored(c.store, DEVICES.a.device, '.sshcast/ledger-2000.jsonl');
     expect((await current!.read(0, 1 << 20)).toString()).toBe(entry(0, 2000));
