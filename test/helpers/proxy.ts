@@ -9,6 +9,10 @@ export interface Proxy {
   url: string;
   /** The HTTP requests seen so far, as `METHOD PATH` (sniffed from each client chunk's start). */
   requests: string[];
+  /** The same, with the number of the connection each came on (connections count from 1). */
+  sniffed: { connection: number; request: string }[];
+  /** How many connections were opened so far. */
+  connections(): number;
   /** Where new connections go (`http://HOST:PORT`). */
   setTarget(url: string): void;
   /** Stops forwarding on every connection, and holds new ones. */
@@ -25,12 +29,17 @@ export async function startProxy(target: string): Promise<Proxy> {
   let frozen = false;
   const pairs = new Set<[net.Socket, net.Socket]>();
   const requests: string[] = [];
+  const sniffed: { connection: number; request: string }[] = [];
+  let opened = 0;
   const server = net.createServer((client) => {
+    const connection = ++opened;
     client.on('data', (chunk: Buffer) => {
       const m = /^(POST|PATCH|HEAD|DELETE|GET|OPTIONS) (\S+)/.exec(
         chunk.toString('latin1', 0, 300),
       );
-      if (m) requests.push(`${m[1]} ${m[2]}`);
+      if (!m) return;
+      requests.push(`${m[1]} ${m[2]}`);
+      sniffed.push({ connection, request: `${m[1]} ${m[2]}` });
     });
     const upstream = net.connect(Number(to.port), to.hostname);
     const pair: [net.Socket, net.Socket] = [client, upstream];
@@ -62,6 +71,8 @@ export async function startProxy(target: string): Promise<Proxy> {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    sniffed,
+    connections: () => opened,
     setTarget: (url) => (to = new URL(url)),
     freeze: () => {
       frozen = true;
