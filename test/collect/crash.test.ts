@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAULT_POINTS, type FaultPoint } from '../../src/collect/faults.js';
 import { Uploader } from '../../src/remote/uploader.js';
-import { DEVICES, startCollectorProcess } from '../helpers/collector.js';
+import { DEVICES, startCollectorProcess, type CollectorProcess } from '../helpers/collector.js';
 import { tempDir } from '../helpers/e2e.js';
 import { startProxy, type Proxy } from '../helpers/proxy.js';
 import { shipped, startFeed } from '../helpers/recording-feed.js';
@@ -20,11 +20,26 @@ import { S3Store } from '../../src/storage/s3.js';
 
 let swift: SwiftInfo;
 let bucket: string;
+const PREFIX = 'crash/';
+/** Collector options for the bucket: short leases, a sweep every 300 ms. */
+const options = () => ({
+  store: `s3://${bucket}/${PREFIX}`,
+  swift,
+  sweepMs: 300,
+  leaseMs: 1000,
+  settleMs: 100,
+});
+/** The collector that takes over after each crash (one for all: they share only the bucket). */
+let b: CollectorProcess;
 
 beforeAll(async () => {
   swift = await useSwift();
   bucket = await makeBucket(swift);
+  b = await startCollectorProcess(options());
 }, 120_000);
+afterAll(async () => {
+  await b?.stop();
+});
 
 /** Which time a point is reached to crash at: for segments, once some bytes are acknowledged. */
 function hitFor(point: FaultPoint): number {
@@ -39,21 +54,10 @@ describe.concurrent('a collector crash at every step of its write path', () => {
 
   for (const point of FAULT_POINTS) {
     it(`killed at ${point}: nothing acknowledged is lost`, async () => {
-      const PREFIX = `crash-${point.replace(':', '-')}/`;
-      const start = (fault?: Parameters<typeof startCollectorProcess>[0]['fault']) =>
-        startCollectorProcess({
-          store: `s3://${bucket}/${PREFIX}`,
-          swift,
-          fault,
-          sweepMs: 300,
-          leaseMs: 1000,
-          settleMs: 100,
-        });
-      // B starts with A (it only serves once the proxy points at it).
-      const [a, b] = await Promise.all([
-        start({ point, hit: hitFor(point), signal: 'SIGKILL' }),
-        start(),
-      ]);
+      const a = await startCollectorProcess({
+        ...options(),
+        fault: { point, hit: hitFor(point), signal: 'SIGKILL' },
+      });
       const proxy: Proxy = await startProxy(a.url);
       const dir = tempDir('crash-');
       const up = await Uploader.open({
@@ -70,14 +74,13 @@ describe.concurrent('a collector crash at every step of its write path', () => {
         await up.close();
         await proxy.close();
         await a.stop();
-        await b.stop();
       };
       cleanups.push(cleanup);
       const feed = await startFeed(up, dir, { tickMs: 10, linesPerTick: 2 });
       // Points reached at the end (the length declared, the object composed) need the end.
       const closesFirst = point.startsWith('finish:') || point === 'length:put';
       if (closesFirst) {
-        await waitFor(async () => (up.progress(feed.name)?.acknowledged ?? 0) > 2000, 30_000);
+        await waitFor(async () => (up.progress(feed.name)?.acknowledged ?? 0) > 2000, 90_000);
         await feed.stop();
       }
       await a.exited;
@@ -93,7 +96,7 @@ describe.concurrent('a collector crash at every step of its write path', () => {
       // Finishing begins only once every byte is stored.
       if (point.startsWith('finish:')) expect(atCrash.bytes.length).toBe(local.length);
 
-      // Another collector behind the same address: the device goes on; the sweep finishes.
+      // The other collector behind the same address: the device goes on; its sweep finishes.
       proxy.setTarget(b.url);
       if (!closesFirst) await feed.stop();
       await shipped(up, feed.name);
@@ -105,12 +108,12 @@ describe.concurrent('a collector crash at every step of its write path', () => {
           keys.push(e.key.slice(uploadDir(id).length));
         return keys.sort().join(' ');
       };
-      await waitFor(async () => (await keysLeft()) === 'done info', 30_000);
+      await waitFor(async () => (await keysLeft()) === 'done info', 90_000);
       store.close();
       const after = await storedBytes(swift, bucket, PREFIX, id);
       expect(after.done).toBe(true);
       expect(after.bytes.equals(fs.readFileSync(feed.file))).toBe(true);
-    }, 120_000);
+    }, 240_000);
   }
 });
 

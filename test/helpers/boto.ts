@@ -23,8 +23,16 @@ elif op == 'list':
     for page in s3.get_paginator('list_objects_v2').paginate(Bucket=bucket, Prefix=args[0]):
         out += [{'key': o['Key'], 'size': o['Size']} for o in page.get('Contents', [])]
     print(json.dumps(out))
-elif op == 'getmany':
-    print(json.dumps([base64.b64encode(s3.get_object(Bucket=bucket, Key=k)['Body'].read()).decode() for k in args]))
+elif op == 'dump':
+    out = []
+    for page in s3.get_paginator('list_objects_v2').paginate(Bucket=bucket, Prefix=args[0]):
+        for o in page.get('Contents', []):
+            try:
+                body = s3.get_object(Bucket=bucket, Key=o['Key'])['Body'].read()
+            except s3.exceptions.NoSuchKey:
+                continue
+            out.append({'key': o['Key'], 'size': o['Size'], 'body': base64.b64encode(body).decode()})
+    print(json.dumps(out))
 elif op == 'delete':
     s3.delete_object(Bucket=bucket, Key=args[0])
 elif op == 'put':
@@ -66,17 +74,6 @@ export function botoGet(info: SwiftInfo, bucket: string, key: string): Promise<B
   return boto(info, 'get', bucket, [key]);
 }
 
-/** The bytes of several objects, read by boto3 in one process. */
-export async function botoGetMany(
-  info: SwiftInfo,
-  bucket: string,
-  keys: string[],
-): Promise<Buffer[]> {
-  if (keys.length === 0) return [];
-  const out = JSON.parse((await boto(info, 'getmany', bucket, keys)).toString('utf8')) as string[];
-  return out.map((b) => Buffer.from(b, 'base64'));
-}
-
 /** Every object under `prefix`, as boto3 lists them. */
 export async function botoList(
   info: SwiftInfo,
@@ -87,6 +84,20 @@ export async function botoList(
     key: string;
     size: number;
   }[];
+}
+
+/** Every object under `prefix` with its bytes, listed and read by boto3 in one process. */
+export async function botoDump(
+  info: SwiftInfo,
+  bucket: string,
+  prefix: string,
+): Promise<{ key: string; size: number; body: Buffer }[]> {
+  const out = JSON.parse((await boto(info, 'dump', bucket, [prefix])).toString('utf8')) as {
+    key: string;
+    size: number;
+    body: string;
+  }[];
+  return out.map((o) => ({ ...o, body: Buffer.from(o.body, 'base64') }));
 }
 
 /** Deletes one object with boto3 (an operator, or an attacker with the bucket's keys). */

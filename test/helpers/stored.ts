@@ -4,7 +4,7 @@
  */
 import { resolveChain } from '../../src/storage/chain.js';
 import { uploadDir } from '../../src/storage/layout.js';
-import { botoGet, botoGetMany, botoList } from './boto.js';
+import { botoDump, botoGet } from './boto.js';
 import type { SwiftInfo } from './swift.js';
 
 async function readOnce(
@@ -14,26 +14,22 @@ async function readOnce(
   id: string,
 ): Promise<{ bytes: Buffer; done: boolean; keys: string[] }> {
   const dir = `${prefix}${uploadDir(id)}`;
-  const listed = await botoList(swift, bucket, dir);
-  const keys = listed.map((o) => o.key.slice(dir.length));
+  const objects = await botoDump(swift, bucket, dir);
+  const keys = objects.map((o) => o.key.slice(dir.length));
   if (keys.includes('done'))
     return { bytes: await botoGet(swift, bucket, `${prefix}${id}`), done: true, keys };
   const chain = resolveChain(
-    listed.map((o) => ({
+    objects.map((o) => ({
       key: o.key,
       size: o.size,
       lastModified: 0,
       rel: o.key.slice(dir.length),
     })),
   );
-  const bodies = await botoGetMany(
-    swift,
-    bucket,
-    chain.pieces.map((p) => p.key),
-  );
+  const bodies = new Map(objects.map((o) => [o.key, o.body]));
   return {
     bytes: Buffer.concat(
-      chain.pieces.map((p, i) => bodies[i]!.subarray(p.offset, p.offset + p.length)),
+      chain.pieces.map((p) => bodies.get(p.key)!.subarray(p.offset, p.offset + p.length)),
     ),
     done: false,
     keys,
