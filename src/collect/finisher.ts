@@ -127,6 +127,7 @@ export class Finisher {
     await this.#store.delete(leftovers);
     await this.#faults('finish:cleaned');
     this.#clean.add(id);
+    if (this.#clean.size > 100_000) this.#clean.delete(this.#clean.values().next().value!);
   }
 
   /** Copies an idle upload's bytes so far to its object, and notes how many. */

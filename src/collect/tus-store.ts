@@ -46,6 +46,14 @@ export interface UploadInfo {
 
 const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 const DEFAULT_BUFFER_BYTES = 256 * 1024 * 1024;
+/** Uploads whose info and done length are remembered (the oldest are forgotten past this). */
+const CACHED_UPLOADS = 50_000;
+
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > CACHED_UPLOADS) map.delete(map.keys().next().value!);
+}
 
 /** A byte budget: take() waits while the budget is spent, unless the caller can flush instead. */
 class Budget {
@@ -109,7 +117,7 @@ export class UploadStore extends DataStore {
       throw err;
     }
     const info = JSON.parse(body.toString('utf8')) as UploadInfo;
-    this.#infos.set(id, info);
+    remember(this.#infos, id, info);
     return info;
   }
 
@@ -120,13 +128,13 @@ export class UploadStore extends DataStore {
     const head = await this.#store.head(`${uploadDir(id)}done`);
     if (!head) return undefined;
     const length = Number((await this.#store.get(`${uploadDir(id)}done`)).toString('utf8'));
-    this.#done.set(id, length);
+    remember(this.#done, id, length);
     return length;
   }
 
   /** Marks an upload done (the finisher composed it). */
   markDone(id: string, length: number): void {
-    this.#done.set(id, length);
+    remember(this.#done, id, length);
     this.#leases.forget(id);
   }
 
@@ -156,7 +164,7 @@ export class UploadStore extends DataStore {
       ...(upload.metadata ? { metadata: upload.metadata } : {}),
     };
     await this.#store.put(`${uploadDir(upload.id)}info`, Buffer.from(JSON.stringify(info) + '\n'));
-    this.#infos.set(upload.id, info);
+    remember(this.#infos, upload.id, info);
     this.creating.delete(upload.id);
     return upload;
   }

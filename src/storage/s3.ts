@@ -274,6 +274,7 @@ export class S3Store implements ObjectStore {
       );
       return true;
     } catch (err) {
+      if (err instanceof ObjectNotFoundError) return false; // the source is gone: no match
       const cause = (err as { cause?: unknown }).cause;
       if (status(cause) === 412 || (cause as SdkError)?.name === 'PreconditionFailed') return false;
       throw err;
