@@ -15,13 +15,13 @@ import {
   authenticate,
   describeAuthPolicy,
   generateEd25519KeyPair,
+  hangUp,
   limitChannels,
   limitConnections,
   parseSize,
   recordingEnabledFromEnv,
   serveSessions,
 } from '../src/index.js';
-import { hangUp } from '../src/ssh/auth.js';
 
 /** Where the host key is kept unless --host-key says otherwise (never in the recordings directory). */
 export const DEFAULT_HOST_KEY = '.sshcast/host_ed25519';
@@ -190,13 +190,9 @@ async function shutdown(signal: string): Promise<void> {
   log(`${signal}: closing sessions`);
   gate.server.close();
   // Hanging up every connection ends its sessions: each process gets SIGHUP and each recording
-  // its `x` event. Wait a little for that, then close whatever is left.
-  for (const client of connections) hangUp(client);
-  // A peer that stopped reading never lets a polite goodbye finish: cut it after a second.
-  setTimeout(() => {
-    for (const client of connections)
-      (client as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
-  }, 1000).unref();
+  // its `x` event. A peer that stopped reading is cut after a second. Wait a little for the
+  // recordings, then close whatever is left.
+  for (const client of connections) hangUp(client, { graceMs: 1000 });
   const deadline = Date.now() + 5000;
   while (recorder.openRecordings.size > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 50));

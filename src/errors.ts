@@ -2,11 +2,59 @@
  * Every error sshcast throws or emits is an {@link SshcastError} with a stable `code` a caller can
  * branch on; the original failure, if any, is its `cause`.
  */
+
+/** The codes of {@link SshcastError}: stable, one per kind of failure. */
+export type SshcastErrorCode =
+  /** A recording does not follow the format ({@link CastParseError}). */
+  | 'ERR_CAST_PARSE'
+  /** A recording could not be read at all (a missing file, a Recording that records nothing). */
+  | 'ERR_CAST_READ'
+  /** A bad setting: an environment variable, option or flag ({@link ConfigError}). */
+  | 'ERR_CONFIG'
+  /** A recording could not start ({@link RecordingStartError}). */
+  | 'ERR_RECORDING_START'
+  /** A sink failed mid-recording ({@link SinkWriteError}). */
+  | 'ERR_SINK_WRITE'
+  /** This server cannot run a session as that account (not root, another account). */
+  | 'ERR_ACCOUNT_SWITCH'
+  /** The account database has no entry for this process's uid. */
+  | 'ERR_ACCOUNT_LOOKUP'
+  /** No valid key could be generated. */
+  | 'ERR_KEY_GENERATION'
+  /** A session's process could not be started. */
+  | 'ERR_SPAWN'
+  /** node-pty no longer has an internal sshcast's workarounds rely on. */
+  | 'ERR_PTY_INTERNALS'
+  /** The replay page's scripts are missing or import what a browser cannot load. */
+  | 'ERR_WEB_ASSETS'
+  /** A file the command line or the replay server was asked for cannot be used. */
+  | 'ERR_FILE'
+  /** A command line that does not parse (the `sshcast` command exits with status 2). */
+  | 'ERR_USAGE'
+  /** A method called out of order: a writer started twice, a sink written after close. */
+  | 'ERR_INVALID_STATE'
+  /** No collector accepted a recording's upload in time (policy `closed`). */
+  | 'ERR_UPLOAD_START'
+  /** A request of the device's uploader to a collector failed (retried; logged). */
+  | 'ERR_UPLOAD'
+  /** The collector refused a device's request (answered with its HTTP status). */
+  | 'ERR_COLLECT_REQUEST'
+  /** The object store (a directory or an S3 bucket) failed a request. */
+  | 'ERR_OBJECT_STORE'
+  /** The object store has no such object. */
+  | 'ERR_OBJECT_NOT_FOUND'
+  /** sshcast/testing: a wait (for output, an exit, recordings, a reply) did not end as asked. */
+  | 'ERR_TEST_WAIT'
+  /** sshcast/testing: the server under test refused a request, or the connection. */
+  | 'ERR_TEST_REFUSED'
+  /** sshcast/testing: OpenStack Swift is not installed, or did not start. */
+  | 'ERR_TEST_SWIFT';
+
 export class SshcastError extends Error {
   /** A stable machine-readable code such as `ERR_CAST_PARSE`. */
-  readonly code: string;
+  readonly code: SshcastErrorCode;
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: SshcastErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
   }

@@ -1,12 +1,89 @@
-export * from './errors.js';
-export type { Event, EventCode, Header } from './asciicast/event.js';
-export { DEFAULT_SIZE } from './asciicast/event.js';
-export { encodeCast, encodeEvent, encodeHeader } from './asciicast/encoder.js';
-export { formatTime, secondsToMicros } from './asciicast/time.js';
-export { Utf8StreamDecoder } from './asciicast/utf8.js';
-export { CastWriter, SIZE_LIMIT_MARKER, type CastWriterOptions } from './asciicast/writer.js';
+/**
+ * `sshcast`: what a host of an ssh2 server uses to record its sessions (docs/api.md lists each
+ * export with its contract). Internals are reached by path from the package's own modules and
+ * tests, never from here.
+ */
 export {
-  CastParser,
+  SshcastError,
+  CastParseError,
+  ConfigError,
+  RecordingStartError,
+  SinkWriteError,
+  type SshcastErrorCode,
+  type CastProblem,
+} from './errors.js';
+export type { Logger } from './log.js';
+
+// Serving sessions: authentication, limits, the session handler, hanging up.
+export {
+  authenticate,
+  describeAuthPolicy,
+  DEFAULT_AUTH_TIMEOUT_MS,
+  DEFAULT_MAX_AUTH_ATTEMPTS,
+  type AuthOptions,
+} from './ssh/auth.js';
+export { KEY_OPTIONS } from './ssh/authorized-keys.js';
+export {
+  limitChannels,
+  limitConnections,
+  DEFAULT_LOGIN_GRACE_MS,
+  DEFAULT_MAX_CHANNELS,
+  DEFAULT_MAX_UNAUTHENTICATED,
+  type ChannelLimit,
+  type ConnectionGate,
+  type ConnectionLimitOptions,
+} from './ssh/limits.js';
+export { serveSessions } from './ssh/serve.js';
+export {
+  handleSession,
+  DEFAULT_ALLOWED_ENV,
+  type SessionOptions,
+  type SubsystemHandler,
+} from './ssh/session.js';
+export { recordChannel } from './ssh/record-channel.js';
+export { hangUp, type HangUpOptions } from './ssh/connection.js';
+export type { Identity, KeyOptions } from './ssh/identity.js';
+export type { Account } from './ssh/account.js';
+export { generateEd25519KeyPair, type KeyPair } from './ssh/keys.js';
+
+// Recording: the recorder and its policy, one recording, sinks.
+export {
+  Recorder,
+  type RecorderEvents,
+  type RecorderOptions,
+  type SessionMeta,
+} from './recording/recorder.js';
+export {
+  Recording,
+  type OutputStream,
+  type RecordingEvents,
+  type RecordingInfo,
+} from './recording/recording.js';
+export {
+  DEFAULT_RECORDING_DIR,
+  ENABLE_VARIABLE,
+  START_FAILURE_MESSAGE,
+  WRITE_FAILURE_MESSAGE,
+  parseSize,
+  recordingEnabledFromEnv,
+  type StartFailurePolicy,
+  type WriteFailurePolicy,
+} from './recording/policy.js';
+export { SIZE_LIMIT_MARKER } from './recording/writer.js';
+export type { Sink } from './recording/sink.js';
+export type { Clock } from './recording/clock.js';
+
+// The format: reading and writing asciicast.
+export {
+  exitStatus,
+  type Event,
+  type EventCode,
+  type Header,
+  type ProcessExit,
+} from './asciicast/event.js';
+export { DEFAULT_SIZE, MAX_TERMINAL_SIDE, terminalSize } from './asciicast/terminal.js';
+export { encodeCast, encodeEvent, encodeHeader } from './asciicast/encoder.js';
+export {
   parseCast,
   readCastFile,
   readCastStream,
@@ -15,83 +92,7 @@ export {
   type CollectedCast,
   type ParseOptions,
 } from './asciicast/reader.js';
-export { systemClock, ManualClock, type Clock } from './recording/clock.js';
-export { MemorySink, type Sink } from './recording/sink.js';
-export { FileSink, type FileOps, type FileSinkOptions } from './recording/file-sink.js';
-export { RecordingDirectory, sessionFileName, type CreatedFile } from './recording/directory.js';
-export {
-  DEFAULT_RECORDING_DIR,
-  ENABLE_VARIABLE,
-  START_FAILURE_MESSAGE,
-  WRITE_FAILURE_MESSAGE,
-  parseBool,
-  parseSize,
-  recordingEnabledFromEnv,
-  type StartFailurePolicy,
-  type WriteFailurePolicy,
-} from './recording/policy.js';
-export { Recording, type OutputStream, type RecordingInfo } from './recording/recording.js';
-export { Recorder, type RecorderOptions, type SessionMeta } from './recording/recorder.js';
-export {
-  authenticate,
-  describeAuthPolicy,
-  DEFAULT_AUTH_TIMEOUT_MS,
-  DEFAULT_MAX_AUTH_ATTEMPTS,
-  type AuthOptions,
-} from './ssh/auth.js';
-export {
-  KEY_OPTIONS,
-  MAX_AUTHORIZED_KEYS_BYTES,
-  loadAuthorizedKeys,
-  matchFrom,
-  parseAuthorizedKeys,
-  type AuthorizedKey,
-  type LoadResult,
-  type OwnershipPolicy,
-} from './ssh/authorized-keys.js';
-export {
-  DEFAULT_LOGIN_GRACE_MS,
-  DEFAULT_MAX_CHANNELS,
-  DEFAULT_MAX_UNAUTHENTICATED,
-  limitChannels,
-  limitConnections,
-  type ChannelLimit,
-  type ConnectionGate,
-  type ConnectionLimitOptions,
-} from './ssh/limits.js';
-export {
-  handleSession,
-  serveSessions,
-  terminalSize,
-  DEFAULT_ALLOWED_ENV,
-  DEFAULT_COLS,
-  DEFAULT_ROWS,
-  MAX_TERMINAL_SIDE,
-  type SessionOptions,
-  type SubsystemHandler,
-} from './ssh/session.js';
-export { recordChannel } from './ssh/record-channel.js';
-export { SSH_SIGNALS, exitStatus, signalFromClient, sshSignalName } from './ssh/exit.js';
-export {
-  AccountSwitchError,
-  launchCommand,
-  sessionEnvironment,
-  type LaunchCommand,
-  type LaunchSpec,
-} from './ssh/launcher.js';
-export {
-  spawnSession,
-  type ProcessExit,
-  type SessionProcess,
-  type SpawnOptions,
-} from './ssh/process.js';
-export type { Identity, KeyOptions } from './ssh/identity.js';
-export { currentAccount, isValidAccountName, lookupAccount, type Account } from './ssh/account.js';
-export {
-  summarizeCast,
-  summarizeCastSync,
-  summarizeHandle,
-  type CastSummary,
-} from './asciicast/summary.js';
+export { summarizeCast, type CastSummary } from './asciicast/summary.js';
+
+// Replay.
 export { startWebServer, type WebServer, type WebServerOptions } from './web/server.js';
-export { generateEd25519KeyPair, type KeyPair } from './ssh/keys.js';

@@ -8,7 +8,7 @@
  *   greeter> exit [N]         → ends the session with status N (default 0)
  */
 import type { ServerChannel, Session } from 'ssh2';
-import type { Recorder, Recording } from 'sshcast';
+import { DEFAULT_SIZE, terminalSize, type Recorder, type Recording } from 'sshcast';
 
 /** What the greeter needs from its host. */
 export interface GreeterOptions {
@@ -50,11 +50,11 @@ export function runCommand(line: string): { text: string; exit?: number } {
  * (`ssh host hello Ada`). Each session is recorded by `options.recorder`.
  */
 export function greeterSession(session: Session, options: GreeterOptions): void {
-  let size = { cols: 80, rows: 24, term: 'xterm' };
+  let size = { ...DEFAULT_SIZE, term: 'xterm' };
   let recording: Recording | undefined;
 
   session.on('pty', (accept, _reject, info) => {
-    size = { cols: info.cols || 80, rows: info.rows || 24, term: info.term };
+    size = { ...terminalSize(info.cols, info.rows), term: info.term };
     accept?.();
   });
   session.on('window-change', (accept, _reject, info) => {

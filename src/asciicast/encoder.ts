@@ -3,7 +3,8 @@
  * No I/O. Lone surrogates never reach the output: they become U+FFFD.
  */
 import { isUtf8 } from 'node:buffer';
-import { DEFAULT_SIZE, type Event, type EventCode, type Header } from './event.js';
+import type { Event, EventCode, Header } from './event.js';
+import { DEFAULT_SIZE } from './terminal.js';
 import { formatTime } from './time.js';
 
 /** A JSON string literal with any lone surrogate replaced by U+FFFD. */

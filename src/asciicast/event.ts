@@ -35,5 +35,16 @@ export type Event =
   | { time: number; code: 'm'; data: string }
   | { time: number; code: 'x'; data: string };
 
-/** The terminal size used when a pty size is missing or 0x0. */
-export const DEFAULT_SIZE = { cols: 80, rows: 24 } as const;
+/** How a process ended: `status` for a normal exit, or the number of the signal that killed it. */
+export interface ProcessExit {
+  status?: number;
+  signal?: number;
+}
+
+/**
+ * The exit status an `x` event records for how a process ended: the status itself, or 128 + n
+ * for signal n (as a shell reports it, and as asciinema 3 writes it).
+ */
+export function exitStatus(exit: ProcessExit): number {
+  return exit.signal ? 128 + exit.signal : (exit.status ?? 0);
+}

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import { basename } from 'node:path';
 import type { Event } from './event.js';
 import { LineSplitter } from './lines.js';
-import { CastParser } from './reader.js';
+import { CastParser } from './parser.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
@@ -43,19 +43,37 @@ export interface CastSummary {
   command?: string;
   title?: string;
   term?: string;
-  /** The data of the final `x` event (the exit status), when the recording ended with one. */
+  /**
+   * The data of the final `x` event (the exit status), when the recording ended with one. Absent
+   * when it did not: a recorder that writes none (asciinema 2, Tailscale), one that was killed,
+   * or one still writing.
+   */
   exit?: string;
   /** False when the file holds a header and no complete event yet (players cannot show it). */
   hasEvents: boolean;
   /**
-   * `ok`: valid header, and the file ends with a complete `x` (exit) event; `partial`: the last
-   * line is cut short, or there is no exit event yet (a live or killed session); `damaged`: the
-   * header or the last complete line is not valid asciicast (v2 damage in the middle is found by
-   * `sshcast validate`, not here; v3 files are read whole, so any damage is found).
+   * - `ok`: a valid header, and every line up to the end complete (with or without an `x`);
+   * - `live`: still being written, some process holds the file open for writing (set by
+   *   {@link withWriterState}; the file alone cannot tell);
+   * - `partial`: the last line is cut short (a recorder that died mid-write) and no one writes it;
+   * - `damaged`: the header or the last complete line is not valid asciicast (v2 damage in the
+   *   middle is found by `sshcast validate`, not here; v3 files are read whole, so any damage is
+   *   found).
    */
-  status: 'ok' | 'partial' | 'damaged';
+  status: 'ok' | 'live' | 'partial' | 'damaged';
   /** What is wrong, for `partial` and `damaged`. */
   problem?: string;
+}
+
+/**
+ * The summary as listings show it, knowing whether some process still writes the file (see
+ * `filesBeingWritten`): a file being written is `live`, whatever its last line looks like (a
+ * line being written is not damage); a damaged header stays damaged.
+ */
+export function withWriterState(summary: CastSummary, beingWritten: boolean): CastSummary {
+  if (!beingWritten || summary.status === 'damaged') return summary;
+  const { problem: _problem, ...rest } = summary;
+  return { ...rest, status: 'live' };
 }
 
 /** The facts of `fstat` the summary needs. */
@@ -269,14 +287,8 @@ function ended(
     out.hasEvents = true;
     if (last.code === 'x') out.exit = last.data;
   }
-  const problem = cut
-    ? cutProblem
-    : !last
-      ? 'no events'
-      : last.code !== 'x'
-        ? 'no exit event'
-        : undefined;
-  if (problem) Object.assign(out, { status: 'partial', problem });
+  // A complete file without an `x` is not partial: asciinema 2 and Tailscale never write one.
+  if (cut) Object.assign(out, { status: 'partial', problem: cutProblem });
   return out;
 }
 

@@ -6,7 +6,7 @@
 import { readCastFile } from '../asciicast/reader.js';
 import { CastParseError } from '../errors.js';
 import { fileError, parseCommandArgs, UsageError, writeOut } from './common.js';
-import { TextRenderer } from './render-text.js';
+import { TextRenderer } from '../render/text.js';
 
 /** Usage text for `sshcast cat`. */
 export const help = `Usage: sshcast cat FILE [--text]

@@ -9,6 +9,7 @@ import { DirStore } from '../storage/dir.js';
 import { s3Settings } from '../storage/location.js';
 import type { ObjectStore } from '../storage/objects.js';
 import { UsageError, parseCommandArgs, positiveNumber } from './common.js';
+import { ConfigError, SshcastError } from '../errors.js';
 
 /** Usage text for `sshcast collect`. */
 export const help = `Usage: sshcast collect --listen HOST:PORT --tokens FILE (--dir DIR | --s3 s3://BUCKET/PREFIX)
@@ -52,7 +53,11 @@ function readPem(flag: string, file: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (err) {
-    throw new Error(`${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new SshcastError(
+      'ERR_FILE',
+      `${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      { cause: err },
+    );
   }
 }
 
@@ -107,7 +112,11 @@ export async function run(args: string[]): Promise<number> {
       for await (const _ of store.list('.uploads/.probe')) break;
     } catch (err) {
       store.close();
-      throw new Error(`cannot reach ${store.location}: ${(err as Error).message}`);
+      throw new SshcastError(
+        'ERR_OBJECT_STORE',
+        `cannot reach ${store.location}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 
@@ -128,7 +137,7 @@ export async function run(args: string[]): Promise<number> {
     store.close();
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL' || e.code === 'EACCES')
-      throw new Error(`cannot listen on ${values.listen}: ${e.code}`);
+      throw new ConfigError(`cannot listen on ${values.listen}: ${e.code}`, { cause: err });
     throw err;
   }
   process.stdout.write(`collecting on ${collector.url}\n`);

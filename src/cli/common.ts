@@ -1,21 +1,22 @@
 /**
- * What every `sshcast` subcommand shares: argument parsing that fails with one line, escaping of
- * text that came from a recording before it reaches a terminal, and writing to stdout with
- * backpressure.
+ * What every `sshcast` subcommand shares: argument parsing that fails with one line, errors that
+ * name the file, and writing to stdout with backpressure.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CastParseError } from '../errors.js';
+import { MAX_TERMINAL_SIDE } from '../asciicast/terminal.js';
+import { CastParseError, SshcastError } from '../errors.js';
+import { escapeControl } from '../text/escape.js';
 
 /**
  * A mistake in how the command was called (unknown flag, missing argument). main.ts prints its
  * message as one line and exits with status 2.
  */
-export class UsageError extends Error {
-  override get name(): string {
-    return 'UsageError';
+export class UsageError extends SshcastError {
+  constructor(message: string) {
+    super('ERR_USAGE', message);
   }
 }
 
@@ -81,35 +82,9 @@ export function sizeArg(
   return n;
 }
 
-/** The largest terminal side the tools accept or allocate, whatever a file claims. */
-export const MAX_TERMINAL_SIDE = 1000;
-
-/** Clamps a terminal side read from a file to 1..{@link MAX_TERMINAL_SIDE}. */
-export function clampSide(n: number | undefined, fallback: number): number {
-  if (n === undefined || !Number.isFinite(n) || n < 1) return fallback;
-  return Math.min(Math.floor(n), MAX_TERMINAL_SIDE);
-}
-
-// C0 controls (but not the ones turned into visible escapes below), DEL, C1 controls, and the
-// Unicode line/paragraph separators and bidi overrides that can reorder what a terminal shows.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\u001b': '\\e' };
-
-/**
- * Makes untrusted text (a recorded command, a file name) safe to print on a terminal: every
- * control character is shown as a visible escape (`\e`, `\n`, `\x07`, `\u202e`) and a backslash as
- * `\\`, so an escape sequence in a header cannot set the clipboard, change the title or hide text.
- */
-export function escapeControl(text: string): string {
-  const wellFormed = text.isWellFormed() ? text : text.toWellFormed();
-  return wellFormed.replace(/\\/g, '\\\\').replace(CONTROL, (c) => {
-    const named = NAMED[c];
-    if (named) return named;
-    const code = c.charCodeAt(0);
-    return code <= 0xff
-      ? `\\x${code.toString(16).padStart(2, '0')}`
-      : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
+/** `1 event`, `2 events`: a count with its noun, plural when it is not one. */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 /** Shortens text to `max` characters with an ellipsis. */
@@ -122,8 +97,10 @@ export function shorten(text: string, max: number): string {
  * one line naming the file; anything else unchanged.
  */
 export function fileError(file: string, err: unknown): unknown {
-  if (err instanceof CastParseError) return new Error(`${file}: ${err.message}`);
-  if ((err as NodeJS.ErrnoException).code) return new Error(`${file}: ${describeFsError(err)}`);
+  if (err instanceof CastParseError)
+    return new SshcastError('ERR_CAST_PARSE', `${file}: ${err.message}`);
+  if ((err as NodeJS.ErrnoException).code)
+    return new SshcastError('ERR_FILE', `${file}: ${describeFsError(err)}`, { cause: err });
   return err;
 }
 

@@ -3,11 +3,12 @@
  * bucket, finished and live, with a device column. Read straight from the bucket (the collectors
  * serve no reads); each recording's header and last event only, as for a directory.
  */
-import { compareNewestFirst, summarizeRead } from '../asciicast/summary.js';
+import { compareNewestFirst, summarizeRead, withWriterState } from '../asciicast/summary.js';
 import { DEVICE_PATTERN } from '../storage/layout.js';
 import { isS3Url, openStore } from '../storage/location.js';
 import { listStored, openStored, type StoredEntry } from '../storage/reader.js';
 import type { RecordingSummary } from './ls.js';
+import { UsageError } from './common.js';
 
 /** Summaries of the recordings in the store `spec` (an s3:// address), one device's or all. */
 export async function listStoredRecordings(
@@ -15,7 +16,7 @@ export async function listStoredRecordings(
   device?: string,
 ): Promise<RecordingSummary[]> {
   if (device !== undefined && !DEVICE_PATTERN.test(device))
-    throw new Error(`--device ${JSON.stringify(device)} is not a device name`);
+    throw new UsageError(`ls: --device ${JSON.stringify(device)} is not a device name`);
   const store = await openStore(spec);
   try {
     const base = isS3Url(spec) ? store.location : `${store.location}/`;
@@ -25,8 +26,11 @@ export async function listStoredRecordings(
     const one = async (e: StoredEntry) => {
       const content = await openStored(store, e.device, e.name);
       const summary = content
-        ? await summarizeRead(e.name, content.size, content.lastModified, (p, n) =>
-            content.read(p, n),
+        ? withWriterState(
+            await summarizeRead(e.name, content.size, content.lastModified, (p, n) =>
+              content.read(p, n),
+            ),
+            content.live, // an upload still open: its device is writing it
           )
         : {
             file: e.name,

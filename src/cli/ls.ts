@@ -10,29 +10,31 @@ import {
   compareNewestFirst,
   summarizeCastSync,
   unreadableSummary,
+  withWriterState,
   type CastSummary,
 } from '../asciicast/summary.js';
+import { filesBeingWritten } from '../recording/live.js';
 import { DEFAULT_RECORDING_DIR } from '../recording/policy.js';
-import {
-  describeFsError,
-  escapeControl,
-  parseCommandArgs,
-  shorten,
-  UsageError,
-  writeOut,
-} from './common.js';
+import { describeFsError, parseCommandArgs, shorten, UsageError, writeOut } from './common.js';
+import { escapeControl } from '../text/escape.js';
+import { clockDuration, formatSize, localTime } from '../text/units.js';
+import { SshcastError } from '../errors.js';
 
 /** Usage text for `sshcast ls`. */
 export const help = `Usage: sshcast ls [DIR | s3://BUCKET/PREFIX] [--device NAME] [--json]
 
 List the recordings (*.cast) in DIR, newest first: file, start time, duration, size, local user,
-status and command ("shell" for an interactive session). DIR defaults to ${DEFAULT_RECORDING_DIR}.
-With s3://BUCKET/PREFIX, list what every device shipped to the collectors storing there, with a
-device column (S3 settings from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, ...).
+exit status, status and command ("shell" for an interactive session). DIR defaults to
+${DEFAULT_RECORDING_DIR}. With s3://BUCKET/PREFIX, list what every device shipped to the
+collectors storing there, with a device column (S3 settings from AWS_ENDPOINT_URL, AWS_REGION,
+AWS_ACCESS_KEY_ID, ...).
 
-Only each file's first line and its last event are read. Status is "ok", "partial" (the last line
-was cut short, or there is no exit event yet: a live or killed session) or "damaged" (with the
-problem). Use "sshcast validate FILE" to check a whole file.
+Only each file's first line and its last event are read. Status is "ok" (every line complete),
+"live" (a process still writes the file), "partial" (the last line was cut short, and no one
+writes it: a recorder that died mid-line) or "damaged" (with the problem). EXIT is the status of
+the final x event, or "-" when there is none: the session is live, its recorder was killed, or
+the recorder writes none (asciinema 2 and Tailscale do not). Use "sshcast validate FILE" to
+check a whole file.
 
 Options:
   --json         print a JSON array instead of a table
@@ -82,70 +84,57 @@ export function listRecordings(dir: string): RecordingSummary[] {
     summary.path = path.join(dir, file);
     out.push(summary);
   }
-  return out.sort(compareNewestFirst);
+  const live = filesBeingWritten(out.map((r) => r.path));
+  return out
+    .map((r) => ({ ...withWriterState(r, live.has(r.path)), path: r.path }))
+    .sort(compareNewestFirst);
 }
 
 const CAST_SUFFIX = Buffer.from('.cast');
 
-function pad2(n: number): string {
-  return String(n).padStart(2, '0');
-}
-
 /** Local time as `YYYY-MM-DD HH:MM:SS`. */
 export function formatStart(unixSeconds: number | undefined): string {
   if (unixSeconds === undefined || !Number.isFinite(unixSeconds)) return '-';
-  const d = new Date(unixSeconds * 1000);
-  if (Number.isNaN(d.getTime())) return '-';
-  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+  return localTime(unixSeconds * 1000) ?? '-';
 }
 
 /** A duration in seconds as `12.3s`, `m:ss` or `h:mm:ss`. */
 export function formatDuration(seconds: number | undefined): string {
   if (seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return '-';
   if (seconds < 60) return `${(Math.floor(seconds * 10) / 10).toFixed(1)}s`;
-  const s = Math.floor(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return h > 0 ? `${h}:${pad2(m)}:${pad2(s % 60)}` : `${m}:${pad2(s % 60)}`;
+  return clockDuration(seconds);
 }
 
-/** A size in bytes as `512B`, `4.1K`, `20M`, `1.5G`. */
-export function formatSize(bytes: number): string {
-  if (bytes < 1024) return `${bytes}B`;
-  const units = ['K', 'M', 'G', 'T'];
-  let n = bytes / 1024;
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n < 10 ? n.toFixed(1) : Math.round(n)}${units[i]}`;
-}
-
-/** The table `ls` prints; every field from a file is escaped so it cannot drive the terminal. */
+/**
+ * The table `ls` prints. Every field from a file has its control characters shown as visible
+ * escapes, so it cannot drive the terminal; a backslash is printed as it is, so a command reads
+ * as it was typed (`printf '\xc3'`), as on the web page.
+ */
 export function formatTable(rows: RecordingSummary[]): string {
   const withDevice = rows.some((r) => r.device !== undefined);
+  const show = (text: string) => escapeControl(text, { escapeBackslash: false });
   const cells = rows.map((r) => {
     const what =
       r.width === undefined
         ? '-'
         : r.command === undefined
           ? 'shell'
-          : shorten(escapeControl(r.command), 200);
+          : shorten(show(r.command), 200);
     return [
-      ...(withDevice ? [r.device ?? '-'] : []),
-      escapeControl(r.file),
+      ...(withDevice ? [show(r.device ?? '-')] : []),
+      show(r.file),
       formatStart(r.start),
       formatDuration(r.duration),
       formatSize(r.size),
-      r.localUser === undefined ? '-' : shorten(escapeControl(r.localUser), 64),
-      r.problem ? `${r.status}: ${escapeControl(r.problem)}` : r.status,
+      r.localUser === undefined ? '-' : shorten(show(r.localUser), 64),
+      r.exit === undefined ? '-' : shorten(show(r.exit), 16),
+      r.problem ? `${r.status}: ${show(r.problem)}` : r.status,
       what,
     ];
   });
   const head = [
     ...(withDevice ? ['DEVICE'] : []),
-    ...['FILE', 'START', 'DURATION', 'SIZE', 'USER', 'STATUS', 'COMMAND'],
+    ...['FILE', 'START', 'DURATION', 'SIZE', 'USER', 'EXIT', 'STATUS', 'COMMAND'],
   ];
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) =>
@@ -209,7 +198,7 @@ export async function run(args: string[]): Promise<number> {
     try {
       rows = listRecordings(dir);
     } catch (err) {
-      throw new Error(`${dir}: ${describeFsError(err)}`);
+      throw new SshcastError('ERR_FILE', `${dir}: ${describeFsError(err)}`, { cause: err });
     }
   }
   await writeOut(values.json ? formatJson(rows) : formatTable(rows));

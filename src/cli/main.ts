@@ -4,7 +4,8 @@
  * usage text) and `run(args)`, which resolves to the exit status. `--help` and `--version` work
  * everywhere; any error becomes one line `sshcast: <message>` on stderr and a non-zero exit.
  */
-import { UsageError, escapeControl, packageVersion, stdoutErrors } from './common.js';
+import { UsageError, packageVersion, stdoutErrors } from './common.js';
+import { escapeControl } from '../text/escape.js';
 
 /** The shape of a subcommand module (src/cli/<name>.ts). */
 export interface Subcommand {
@@ -79,10 +80,12 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const entry = Object.hasOwn(commands, name) ? commands[name] : undefined;
-  if (!entry)
+  if (!entry) {
+    const guess = closest(name, Object.keys(commands));
     throw new UsageError(
-      `unknown command ${JSON.stringify(escapeControl(name))} (see sshcast --help)`,
+      `unknown command ${JSON.stringify(escapeControl(name))}${guess ? `; did you mean ${guess}?` : ''} (see sshcast --help)`,
     );
+  }
   const mod = await entry.load();
   if (flagBeforeDashDash(rest, '-h', '--help')) {
     process.stdout.write(mod.help);
@@ -93,6 +96,44 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   return mod.run(rest);
+}
+
+/**
+ * The command `typed` was most likely meant to be: the one within two edits (an insertion,
+ * deletion, substitution or swap of neighbours), and nearer than every other; else undefined.
+ */
+export function closest(typed: string, names: readonly string[]): string | undefined {
+  const word = typed.toLowerCase();
+  if (word.length > 32) return undefined;
+  let best: string | undefined;
+  let bestDistance = 3;
+  let tie = false;
+  for (const name of names) {
+    const d = editDistance(word, name);
+    if (d < bestDistance) [best, bestDistance, tie] = [name, d, false];
+    else if (d === bestDistance) tie = true;
+  }
+  // Only one nearest name is a suggestion, and not when every letter would have to change.
+  return tie || bestDistance >= Math.max(word.length, 2) ? undefined : best;
+}
+
+/** Optimal string alignment distance: Levenshtein, with a swap of neighbours as one edit. */
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => [
+    i,
+    ...Array<number>(b.length).fill(0),
+  ]);
+  for (let j = 1; j <= b.length; j++) rows[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d = Math.min(d, rows[i - 2]![j - 2]! + 1);
+      rows[i]![j] = d;
+    }
+  }
+  return rows[a.length]![b.length]!;
 }
 
 function oneLine(err: unknown): string {

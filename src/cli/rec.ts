@@ -4,26 +4,18 @@
  * is a terminal, goes raw to the command; window changes are recorded as `r` events; the file ends
  * with the `x` event and the exit status of `rec` is the command's.
  *
- * No output is lost when the command exits at once: we hold our own descriptor on the pty's
- * slave side, so the master never sees a hang-up, and when node-pty goes to tear its socket down
- * (200 ms after the exit) we first write a random sentinel through the slave and wait until it
- * comes out of the master: everything written before it has then been read.
+ * The pty is the session layer's (src/pty/): no output is lost when the command exits at once.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
-import pty from 'node-pty';
-import { CastWriter } from '../asciicast/writer.js';
-import { Utf8StreamDecoder } from '../asciicast/utf8.js';
+import { DEFAULT_SIZE } from '../asciicast/terminal.js';
+import { PtyProcess } from '../pty/pty.js';
+import { CastWriter } from '../recording/writer.js';
 import { SyncFileSink } from './sync-file-sink.js';
-import {
-  describeFsError,
-  escapeControl,
-  parseCommandArgs,
-  sizeArg,
-  stdoutErrors,
-  UsageError,
-} from './common.js';
+import { describeFsError, parseCommandArgs, sizeArg, UsageError } from './common.js';
+import { escapeControl } from '../text/escape.js';
+import { RecSession } from './rec-session.js';
+import { SshcastError } from '../errors.js';
 
 /** Usage text for `sshcast rec`. */
 export const help = `Usage: sshcast rec [-c CMD] [--cols N --rows N] [--title T] [-f] [--record-input] FILE
@@ -44,9 +36,6 @@ The file is created with mode 0600. Example:
   sshcast rec -c 'ls -l /' listing.cast
 `;
 
-/** How long the sentinel may take to come back before the recording is finished without it. */
-const DRAIN_TIMEOUT_MS = 5000;
-
 function openOutput(file: string, overwrite: boolean): number {
   const c = fs.constants;
   // O_NONBLOCK: a FIFO in the way fails at once instead of hanging; no effect on a regular file.
@@ -58,12 +47,13 @@ function openOutput(file: string, overwrite: boolean): number {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST')
-      throw new Error(`${file} already exists (use --overwrite to replace it)`);
-    if (code === 'ENXIO') throw new Error(`${file}: not a regular file`);
-    throw new Error(`${file}: ${describeFsError(err)}`);
+      throw new SshcastError('ERR_FILE', `${file} already exists (use --overwrite to replace it)`);
+    if (code === 'ENXIO') throw new SshcastError('ERR_FILE', `${file}: not a regular file`);
+    throw new SshcastError('ERR_FILE', `${file}: ${describeFsError(err)}`, { cause: err });
   }
   try {
-    if (!fs.fstatSync(fd).isFile()) throw new Error(`${file}: not a regular file`);
+    if (!fs.fstatSync(fd).isFile())
+      throw new SshcastError('ERR_FILE', `${file}: not a regular file`);
     fs.fchmodSync(fd, 0o600); // whatever the umask or the old file's mode
   } catch (err) {
     fs.closeSync(fd);
@@ -100,8 +90,8 @@ export async function run(args: string[]): Promise<number> {
     const n = value !== undefined ? sizeArg('rec', flag, value) : tty ? ours : fallback;
     return n > 0 ? n : fallback;
   };
-  const cols = side('--cols', values.cols, process.stdout.columns, 80);
-  const rows = side('--rows', values.rows, process.stdout.rows, 24);
+  const cols = side('--cols', values.cols, process.stdout.columns, DEFAULT_SIZE.cols);
+  const rows = side('--rows', values.rows, process.stdout.rows, DEFAULT_SIZE.rows);
   const shell = process.env.SHELL || '/bin/sh';
   const term = process.env.TERM || 'xterm-256color';
   const [exe, argv] =
@@ -124,248 +114,34 @@ export async function run(args: string[]): Promise<number> {
     ...(user !== undefined ? { localUser: user } : {}),
   });
 
-  let child: pty.IPty;
+  let child: PtyProcess;
   try {
-    child = pty.spawn(exe, argv, {
-      name: term,
+    child = new PtyProcess({
+      file: exe,
+      args: argv,
+      term,
       cols,
       rows,
       cwd: process.cwd(),
       env: process.env,
-      encoding: null,
     });
   } catch (err) {
     writer.exit(127);
     await writer.close();
-    throw new Error(`cannot start ${exe}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new SshcastError(
+      'ERR_SPAWN',
+      `cannot start ${exe}: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
   }
-  const status = await record(child, writer, {
+  const status = await new RecSession(child, writer, {
     recordInput: values['record-input'] === true,
     followResize: tty && !fixedSize,
-  });
+  }).run();
   await writer.close();
   if (recordingError)
     process.stderr.write(
       `sshcast: ${escapeControl(file)} is incomplete: ${escapeControl(recordingError.message)}\n`,
     );
   return status;
-}
-
-interface RecordOptions {
-  recordInput: boolean;
-  followResize: boolean;
-}
-
-/** Pumps one pty session into the writer and stdout; resolves to the exit status. */
-function record(child: pty.IPty, writer: CastWriter, options: RecordOptions): Promise<number> {
-  const decoder = new Utf8StreamDecoder();
-  const inputDecoder = new Utf8StreamDecoder();
-  const blocked = new Set<'stdout' | 'sink'>();
-  let paused = false;
-  const block = (what: 'stdout' | 'sink', emitter: NodeJS.EventEmitter) => {
-    if (blocked.has(what)) return;
-    blocked.add(what);
-    emitter.once('drain', () => {
-      blocked.delete(what);
-      if (blocked.size === 0 && paused) {
-        paused = false;
-        child.resume();
-      }
-    });
-    if (!paused) {
-      paused = true;
-      child.pause();
-    }
-  };
-  // Chunks read in one turn of the event loop (libuv reads a busy pty several times per turn)
-  // become one `o` event: fewer, larger lines for the same output and about the same times.
-  let pendingText = '';
-  let flushScheduled = false;
-  const flushOutput = () => {
-    flushScheduled = false;
-    if (pendingText === '') return;
-    const text = pendingText;
-    pendingText = '';
-    if (!writer.output(text)) block('sink', writer);
-  };
-  // A reader of our stdout that goes away (`sshcast rec … | head`) must not end the recording.
-  let stdoutGone = false;
-  stdoutErrors.ignore = true;
-  process.stdout.on('error', () => {
-    stdoutGone = true;
-    if (blocked.has('stdout')) process.stdout.emit('drain');
-  });
-  const forward = (chunk: Buffer) => {
-    if (chunk.length === 0) return;
-    if (!stdoutGone && !process.stdout.write(chunk)) block('stdout', process.stdout);
-    pendingText += decoder.write(chunk);
-    if (pendingText.length >= 256 * 1024) flushOutput();
-    else if (!flushScheduled && pendingText !== '') {
-      flushScheduled = true;
-      setImmediate(flushOutput);
-    }
-  };
-
-  // Our own handle on the slave side (see the module comment).
-  const ptsName =
-    (child as unknown as { ptsName?: string; _pty?: string }).ptsName ??
-    (child as unknown as { _pty?: string })._pty;
-  let slave: number | undefined;
-  try {
-    if (ptsName) slave = fs.openSync(ptsName, fs.constants.O_RDWR | fs.constants.O_NOCTTY);
-  } catch {
-    slave = undefined;
-  }
-  const sentinel = Buffer.from(`SSHCASTDRAIN${randomBytes(12).toString('hex').toUpperCase()}`);
-  let awaiting = false;
-  let held: Buffer = Buffer.alloc(0);
-  let drained: (() => void) | undefined;
-  let drainTimer: NodeJS.Timeout | undefined;
-  const closeSlave = () => {
-    if (slave !== undefined) fs.close(slave, () => {});
-    slave = undefined;
-  };
-  const onChunk = (chunk: Buffer) => {
-    if (!awaiting) return forward(chunk);
-    drainTimer?.refresh();
-    const buf = held.length ? Buffer.concat([held, chunk]) : chunk;
-    held = Buffer.alloc(0);
-    const at = buf.indexOf(sentinel);
-    if (at !== -1) {
-      awaiting = false;
-      forward(buf.subarray(0, at));
-      forward(buf.subarray(at + sentinel.length));
-      drained?.();
-      return;
-    }
-    // Hold back an end that may be the start of the sentinel.
-    let keep = 0;
-    for (let n = Math.min(sentinel.length - 1, buf.length); n > 0; n--) {
-      if (buf.subarray(buf.length - n).equals(sentinel.subarray(0, n))) {
-        keep = n;
-        break;
-      }
-    }
-    forward(buf.subarray(0, buf.length - keep));
-    held = Buffer.from(buf.subarray(buf.length - keep));
-  };
-  child.onData((data) => onChunk(data as unknown as Buffer));
-
-  // Drain, then let node-pty tear its socket down. Started by whichever comes first: our poll
-  // seeing the child gone, or node-pty's own teardown 200 ms after the exit.
-  const socket = (child as unknown as { _socket?: { destroy: (err?: Error) => unknown } })._socket;
-  let exitTime: number | undefined;
-  let poll: NodeJS.Timeout | undefined;
-  if (socket && slave !== undefined) {
-    const realDestroy = socket.destroy.bind(socket);
-    let started = false;
-    let destroyed = false;
-    const finish = () => {
-      if (destroyed) return;
-      destroyed = true;
-      realDestroy();
-    };
-    const startDrain = () => {
-      if (started) return;
-      started = true;
-      clearInterval(poll);
-      exitTime ??= writer.now();
-      if (slave === undefined) return finish();
-      awaiting = true;
-      drained = () => {
-        clearTimeout(drainTimer);
-        drained = undefined;
-        closeSlave();
-        if (held.length) forward(held);
-        held = Buffer.alloc(0);
-        finish();
-      };
-      drainTimer = setTimeout(() => drained?.(), DRAIN_TIMEOUT_MS);
-      fs.write(slave, sentinel, (writeErr) => {
-        if (writeErr) drained?.();
-      });
-    };
-    socket.destroy = () => {
-      if (!started) startDrain();
-      else if (!awaiting) finish();
-      return socket;
-    };
-    poll = setInterval(() => {
-      try {
-        process.kill(child.pid, 0);
-      } catch {
-        startDrain();
-      }
-    }, 10);
-  }
-
-  // Keystrokes, when there is a keyboard.
-  const stdin = process.stdin;
-  const interactive = stdin.isTTY === true;
-  const onInput = (data: Buffer) => {
-    child.write(data);
-    if (options.recordInput) {
-      flushOutput();
-      const text = inputDecoder.write(data);
-      if (text) writer.event('i', text);
-    }
-  };
-  if (interactive) {
-    stdin.setRawMode(true);
-    stdin.on('data', onInput);
-    stdin.resume();
-  }
-  const onResize = () => {
-    const c = process.stdout.columns;
-    const r = process.stdout.rows;
-    if (!(c > 0 && r > 0)) return;
-    try {
-      child.resize(c, r);
-      flushOutput();
-      writer.resize(c, r);
-    } catch {
-      // the child is gone
-    }
-  };
-  if (options.followResize) process.stdout.on('resize', onResize);
-  const onSignal = (signal: NodeJS.Signals) => {
-    try {
-      child.kill(signal);
-    } catch {
-      // already gone
-    }
-  };
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  for (const s of signals) process.on(s, onSignal);
-  const restore = () => {
-    if (interactive) {
-      stdin.off('data', onInput);
-      try {
-        stdin.setRawMode(false);
-      } catch {
-        // stdin is gone
-      }
-      stdin.pause();
-    }
-  };
-  process.once('exit', restore);
-
-  return new Promise((resolve) => {
-    child.onExit(({ exitCode, signal }) => {
-      clearTimeout(drainTimer);
-      closeSlave();
-      if (held.length) forward(held);
-      held = Buffer.alloc(0);
-      pendingText += decoder.end();
-      flushOutput();
-      clearInterval(poll);
-      const status = signal ? 128 + signal : exitCode;
-      writer.write({ time: exitTime ?? writer.now(), code: 'x', data: String(status) });
-      restore();
-      process.off('exit', restore);
-      process.stdout.off('resize', onResize);
-      for (const s of signals) process.off(s, onSignal);
-      resolve(status);
-    });
-  });
 }

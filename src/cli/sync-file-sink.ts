@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
-import { SinkWriteError } from '../errors.js';
+import { SinkWriteError, SshcastError } from '../errors.js';
 import type { Sink } from '../recording/sink.js';
 
 /** Writes synchronously to a file descriptor it owns; never applies backpressure. */
@@ -32,7 +32,8 @@ export class SyncFileSink extends EventEmitter implements Sink {
 
   write(lines: Buffer): boolean {
     if (this.#failed) return true;
-    if (this.#closed) throw new Error(`write after close: ${this.name}`);
+    if (this.#closed)
+      throw new SshcastError('ERR_INVALID_STATE', `write after close: ${this.name}`);
     let done = 0;
     try {
       while (done < lines.length) {

@@ -6,15 +6,17 @@
 import fs from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { LineSplitter } from '../asciicast/lines.js';
-import { CastParser } from '../asciicast/reader.js';
+import { CastParser } from '../asciicast/parser.js';
+import { isBeingWritten } from '../recording/live.js';
 import {
   describeFsError,
-  escapeControl,
   parseCommandArgs,
+  plural,
   shorten,
   UsageError,
   writeOut,
 } from './common.js';
+import { escapeControl } from '../text/escape.js';
 
 /** Usage text for `sshcast validate`. */
 export const help = `Usage: sshcast validate FILE...
@@ -22,8 +24,9 @@ export const help = `Usage: sshcast validate FILE...
 Check recordings against the asciicast format (v2; v3 is read too). Every problem is printed as
 FILE:LINE: problem (a bad header, invalid JSON or UTF-8, an unknown event, time going backwards,
 a blank line, a truncated final line, a lone surrogate, an unsupported version, an empty file);
-a valid file prints FILE: ok (noting when it has no exit event, as a recording cut short by a
-kill or still being written). The exit status is 0 when every file is valid, 1 otherwise.
+a valid file prints FILE: ok, with its number of events, noting when it has no exit event (its
+recorder writes none, was killed, or is still writing: then it says so). The exit status is 0
+when every file is valid, 1 otherwise.
 
 Options:
   -h, --help     show this help
@@ -129,9 +132,13 @@ export async function run(args: string[]): Promise<number> {
       continue;
     }
     if (result.count === 0) {
-      // Valid either way; a missing exit event is worth knowing (a killed or live session).
-      const note = result.exited ? '' : ', no exit event: cut short or still recording';
-      await writeOut(`${name}: ok (${result.events} events${note})\n`);
+      // Valid either way; a missing exit event is worth knowing, and why when it can be told.
+      const note = result.exited
+        ? ''
+        : isBeingWritten(file)
+          ? ', still being written'
+          : ', no exit event';
+      await writeOut(`${name}: ok (${plural(result.events, 'event')}${note})\n`);
       continue;
     }
     allValid = false;
@@ -139,7 +146,7 @@ export async function run(args: string[]): Promise<number> {
     for (const p of result.problems)
       text += `${name}:${p.line}: ${shorten(escapeControl(p.message), 300)}\n`;
     if (result.count > result.problems.length) {
-      text += `${name}: … and ${result.count - result.problems.length} more problems\n`;
+      text += `${name}: … and ${plural(result.count - result.problems.length, 'more problem')}\n`;
     }
     await writeOut(text);
   }

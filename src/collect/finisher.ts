@@ -19,6 +19,7 @@ import { receiptsOf } from '../storage/reader.js';
 import type { ObjectStore } from '../storage/objects.js';
 import type { FaultHook } from './faults.js';
 import type { UploadStore } from './tus-store.js';
+import type { Logger } from '../log.js';
 
 export interface FinisherOptions {
   store: ObjectStore;
@@ -27,7 +28,7 @@ export interface FinisherOptions {
   /** Silence after which an open upload is copied to its object. Default one hour. */
   idleMs?: number;
   faults?: FaultHook;
-  log?: (message: string) => void;
+  log?: Logger;
 }
 
 export const DEFAULT_IDLE_MS = 60 * 60 * 1000;
@@ -38,7 +39,7 @@ export class Finisher {
   readonly #uploads: UploadStore;
   readonly #idleMs: number;
   readonly #faults: FaultHook;
-  readonly #log: (message: string) => void;
+  readonly #log: Logger;
   readonly #running = new Map<string, Promise<void>>();
   /** Finished uploads whose leftovers are gone (so a sweep skips them). */
   readonly #clean = new Set<string>();

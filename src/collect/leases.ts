@@ -26,6 +26,7 @@ import { genKey, segmentKey, uploadDir, type GenRecord } from '../storage/layout
 import type { ObjectStore } from '../storage/objects.js';
 import type { FaultHook } from './faults.js';
 import { TusError } from './errors.js';
+import type { Logger } from '../log.js';
 
 export interface LeaseOptions {
   /** A lease not renewed for this long may be taken over. Default 10 s. */
@@ -33,7 +34,7 @@ export interface LeaseOptions {
   /** How long a takeover waits for copies in flight under the old lease. Default 500 ms. */
   settleMs?: number;
   faults?: FaultHook;
-  log?: (message: string) => void;
+  log?: Logger;
   /** Milliseconds, monotonic; injectable for tests. */
   now?: () => number;
 }
@@ -77,7 +78,7 @@ export class Leases {
   readonly #settleMs: number;
   readonly #faults: FaultHook;
   readonly #now: () => number;
-  readonly #log: (message: string) => void;
+  readonly #log: Logger;
   readonly #held = new Map<string, HeldUpload>();
   /** The ETag of the last lease we wrote per upload, kept after a drop: ours to take back. */
   readonly #ours = new Map<string, string>();

@@ -23,6 +23,7 @@ import { bearer, type Tokens } from './tokens.js';
 import { UploadStore } from './tus-store.js';
 import { parseUploadId, uploadId, uploadKind } from '../storage/layout.js';
 import type { ObjectStore } from '../storage/objects.js';
+import { defaultLog, type Logger } from '../log.js';
 
 /** The path uploads live under. */
 export const UPLOAD_PATH = '/files';
@@ -49,7 +50,7 @@ export interface CollectorOptions {
   /** PATCH bytes held in memory at once. */
   bufferBytes?: number;
   faults?: FaultHook;
-  log?: (message: string) => void;
+  log?: Logger;
   /** Milliseconds, monotonic, for lease renewals; injectable for simulations. */
   now?: () => number;
 }
@@ -71,7 +72,8 @@ function reply(res: http.ServerResponse, status: number, text: string, headers =
 
 /** Starts a collector; resolves once it accepts connections. */
 export async function startCollector(options: CollectorOptions): Promise<Collector> {
-  const log = options.log ?? ((m: string) => process.stderr.write(`sshcast collect: ${m}\n`));
+  const logTo = options.log ?? defaultLog;
+  const log: Logger = (m) => logTo(`collect: ${m}`);
   const { store, tokens } = options;
   const leases = new Leases(store, {
     ...(options.now ? { now: options.now } : {}),

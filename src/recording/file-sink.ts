@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
-import { SinkWriteError } from '../errors.js';
+import { SinkWriteError, SshcastError } from '../errors.js';
 import type { Sink } from './sink.js';
 
 /** Options for {@link FileSink}. */
@@ -79,7 +79,8 @@ export class FileSink extends EventEmitter implements Sink {
    */
   write(lines: Buffer): boolean {
     if (this.#failed) return true;
-    if (this.#closing) throw new Error(`write after close: ${this.name}`);
+    if (this.#closing)
+      throw new SshcastError('ERR_INVALID_STATE', `write after close: ${this.name}`);
     if (this.#offset === 0 && !this.#writing && this.#queue.length === 0 && this.#ops.writeSync) {
       return this.#writeFirst(lines, this.#ops.writeSync);
     }

@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
-import { CastWriter } from '../asciicast/writer.js';
+import { CastWriter } from './writer.js';
 import { RecordingStartError, type SinkWriteError } from '../errors.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
@@ -18,6 +18,7 @@ import {
 } from './policy.js';
 import { Recording } from './recording.js';
 import type { Sink } from './sink.js';
+import { defaultLog, type Logger } from '../log.js';
 
 /** What a recording's header says about the session. */
 export interface SessionMeta {
@@ -57,10 +58,10 @@ export interface RecorderOptions {
   clock?: Clock;
   /** Write to these sinks instead of files (for example a MemorySink). */
   sink?: (meta: SessionMeta) => Sink;
-  /** File system calls for file sinks; injectable to test faults. */
+  /** @internal File system calls for file sinks; injectable to test faults. */
   fileOps?: FileOps;
-  /** Where problems are logged. Default: console.error. */
-  log?: (message: string) => void;
+  /** Where problems are logged, one line each. Default: stderr ({@link defaultLog}). */
+  log?: Logger;
 }
 
 export interface RecorderEvents {
@@ -79,7 +80,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   readonly dir: string;
   readonly #options: RecorderOptions;
   #directory: RecordingDirectory | undefined;
-  readonly #log: (message: string) => void;
+  readonly #log: Logger;
   readonly #open = new Set<Recording>();
 
   constructor(options: RecorderOptions = {}) {
@@ -87,7 +88,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.#options = options;
     this.enabled = options.enabled ?? recordingEnabledFromEnv();
     this.dir = options.dir ?? DEFAULT_RECORDING_DIR;
-    this.#log = options.log ?? ((m) => console.error(m));
+    this.#log = options.log ?? defaultLog;
   }
 
   /**

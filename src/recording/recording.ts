@@ -5,8 +5,8 @@
  * `continue` policy) accepts every call and records nothing, so call sites never branch.
  */
 import { EventEmitter } from 'node:events';
-import { CastWriter } from '../asciicast/writer.js';
-import { Utf8StreamDecoder } from '../asciicast/utf8.js';
+import { CastWriter } from './writer.js';
+import { Utf8StreamDecoder } from './utf8.js';
 import type { SinkWriteError } from '../errors.js';
 import type { WriteFailurePolicy } from './policy.js';
 

@@ -4,6 +4,7 @@
  * is emitted once as `'error'`; `close()` resolves when everything written has reached it.
  */
 import { EventEmitter } from 'node:events';
+import { SshcastError } from '../errors.js';
 
 export interface Sink {
   /** Names the sink in errors and logs (a file path, `memory`, a URL). */
@@ -25,7 +26,7 @@ export class MemorySink extends EventEmitter implements Sink {
   #closed = false;
 
   write(lines: Buffer): boolean {
-    if (this.#closed) throw new Error('write after close');
+    if (this.#closed) throw new SshcastError('ERR_INVALID_STATE', 'write after close: memory');
     this.#chunks.push(lines);
     return true;
   }

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import { SshcastError } from '../errors.js';
 
 export interface RequestOptions {
   method: string;
@@ -26,9 +27,9 @@ export interface Response {
 }
 
 /** The request failed before an answer came: refused, reset, timed out, aborted. */
-export class NetworkError extends Error {
-  override get name(): string {
-    return 'NetworkError';
+export class NetworkError extends SshcastError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_UPLOAD', message, options);
   }
 }
 

@@ -58,7 +58,7 @@ export class DeviceState {
       try {
         const parsed = JSON.parse(fs.readFileSync(fd, 'utf8')) as StateFile;
         if (parsed.version !== 1 || !Array.isArray(parsed.uploads))
-          throw new Error('not a version 1 state file');
+          throw new ConfigError(`${file}: not a version 1 state file`);
         if (parsed.device !== device)
           throw new ConfigError(
             `${file} was written for device ${parsed.device}, not ${device}: move it away to start afresh`,

@@ -25,6 +25,7 @@ import { ConfigError, SshcastError } from '../errors.js';
 import { DEVICE_PATTERN, LEDGER_NAME_PATTERN, ledgerName, uploadKind } from '../storage/layout.js';
 import { NetworkError, send, type Response } from './http.js';
 import { DeviceState, STATE_DIR, type PendingUpload } from './state.js';
+import { defaultLog, type Logger } from '../log.js';
 
 /** The ledger's path in the recording directory (DESIGN.md section 7). */
 export const LEDGER_FILE = `${STATE_DIR}/ledger.jsonl`;
@@ -52,7 +53,8 @@ export interface UploaderOptions {
   maxLagMs?: number;
   /** CA certificates (PEM) to trust for https collectors. */
   ca?: string | Buffer;
-  log?: (message: string) => void;
+  /** Receives one line per problem (`upload: …`). Default: stderr ({@link defaultLog}). */
+  log?: Logger;
   /** Milliseconds, monotonic; injectable for tests. */
   now?: () => number;
 }
@@ -86,10 +88,11 @@ export class UploadStartError extends SshcastError {
 }
 
 /** A collector's answer the uploader acts on. */
-class HttpStatus extends Error {
+class HttpStatus extends SshcastError {
   readonly status: number;
   constructor(status: number, what: string, body: string) {
-    super(`${what}: HTTP ${status}${body.trim() ? ` (${body.trim().split('\n')[0]})` : ''}`);
+    const detail = body.trim() ? ` (${body.trim().split('\n')[0]})` : '';
+    super('ERR_UPLOAD', `${what}: HTTP ${status}${detail}`);
     this.status = status;
   }
 }
@@ -174,9 +177,9 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       backoffMaxMs: 30_000,
       requestTimeoutMs: 10_000,
       maxLagMs: 30_000,
-      log: (m) => process.stderr.write(`sshcast upload: ${m}\n`),
       now: () => performance.now(),
       ...options,
+      log: (m) => (options.log ?? defaultLog)(`upload: ${m}`),
     };
     this.#state = state;
   }

@@ -3,6 +3,7 @@
  * LDAP or sssd accounts work as they do for sshd.
  */
 import { execFile } from 'node:child_process';
+import { SshcastError } from '../errors.js';
 
 /** A local device account. */
 export interface Account {
@@ -53,15 +54,19 @@ export function lookupAccount(name: string): Promise<Account | undefined> {
   });
 }
 
+function noAccount(uid: number): SshcastError {
+  return new SshcastError('ERR_ACCOUNT_LOOKUP', `no account for uid ${uid}`);
+}
+
 /** The account this process runs as. */
 export async function currentAccount(): Promise<Account> {
   const uid = process.getuid?.() ?? 0;
   const out = await new Promise<string>((resolve, reject) =>
     execFile('getent', ['passwd', String(uid)], { timeout: 10_000 }, (err, stdout) =>
-      err ? reject(new Error(`no account for uid ${uid}`)) : resolve(stdout),
+      err ? reject(noAccount(uid)) : resolve(stdout),
     ),
   );
   const account = parsePasswdLine(out.split('\n')[0] ?? '');
-  if (!account) throw new Error(`no account for uid ${uid}`);
+  if (!account) throw noAccount(uid);
   return account;
 }

@@ -5,17 +5,15 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { AuthContext, ClientInfo, Connection, ParsedKey, PublicKeyAuthContext } from 'ssh2';
 import { lookupAccount, type Account } from './account.js';
+import { hangUp } from './connection.js';
 import type { Identity } from './identity.js';
-import {
-  loadAuthorizedKeys,
-  matchFrom,
-  normalizeAddress,
-  type AuthorizedKey,
-} from './authorized-keys.js';
+import type { AuthorizedKey } from './authorized-keys.js';
+import { loadAuthorizedKeys } from './authorized-keys-file.js';
+import { matchFrom, normalizeAddress } from './from-pattern.js';
+import { defaultLog, type Logger } from '../log.js';
 
 /** sshd's MaxAuthTries default. */
 export const DEFAULT_MAX_AUTH_ATTEMPTS = 6;
@@ -34,8 +32,8 @@ export interface AuthOptions {
   maxAttempts?: number;
   /** Time to finish authenticating before disconnecting, in ms; default 120000. */
   timeoutMs?: number;
-  /** Receives one line per refusal, warning and login; default: nothing. */
-  log?: (msg: string) => void;
+  /** Receives one line per refusal, warning and login. Default: stderr ({@link defaultLog}). */
+  log?: Logger;
   /** Account lookup; default `lookupAccount` (tests replace it). */
   lookup?: (name: string) => Promise<Account | undefined>;
   /** The uid the server runs as; default `process.getuid()`. Not root: only that account logs in. */
@@ -98,7 +96,7 @@ export function authenticate(
 ): Promise<Identity | undefined> {
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_AUTH_ATTEMPTS;
   const timeoutMs = options.timeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS;
-  const log = options.log ?? (() => {});
+  const log = options.log ?? defaultLog;
   const lookup = options.lookup ?? lookupAccount;
   const serverUid = serverUidOf(options);
   const peer = `${normalizeAddress(info.ip)}:${info.port}`;
@@ -234,21 +232,6 @@ export function authenticate(
     client.on('authentication', onAuth);
     client.once('close', onClose);
   });
-}
-
-/**
- * Sends SSH_MSG_DISCONNECT and closes the socket once it is flushed: ssh2's `end()` only
- * half-closes, which a client that never answers could hold open forever.
- */
-export function hangUp(client: Connection): void {
-  const sock = (client as unknown as { _sock?: Socket })._sock;
-  if (sock) {
-    if (sock.writableFinished) sock.destroy();
-    else sock.once('finish', () => sock.destroy());
-  }
-  client.end();
-  // ssh2 does not end a socket it thinks is unwritable; make sure it goes.
-  if (sock && !sock.writable) sock.destroy();
 }
 
 async function isExecutable(file: string): Promise<boolean> {

@@ -1,18 +1,11 @@
 /**
- * authorized_keys as OpenSSH writes and reads it: parsing (options, key types, comments), the
- * `from=` address patterns, and loading the file with sshd's StrictModes checks, without ever
- * blocking the event loop on a FIFO or reading an unbounded file.
+ * authorized_keys lines as OpenSSH writes and reads them: key types, options (honoured or the
+ * line skipped with a warning, never silently ignored) and comments. Reading the file is
+ * authorized-keys-file.ts; the `from=` patterns are from-pattern.ts.
  */
-import { constants as fsc } from 'node:fs';
-import { open, realpath, stat } from 'node:fs/promises';
-import path from 'node:path';
-import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
 import type { KeyOptions } from './identity.js';
-
-/** A file larger than this is refused (sshd reads line by line; we read the file whole). */
-export const MAX_AUTHORIZED_KEYS_BYTES = 1024 * 1024;
 
 /** One usable key line of an authorized_keys file. */
 export interface AuthorizedKey {
@@ -270,135 +263,4 @@ export function parseAuthorizedKeys(
     }
   }
   return keys;
-}
-
-// OpenSSH's match_pattern: `*` any run, `?` one character; case-insensitive for hosts.
-function globMatch(s: string, pattern: string): boolean {
-  const re = pattern
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${re}$`, 'i').test(s);
-}
-
-function cidrMatch(ip: string, cidr: string): boolean | undefined {
-  const [addr, bitsText] = cidr.split('/') as [string, string];
-  const family = net.isIP(addr);
-  const bits = Number(bitsText);
-  if (!family || !/^\d+$/.test(bitsText) || bits > (family === 4 ? 32 : 128)) return undefined;
-  if (net.isIP(ip) !== family) return false;
-  const list = new net.BlockList();
-  list.addSubnet(addr, bits, family === 4 ? 'ipv4' : 'ipv6');
-  return list.check(ip, family === 4 ? 'ipv4' : 'ipv6');
-}
-
-/** The client address as sshd sees it: an IPv4-mapped IPv6 address becomes plain IPv4. */
-export function normalizeAddress(ip: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  return m ? m[1]! : ip;
-}
-
-/**
- * Whether a client address matches a `from=` pattern list, with sshd's rules: entries are
- * comma-separated wildcard patterns (`*`, `?`) or CIDR blocks, `!` negates; a negated match
- * refuses outright, otherwise one positive match is needed. A malformed CIDR entry refuses.
- * Host names are not resolved (sshd's UseDNS is off by default), so only addresses match.
- */
-export function matchFrom(ip: string, patternList: string): boolean {
-  const addr = normalizeAddress(ip);
-  let positive = false;
-  for (const raw of patternList.split(',')) {
-    const negated = raw.startsWith('!');
-    const pattern = negated ? raw.slice(1) : raw;
-    if (pattern === '') continue;
-    const hit = pattern.includes('/') ? cidrMatch(addr, pattern) : globMatch(addr, pattern);
-    if (hit === undefined) return false;
-    if (hit && negated) return false;
-    if (hit) positive = true;
-  }
-  return positive;
-}
-
-/** Who may own the file and the directories leading to it, and where the directory walk stops. */
-export interface OwnershipPolicy {
-  /** Allowed owners (uids); root is always allowed. */
-  owners: number[];
-  /** Stop the directory walk after this directory (the account's home); otherwise walk to `/`. */
-  stopAt?: string;
-}
-
-/** Why a file was refused, for a log line; undefined when it was read. */
-export interface LoadResult {
-  keys: AuthorizedKey[];
-  /** Set when the file exists but was refused (unsafe, not a regular file, too big). */
-  refused?: string;
-}
-
-function ownerOk(uid: number, owners: number[]): boolean {
-  return uid === 0 || owners.includes(uid);
-}
-
-async function checkDirectories(
-  file: string,
-  policy: OwnershipPolicy,
-): Promise<string | undefined> {
-  let dir = await realpath(path.dirname(file));
-  const stopAt = policy.stopAt ? await realpath(policy.stopAt).catch(() => undefined) : undefined;
-  for (let depth = 0; depth < 64; depth++) {
-    const st = await stat(dir);
-    if (!ownerOk(st.uid, policy.owners)) return `bad ownership of directory ${dir}`;
-    if (st.mode & 0o022) return `bad modes for directory ${dir} (writable by group or others)`;
-    if (dir === stopAt || dir === '/') return undefined;
-    dir = path.dirname(dir);
-  }
-  return `directory path of ${file} too deep`;
-}
-
-/**
- * Reads an authorized_keys file with sshd's StrictModes checks, never blocking: it is opened
- * with O_NOFOLLOW|O_NONBLOCK (a symlink is refused, a FIFO opens at once), then must be a regular
- * file of at most MAX_AUTHORIZED_KEYS_BYTES, owned by root or one of `policy.owners`, not
- * writable by group or others; each directory up to `policy.stopAt` (or `/`) likewise. A missing
- * file gives no keys and no `refused`; any other problem gives no keys and the reason.
- */
-export async function loadAuthorizedKeys(
-  file: string,
-  policy: OwnershipPolicy,
-  warn: WarnFn = () => {},
-): Promise<LoadResult> {
-  let fh;
-  try {
-    fh = await open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return { keys: [] };
-    if (code === 'ELOOP') return { keys: [], refused: `${file} is a symbolic link` };
-    return { keys: [], refused: `cannot open ${file}: ${code ?? String(err)}` };
-  }
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) return { keys: [], refused: `${file} is not a regular file` };
-    if (!ownerOk(st.uid, policy.owners)) return { keys: [], refused: `bad ownership of ${file}` };
-    if (st.mode & 0o022)
-      return { keys: [], refused: `bad modes for ${file} (writable by group or others)` };
-    if (st.size > MAX_AUTHORIZED_KEYS_BYTES)
-      return { keys: [], refused: `${file} is larger than ${MAX_AUTHORIZED_KEYS_BYTES} bytes` };
-    const dirProblem = await checkDirectories(file, policy);
-    if (dirProblem) return { keys: [], refused: dirProblem };
-    // Read at most one byte past the limit, so a file growing under us is still bounded.
-    const buf = Buffer.alloc(Math.min(st.size, MAX_AUTHORIZED_KEYS_BYTES) + 1);
-    let n = 0;
-    while (n < buf.length) {
-      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
-      if (bytesRead === 0) break;
-      n += bytesRead;
-    }
-    if (n > MAX_AUTHORIZED_KEYS_BYTES)
-      return { keys: [], refused: `${file} is larger than ${MAX_AUTHORIZED_KEYS_BYTES} bytes` };
-    return { keys: parseAuthorizedKeys(buf.subarray(0, n).toString('utf8'), warn, file) };
-  } catch (err) {
-    return { keys: [], refused: `cannot read ${file}: ${(err as Error).message}` };
-  } finally {
-    await fh.close().catch(() => {});
-  }
 }

@@ -37,7 +37,8 @@ export function sshSignalName(n: number): string | undefined {
   return undefined;
 }
 
-/** The exit status a shell reports for an exit: the status itself, or 128 + n for signal n. */
-export function exitStatus(exit: { status?: number; signal?: number }): number {
-  return exit.signal ? 128 + exit.signal : (exit.status ?? 0);
+/** The number of a signal named as ssh names it (`KILL`, or `SIGKILL`); undefined if unknown. */
+export function signalNumber(name: string): number | undefined {
+  const full = (name.startsWith('SIG') ? name : `SIG${name}`) as NodeJS.Signals;
+  return Object.hasOwn(os.constants.signals, full) ? os.constants.signals[full] : undefined;
 }

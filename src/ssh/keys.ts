@@ -4,6 +4,7 @@
  * (measured: 5 of 1000 here); a saved host key like that would stop every later start.
  */
 import ssh2 from 'ssh2';
+import { SshcastError } from '../errors.js';
 
 /** An OpenSSH-format key pair. */
 export interface KeyPair {
@@ -21,5 +22,5 @@ export function generateEd25519KeyPair(comment?: string): KeyPair {
     const pub = ssh2.utils.parseKey(pair.public);
     if (!(priv instanceof Error) && !(pub instanceof Error)) return pair;
   }
-  throw new Error('could not generate a valid ed25519 key');
+  throw new SshcastError('ERR_KEY_GENERATION', 'could not generate a valid ed25519 key');
 }

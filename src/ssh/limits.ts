@@ -5,6 +5,8 @@
  */
 import net from 'node:net';
 import type { Connection, Server } from 'ssh2';
+import { interceptChannelOpens } from './connection.js';
+import { defaultLog, type Logger } from '../log.js';
 
 /** Unauthenticated connections held at once before new ones are dropped (sshd MaxStartups starts at 10). */
 export const DEFAULT_MAX_UNAUTHENTICATED = 10;
@@ -19,8 +21,8 @@ export interface ConnectionLimitOptions {
   maxUnauthenticated?: number;
   /** A connection not authenticated this long after TCP accept is closed. Default 120000 ms. */
   loginGraceMs?: number;
-  /** Receives one line per dropped connection. */
-  log?: (msg: string) => void;
+  /** Receives one line per dropped connection. Default: stderr ({@link defaultLog}). */
+  log?: Logger;
 }
 
 /** The listening side returned by {@link limitConnections}. */
@@ -48,7 +50,7 @@ export function limitConnections(
 ): ConnectionGate {
   const max = options.maxUnauthenticated ?? DEFAULT_MAX_UNAUTHENTICATED;
   const graceMs = options.loginGraceMs ?? DEFAULT_LOGIN_GRACE_MS;
-  const log = options.log ?? (() => {});
+  const log = options.log ?? defaultLog;
   // Keyed by the peer's address and port, which ssh2 reports as ClientInfo for the same socket.
   const pending = new Map<string, { socket: net.Socket; timer: NodeJS.Timeout }>();
   let dropped = 0;
@@ -113,8 +115,6 @@ export interface ChannelLimit {
   readonly refused: number;
 }
 
-const CHANNEL_EVENTS = new Set(['session', 'tcpip', 'openssh.streamlocal']);
-
 type Accept = (...args: unknown[]) => { once(event: 'close', fn: () => void): unknown } | undefined;
 type Reject = (...args: unknown[]) => void;
 
@@ -128,22 +128,16 @@ type Reject = (...args: unknown[]) => void;
 export function limitChannels(
   client: Connection,
   max: number = DEFAULT_MAX_CHANNELS,
-  log: (msg: string) => void = () => {},
+  log: Logger = defaultLog,
 ): ChannelLimit {
   let open = 0;
   let refused = 0;
-  const emit = client.emit.bind(client) as (event: string | symbol, ...args: unknown[]) => boolean;
-  (client as { emit: (event: string | symbol, ...args: unknown[]) => boolean }).emit = (
-    event,
-    ...args
-  ) => {
-    if (typeof event !== 'string' || !CHANNEL_EVENTS.has(event)) return emit(event, ...args);
-    const [accept, reject, ...rest] = args as [Accept, Reject, ...unknown[]];
+  interceptChannelOpens(client, (event, accept, reject) => {
     if (open >= max) {
       refused++;
       log(`limits: ${event} channel refused: ${open} channels open (max ${max})`);
       reject();
-      return true;
+      return undefined;
     }
     open++;
     let released = false;
@@ -153,8 +147,8 @@ export function limitChannels(
         open--;
       }
     };
-    const wrappedAccept: Accept = (...a) => {
-      const channel = accept(...a);
+    const wrappedAccept = (...a: unknown[]) => {
+      const channel = (accept as Accept)(...a);
       if (channel) channel.once('close', release);
       else release();
       return channel;
@@ -163,8 +157,8 @@ export function limitChannels(
       release();
       reject(...a);
     };
-    return emit(event, wrappedAccept, wrappedReject, ...rest);
-  };
+    return [wrappedAccept, wrappedReject];
+  });
   return {
     get open() {
       return open;

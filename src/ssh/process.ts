@@ -5,27 +5,26 @@
  */
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import fs from 'node:fs';
 import os from 'node:os';
-import pty from 'node-pty';
-import type { OutputStream } from '../recording/recording.js';
+import type { ProcessExit } from '../asciicast/event.js';
+import { PtyProcess, signalGroup } from '../pty/pty.js';
 import type { LaunchCommand } from './launcher.js';
+import { SshcastError } from '../errors.js';
 
-/** How a process ended: `status` for a normal exit, or the number of the signal that killed it. */
-export interface ProcessExit {
-  status?: number;
-  signal?: number;
-}
+/** Which output of the process a chunk came from (a pty has only `stdout`). */
+export type ProcessStream = 'stdout' | 'stderr';
 
 /** The events of a {@link SessionProcess}. */
 export interface SessionProcessEvents {
   /** A chunk of output, in order; `stream` is always `stdout` for a pty. */
-  data: [chunk: Buffer, stream: OutputStream];
+  data: [chunk: Buffer, stream: ProcessStream];
   /** The process ended and all of its output was emitted. Emitted once. */
   exit: [exit: ProcessExit];
   /** Input can be written again after write() returned false. */
   'input-drain': [];
 }
+
+export type { ProcessExit };
 
 /** A running session process. */
 export interface SessionProcess extends EventEmitter<SessionProcessEvents> {
@@ -59,154 +58,14 @@ export interface SpawnOptions {
 
 /** Starts a session process. Throws if it cannot be spawned. */
 export function spawnSession(options: SpawnOptions): SessionProcess {
-  return options.pty ? new PtyProcess(options, options.pty) : new PipeProcess(options);
-}
-
-// After the process is gone and our slave handle is closed, a terminal some leftover process
-// still holds never reports EIO: stop reading once it has been quiet this long.
-const QUIET_MS = 100;
-
-interface PtyInternals {
-  _fd: number;
-  _socket: { destroy: (...args: unknown[]) => unknown; once: (e: string, f: () => void) => void };
-  ptsName?: string;
-  _pty?: string;
-}
-
-/** Sends `signal` to a process (a negative `pid`: its group); false when it could not (gone). */
-function sendSignal(pid: number, signal: NodeJS.Signals): boolean {
-  try {
-    process.kill(pid, signal);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-class PtyProcess extends EventEmitter<SessionProcessEvents> implements SessionProcess {
-  readonly pid: number;
-  readonly #term: pty.IPty;
-  readonly #input: PtyInput;
-  #slave: number | undefined;
-  #paused = false;
-  #childGone = false;
-  #hungUp = false;
-  #quiet: NodeJS.Timeout | undefined;
-  #destroySocket: () => void;
-
-  constructor(options: SpawnOptions, size: { cols: number; rows: number; term: string }) {
-    super();
-    this.#term = pty.spawn(options.command.file, options.command.args, {
-      name: size.term,
-      cols: size.cols,
-      rows: size.rows,
-      cwd: options.cwd,
-      env: options.env,
-      encoding: null,
-    } as pty.IPtyForkOptions);
-    this.pid = this.#term.pid;
-    const internals = this.#term as unknown as PtyInternals;
-    this.#input = new PtyInput(internals._fd, () => this.emit('input-drain'));
-    // node-pty loses the last output of a process that exits at once (node-pty #85, #726): on
-    // EIO, or 200 ms after the exit, it destroys its socket whatever is still unread. Holding our
-    // own handle on the slave means no EIO while the process lives; node-pty's timer, which is
-    // its only sign that the child exited, then closes that handle instead, and the master
-    // reads to the end of the data before it reports EIO.
-    const name = internals.ptsName ?? internals._pty;
-    try {
-      if (name) this.#slave = fs.openSync(name, fs.constants.O_RDWR | fs.constants.O_NOCTTY);
-    } catch {
-      this.#slave = undefined;
-    }
-    const socket = internals._socket;
-    const destroy = socket.destroy.bind(socket);
-    // Input is dropped once the process is gone and before the master is closed, so that no
-    // retried write can reach a descriptor number that has been reused.
-    this.#destroySocket = () => {
-      clearTimeout(this.#quiet);
-      this.#input.dispose();
-      destroy();
-    };
-    socket.destroy = (...args: unknown[]) => {
-      // Stream internals destroy with the error (EIO at the end of the data): let that through.
-      this.#input.dispose();
-      if (args[0] !== undefined) return destroy(...args);
-      this.#childGone = true;
-      this.#closeSlave();
-      this.#armQuiet();
-      return socket;
-    };
-    this.#term.onData((data) => {
-      const chunk = data as unknown as Buffer;
-      if (this.#hungUp) return;
-      this.#armQuiet();
-      this.emit('data', Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk), 'stdout');
-    });
-    this.#term.onExit(({ exitCode, signal }) => {
-      this.#input.dispose();
-      this.#closeSlave();
-      clearTimeout(this.#quiet);
-      this.emit('exit', signal ? { signal } : { status: exitCode });
-    });
-  }
-
-  #closeSlave(): void {
-    if (this.#slave === undefined) return;
-    const fd = this.#slave;
-    this.#slave = undefined;
-    try {
-      fs.closeSync(fd);
-    } catch {
-      /* already closed */
-    }
-  }
-
-  #armQuiet(): void {
-    if (!this.#childGone) return;
-    clearTimeout(this.#quiet);
-    if (this.#paused) return;
-    this.#quiet = setTimeout(() => this.#destroySocket(), QUIET_MS);
-  }
-
-  pause(): void {
-    this.#paused = true;
-    clearTimeout(this.#quiet);
-    this.#term.pause();
-  }
-
-  resume(): void {
-    this.#paused = false;
-    this.#term.resume();
-    this.#armQuiet();
-  }
-
-  write(data: Buffer): boolean {
-    if (this.#hungUp) return true;
-    return this.#input.write(data);
-  }
-
-  endInput(): void {}
-
-  resize(cols: number, rows: number): void {
-    this.#term.resize(cols, rows);
-  }
-
-  kill(signal: NodeJS.Signals): void {
-    if (!sendSignal(-this.pid, signal)) sendSignal(this.pid, signal);
-  }
-
-  hangup(): void {
-    if (this.#hungUp) return;
-    this.#hungUp = true;
-    this.#input.dispose();
-    this.#childGone = true;
-    this.#closeSlave();
-    // Closing the master hangs the terminal up: the kernel sends SIGHUP to the session leader
-    // and the foreground job, as when sshd loses a client. The explicit SIGHUP covers a
-    // process that moved itself out of the terminal's session.
-    this.#destroySocket();
-    this.kill('SIGHUP');
-  }
+  if (!options.pty) return new PipeProcess(options);
+  return new PtyProcess({
+    file: options.command.file,
+    args: options.command.args,
+    env: options.env,
+    cwd: options.cwd,
+    ...options.pty,
+  });
 }
 
 class PipeProcess extends EventEmitter<SessionProcessEvents> implements SessionProcess {
@@ -224,7 +83,8 @@ class PipeProcess extends EventEmitter<SessionProcessEvents> implements SessionP
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
     });
-    if (this.#child.pid === undefined) throw new Error(`cannot start ${options.command.file}`);
+    if (this.#child.pid === undefined)
+      throw new SshcastError('ERR_SPAWN', `cannot start ${options.command.file}`);
     this.pid = this.#child.pid;
     const { stdout, stderr, stdin } = this.#child;
     stdin!.on('error', () => {});
@@ -261,7 +121,7 @@ class PipeProcess extends EventEmitter<SessionProcessEvents> implements SessionP
   resize(): void {}
 
   kill(signal: NodeJS.Signals): void {
-    if (!sendSignal(-this.pid, signal)) sendSignal(this.pid, signal);
+    signalGroup(this.pid, signal);
   }
 
   hangup(): void {
@@ -278,79 +138,5 @@ class PipeProcess extends EventEmitter<SessionProcessEvents> implements SessionP
     else this.#child.once('exit', drop);
     // Keep draining so a writer blocked on a full pipe sees the hangup rather than hanging.
     this.resume();
-  }
-}
-
-// Input held for a terminal whose process is not reading, before the client is paused.
-const INPUT_HIGH_WATER = 64 * 1024;
-const MAX_RETRY_MS = 100;
-
-/**
- * Writes input to the pty master. node-pty's own writer retries EAGAIN with setImmediate, which
- * spins a CPU for as long as a raw-mode process leaves its input unread (measured: 76% of a core),
- * and queues without bound. This one backs off with a timer and reports when to stop reading.
- */
-class PtyInput {
-  readonly #fd: number;
-  readonly #onDrain: () => void;
-  readonly #queue: Buffer[] = [];
-  #pending = 0;
-  #writing = false;
-  #blocked = false;
-  #retry = 1;
-  #timer: NodeJS.Timeout | undefined;
-  #disposed = false;
-
-  constructor(fd: number, onDrain: () => void) {
-    this.#fd = fd;
-    this.#onDrain = onDrain;
-  }
-
-  write(data: Buffer): boolean {
-    if (this.#disposed || data.length === 0) return true;
-    this.#queue.push(data);
-    this.#pending += data.length;
-    if (!this.#writing && !this.#timer) this.#flush();
-    if (this.#pending > INPUT_HIGH_WATER) this.#blocked = true;
-    return !this.#blocked;
-  }
-
-  #flush(): void {
-    const head = this.#queue[0];
-    if (this.#disposed || !head) return;
-    this.#writing = true;
-    fs.write(this.#fd, head, 0, head.length, null, (err, written) => {
-      this.#writing = false;
-      if (this.#disposed) return;
-      if (err) {
-        if (err.code !== 'EAGAIN') return this.dispose();
-        this.#timer = setTimeout(() => {
-          this.#timer = undefined;
-          this.#flush();
-        }, this.#retry);
-        this.#retry = Math.min(this.#retry * 2, MAX_RETRY_MS);
-        return;
-      }
-      this.#retry = 1;
-      this.#pending -= written;
-      if (written >= head.length) this.#queue.shift();
-      else this.#queue[0] = head.subarray(written);
-      if (this.#blocked && this.#pending <= INPUT_HIGH_WATER / 2) {
-        this.#blocked = false;
-        this.#onDrain();
-      }
-      this.#flush();
-    });
-  }
-
-  dispose(): void {
-    this.#disposed = true;
-    clearTimeout(this.#timer);
-    this.#queue.length = 0;
-    this.#pending = 0;
-    if (this.#blocked) {
-      this.#blocked = false;
-      this.#onDrain();
-    }
   }
 }

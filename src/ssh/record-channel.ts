@@ -4,8 +4,8 @@
  */
 import type ssh2 from 'ssh2';
 import type { Recording } from '../recording/recording.js';
-import { exitStatus } from './exit.js';
-import os from 'node:os';
+import { exitStatus } from '../asciicast/event.js';
+import { signalNumber } from './exit.js';
 
 /**
  * Records everything written to `channel` (and to `channel.stderr`) into `recording` before it
@@ -36,9 +36,7 @@ export function recordChannel<C extends ssh2.ServerChannel>(channel: C, recordin
     status =
       typeof statusOrSignal === 'number'
         ? statusOrSignal
-        : exitStatus({
-            signal: os.constants.signals[`SIG${statusOrSignal}` as NodeJS.Signals] ?? 0,
-          });
+        : exitStatus({ signal: signalNumber(String(statusOrSignal)) ?? 0 });
     return exit(statusOrSignal, ...rest);
   }) as C['exit'];
   if (recording.recordsInput) channel.on('data', (d: Buffer | string) => recording.input(d));

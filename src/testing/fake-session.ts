@@ -1,65 +1,17 @@
 /**
- * A fake ssh2 session and channel, to drive a session handler with no sockets. They behave as
- * ssh2 1.17's server objects do where a handler can tell: which requests carry `accept`/`reject`
+ * A fake ssh2 session, to drive a session handler with no sockets. It behaves as ssh2 1.17's
+ * server session does where a handler can tell: which requests carry `accept`/`reject`
  * (undefined when the client wants no reply), replies ignored once a channel exists, requests
- * rejected after the client's EOF, `exit()` throwing on a signal name ssh2 cannot send, `end()`
- * sending EOF and CLOSE, `'close'` only after the readable side ended, writes dropped after CLOSE.
+ * rejected after the client's EOF.
  */
 import { EventEmitter } from 'node:events';
-import { Duplex, Writable } from 'node:stream';
 import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
-import { OutputChannel, type ExitInfo, type WaitOptions } from './terminal-output.js';
-import type { Screen } from './screen.js';
-import type { Cast } from '../asciicast/reader.js';
-// ssh2 accepts in exit-signal exactly RFC 4254's names, the list the session layer uses.
-import { SSH_SIGNALS } from '../ssh/exit.js';
-
-/** The window ssh2 advertises; also its channels' highWaterMark. */
-const MAX_WINDOW = 2 * 1024 * 1024;
-
-/**
- * What a test does with a session from the client's side, the same for the fake channel and the
- * real client of {@link startTestServer}.
- */
-export interface TestChannel {
-  /** Everything received on stdout so far, decoded as UTF-8. */
-  readonly stdout: string;
-  /** Everything received on stderr so far. */
-  readonly stderr: string;
-  /** Sends keystrokes (or stdin data). */
-  type(data: string | Buffer): void;
-  /** Sends a window-change request. */
-  resize(cols: number, rows: number): void;
-  /** Sends a signal request (`INT`, `TERM`, …, without `SIG`). */
-  signal(name: string): void;
-  /** Sends EOF: the end of stdin. */
-  eof(): void;
-  /** Closes the channel from the client's side. */
-  close(): void;
-  /**
-   * Waits for output by event, not by time: resolves with the matched text once the output not
-   * consumed by an earlier wait contains the string or matches the RegExp; rejects, showing the
-   * output's end, if the channel ends first or `timeout` ms pass.
-   */
-  waitForOutput(expected: string | RegExp, options?: WaitOptions): Promise<string>;
-  /** Resolves when the channel has closed, with the exit status or signal the client got before. */
-  waitForExit(options?: { timeout?: number }): Promise<ExitInfo>;
-  /** Renders what the client's terminal shows now. */
-  screen(): Promise<Screen>;
-  /**
-   * What the client saw as a recording: its stdout, its resizes, and an `x` event once the exit
-   * status arrived. The matchers accept the channel itself: `expect(ch).toContainOutput('hi')`.
-   */
-  toCast(): Cast;
-}
-
-/** A pty request as a test sends it; missing fields get OpenSSH-like defaults. */
-export interface PtyOptions {
-  cols?: number;
-  rows?: number;
-  /** Default `xterm-256color`. */
-  term?: string;
-}
+import { DEFAULT_SIZE } from '../asciicast/terminal.js';
+import { FakeChannel } from './fake-channel.js';
+import type { FakeServerChannel } from './fake-server-channel.js';
+import type { PtyOptions } from './test-channel.js';
+import { SshcastError } from '../errors.js';
+import { defaultWaitMs } from './terminal-output.js';
 
 /** Options for {@link FakeSession.shell} and {@link FakeSession.exec}. */
 export interface FakeStartOptions {
@@ -71,7 +23,10 @@ export interface FakeStartOptions {
 
 /** Options for {@link fakeSession}. */
 export interface FakeSessionOptions {
-  /** Milliseconds to wait for the handler to answer a request before failing. Default 5000. */
+  /**
+   * Milliseconds to wait for the handler to answer a request before failing. Default
+   * that of every wait (`WaitOptions.timeout`): before the test runner's own timeout.
+   */
   replyTimeout?: number;
 }
 
@@ -80,207 +35,6 @@ type Reply = boolean | undefined;
 interface Internal {
   ending: boolean;
   channel: FakeServerChannel | undefined;
-}
-
-/**
- * The channel a handler gets from `accept()` of a shell, exec or subsystem request: a Duplex like
- * ssh2's server Channel (stdin = stdout = itself, a `stderr` Writable, `exit()`, `eof()`,
- * `close()`), wired to a {@link FakeChannel} on the client's side.
- */
-export class FakeServerChannel extends Duplex {
-  readonly server = true as const;
-  readonly type = 'session' as const;
-  subtype: string | undefined;
-  readonly stdin: this;
-  readonly stdout: this;
-  readonly stderr: Writable;
-  /** The state of each direction, as ssh2 keeps it. */
-  readonly incoming = { state: 'open' as 'open' | 'eof' | 'closed' };
-  readonly outgoing = { state: 'open' as 'open' | 'eof' | 'closing' | 'closed' };
-  readonly #client: FakeChannel;
-
-  /** @internal */
-  constructor(client: FakeChannel, subtype: string) {
-    super({ highWaterMark: MAX_WINDOW, allowHalfOpen: true, emitClose: false });
-    this.#client = client;
-    this.subtype = subtype;
-    this.stdin = this.stdout = this;
-    const self = this;
-    this.stderr = new Writable({
-      highWaterMark: MAX_WINDOW,
-      write(chunk: Buffer, _enc, cb) {
-        if (self.outgoing.state !== 'open') return;
-        self.#client._deliver(chunk, 'stderr', cb);
-      },
-    });
-    const onFinish = () => {
-      this.eof();
-      this.close();
-      (this as { writable: boolean }).writable = false;
-    };
-    this.once('finish', onFinish);
-    const onEnd = () => {
-      (this as { readable: boolean }).readable = false;
-    };
-    this.on('end', onEnd).on('close', onEnd);
-  }
-
-  override _read(): void {}
-
-  override _write(
-    chunk: Buffer,
-    _encoding: BufferEncoding,
-    cb: (err?: Error | null) => void,
-  ): void {
-    // As ssh2 does: after EOF or CLOSE the data goes nowhere and the callback never comes.
-    if (this.outgoing.state !== 'open') return;
-    this.#client._deliver(chunk, 'stdout', cb);
-  }
-
-  /** Sends EOF to the client. */
-  eof(): void {
-    if (this.outgoing.state !== 'open') return;
-    this.outgoing.state = 'eof';
-    this.#client._receiveEof();
-  }
-
-  /** Sends CLOSE to the client, which answers with its own CLOSE (on the next turn, like a network). */
-  close(): void {
-    if (this.outgoing.state !== 'open' && this.outgoing.state !== 'eof') return;
-    this.outgoing.state = 'closing';
-    this.#client._receiveClose();
-  }
-
-  /** Sends the exit status, or an exit signal (throws for a name ssh2 cannot send, as ssh2 does). */
-  exit(statusOrSignal: number | string, coreDumped?: boolean, message?: string): void {
-    let info: ExitInfo;
-    if (typeof statusOrSignal === 'number') info = { code: statusOrSignal };
-    else {
-      if (typeof statusOrSignal !== 'string' || !statusOrSignal)
-        throw new Error(`Invalid signal: ${statusOrSignal}`);
-      let name = statusOrSignal.toUpperCase();
-      if (name.startsWith('SIG')) name = name.slice(3);
-      if (!SSH_SIGNALS.includes(name)) throw new Error(`Invalid signal: ${statusOrSignal}`);
-      info = { code: null, signal: name };
-      void coreDumped;
-      void message;
-    }
-    if (this.writable && this.outgoing.state === 'open') this.#client._receiveExit(info);
-  }
-
-  /** Client-only in ssh2: throws, as ssh2 does on a server channel. */
-  setWindow(_rows: number, _cols: number, _height: number, _width: number): void {
-    throw new Error('Client-only method called in server mode');
-  }
-
-  /** Client-only in ssh2: throws, as ssh2 does on a server channel. */
-  signal(_name: string): void {
-    throw new Error('Client-only method called in server mode');
-  }
-
-  /** @internal The client's CLOSE arrived (ssh2's onCHANNEL_CLOSE for a server channel). */
-  _onClientClose(): void {
-    if (this.incoming.state === 'closed') return;
-    this.incoming.state = 'closed';
-    if (this.readable) this.push(null);
-    if (this.stderr.writable) this.stderr.end();
-    if (this.outgoing.state === 'open' || this.outgoing.state === 'eof') this.close();
-    if (this.outgoing.state === 'closing') this.outgoing.state = 'closed';
-    const ws = this.writableEnded || this.writableFinished;
-    if (!ws) this.end();
-    if (!this.readable || this.destroyed || this.readableEnded) this.emit('close');
-    else this.once('end', () => this.emit('close'));
-  }
-
-  /** @internal The client's EOF arrived. */
-  _onClientEof(): void {
-    if (this.incoming.state !== 'open') return;
-    this.incoming.state = 'eof';
-    if (this.readable) this.push(null);
-  }
-}
-
-/**
- * The client's side of a fake session's channel: what a test drives and inspects. It sees
- * exactly what the handler wrote, in order; `pauseOutput()` stops acknowledging writes, as a
- * client whose window is full, so a handler's backpressure can be tested.
- */
-export class FakeChannel extends OutputChannel implements TestChannel {
-  /** The server side, as the handler got it from `accept()`. */
-  readonly server: FakeServerChannel;
-  readonly #session: FakeSession;
-  #paused = false;
-  readonly #held: Array<() => void> = [];
-
-  /** @internal */
-  constructor(session: FakeSession, subtype: string, cols: number, rows: number) {
-    super(cols, rows);
-    this.#session = session;
-    this.server = new FakeServerChannel(this, subtype);
-  }
-
-  /** @internal Data from the handler. */
-  _deliver(chunk: Buffer | string, stream: 'stdout' | 'stderr', cb: () => void): void {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    const take = () => {
-      this.output.push(buf, stream);
-      cb();
-    };
-    if (this.#paused) this.#held.push(take);
-    else take();
-  }
-
-  /** @internal */
-  _receiveExit(info: ExitInfo): void {
-    this.output.setExit(info);
-  }
-
-  /** @internal */
-  _receiveEof(): void {
-    this.output.end('the server sent EOF');
-  }
-
-  /** @internal The server's CLOSE: the client answers with its own, a turn later. */
-  _receiveClose(): void {
-    if (this.closed) return;
-    this.output.markClosed();
-    setImmediate(() => this.#session._clientClose(this.server));
-  }
-
-  /** Stops acknowledging the handler's writes (its `write()` calls start returning false). */
-  pauseOutput(): void {
-    this.#paused = true;
-  }
-
-  /** Acknowledges the writes held since `pauseOutput()`, and later ones at once. */
-  resumeOutput(): void {
-    this.#paused = false;
-    for (const take of this.#held.splice(0)) take();
-  }
-
-  type(data: string | Buffer): void {
-    if (this.closed || this.server.incoming.state !== 'open') return;
-    this.server.push(typeof data === 'string' ? Buffer.from(data) : data);
-  }
-
-  resize(cols: number, rows: number): void {
-    this.output.resize(cols, rows);
-    void this.#session._request('window-change', false, { cols, rows, width: 0, height: 0 });
-  }
-
-  signal(name: string): void {
-    void this.#session._request('signal', false, { name });
-  }
-
-  eof(): void {
-    this.#session._clientEof();
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.output.markClosed();
-    this.#session._clientClose(this.server);
-  }
 }
 
 /**
@@ -307,7 +61,7 @@ export class FakeSession {
   #client: FakeChannel | undefined;
 
   constructor(options: FakeSessionOptions = {}) {
-    this.#timeout = options.replyTimeout ?? 5000;
+    this.#timeout = options.replyTimeout ?? defaultWaitMs();
     const emitter = Object.assign(new EventEmitter(), {
       type: 'session',
       subtype: undefined as string | undefined,
@@ -326,8 +80,8 @@ export class FakeSession {
   pty(options: PtyOptions = {}): Promise<Reply> {
     const info: PseudoTtyInfo = {
       term: options.term ?? 'xterm-256color',
-      cols: options.cols ?? 80,
-      rows: options.rows ?? 24,
+      cols: options.cols ?? DEFAULT_SIZE.cols,
+      rows: options.rows ?? DEFAULT_SIZE.rows,
       width: 0,
       height: 0,
       modes: {},
@@ -362,15 +116,22 @@ export class FakeSession {
     ptyByDefault: boolean,
   ): Promise<FakeChannel> {
     if (this.#client)
-      throw new Error('fakeSession: this session already has a channel; use another fakeSession()');
+      throw new SshcastError(
+        'ERR_INVALID_STATE',
+        'fakeSession: this session already has a channel; use another fakeSession()',
+      );
     for (const [k, v] of Object.entries(options.env ?? {})) await this.env(k, v);
     const ptyOpt = options.pty ?? ptyByDefault;
-    let size = { cols: 80, rows: 24 };
+    let size = { ...DEFAULT_SIZE };
     if (ptyOpt) {
       const p = ptyOpt === true ? {} : ptyOpt;
-      size = { cols: p.cols ?? 80, rows: p.rows ?? 24 };
+      size = { cols: p.cols ?? DEFAULT_SIZE.cols, rows: p.rows ?? DEFAULT_SIZE.rows };
       const ok = await this.pty(p);
-      if (!ok) throw new Error('fakeSession: the handler rejected the pty request');
+      if (!ok)
+        throw new SshcastError(
+          'ERR_TEST_REFUSED',
+          'fakeSession: the handler rejected the pty request',
+        );
     }
     const channel = new FakeChannel(
       this,
@@ -379,7 +140,11 @@ export class FakeSession {
       size.rows,
     );
     const ok = await this._request(kind, true, info, channel);
-    if (!ok) throw new Error(`fakeSession: the handler rejected the ${kind} request`);
+    if (!ok)
+      throw new SshcastError(
+        'ERR_TEST_REFUSED',
+        `fakeSession: the handler rejected the ${kind} request`,
+      );
     return channel;
   }
 
@@ -443,7 +208,8 @@ export class FakeSession {
         timer = setTimeout(
           () =>
             reject(
-              new Error(
+              new SshcastError(
+                'ERR_TEST_WAIT',
                 `fakeSession: the handler neither accepted nor rejected the ${event} request within ${this.#timeout} ms`,
               ),
             ),

@@ -8,6 +8,7 @@ export {
   type CastMarker,
   type CastResize,
   type CastSource,
+  type CastView,
   type LoadedCast,
 } from './cast.js';
 export { renderScreen, MAX_SCREEN_SIDE, type RenderOptions, type Screen } from './screen.js';
@@ -22,26 +23,26 @@ export {
 export {
   fakeSession,
   FakeSession,
-  FakeChannel,
-  FakeServerChannel,
   type FakeSessionOptions,
   type FakeStartOptions,
-  type PtyOptions,
-  type TestChannel,
 } from './fake-session.js';
+export { FakeChannel } from './fake-channel.js';
+export { FakeServerChannel } from './fake-server-channel.js';
+export type { PtyOptions, TestChannel } from './test-channel.js';
 export {
   startTestServer,
+  type TestServer,
+  type TestServerOptions,
+  type TestSessionContext,
+} from './test-server.js';
+export {
   TestClient,
   TestClientChannel,
   type ExecResult,
   type TestExecOptions,
   type TestPtyOptions,
-  type TestServer,
-  type TestServerOptions,
-  type TestSessionContext,
-} from './test-server.js';
+} from './test-client.js';
 export { DEFAULT_WAIT_MS, type ExitInfo, type WaitOptions } from './terminal-output.js';
 export { visible } from './show.js';
-export { startSwift, requireSwift, type SwiftInfo, type SwiftServer } from './swift.js';
 export { MemorySink } from '../recording/sink.js';
 export { ManualClock } from '../recording/clock.js';

@@ -7,6 +7,9 @@ import { Recorder, type RecorderOptions } from '../recording/recorder.js';
 import type { Recording } from '../recording/recording.js';
 import { MemorySink } from '../recording/sink.js';
 import { loadCast, memorySinkOf, registerMemoryRecording, type LoadedCast } from './cast.js';
+import { RecordingWatch } from './recording-watch.js';
+import { defaultWaitMs } from './terminal-output.js';
+import { SshcastError } from '../errors.js';
 
 /** Options for {@link memoryRecorder}: a Recorder's, without those that pick where files go. */
 export type MemoryRecorderOptions = Omit<
@@ -18,6 +21,7 @@ export type MemoryRecorderOptions = Omit<
 export class MemoryRecorder extends Recorder {
   readonly #sinks: MemorySink[];
   readonly #recordings: Recording[] = [];
+  readonly #watch: RecordingWatch;
 
   constructor(options: MemoryRecorderOptions = {}) {
     const sinks: MemorySink[] = [];
@@ -35,6 +39,7 @@ export class MemoryRecorder extends Recorder {
       this.#recordings.push(recording);
       registerMemoryRecording(recording, sinks.at(-1)!);
     });
+    this.#watch = new RecordingWatch(this);
   }
 
   /** Every sink made so far, one per recording, oldest first. */
@@ -57,10 +62,22 @@ export class MemoryRecorder extends Recorder {
     return this.#sinks.map((s) => loadCast(s));
   }
 
+  /**
+   * Resolves with every recording, loaded, once at least `count` have started and every started
+   * one has finished (a handler that records with `recordChannel` finishes when the channel
+   * closes, just after the client saw it close). Rejects after `timeout` ms (default: that of
+   * every wait, before the test runner's own timeout).
+   */
+  async waitForRecordings(count = 1, options: { timeout?: number } = {}): Promise<LoadedCast[]> {
+    await this.#watch.wait(count, options.timeout ?? defaultWaitMs());
+    return this.casts();
+  }
+
   /** The most recent recording, loaded; throws when none has started. */
   lastCast(): LoadedCast {
     const sink = this.#sinks.at(-1);
-    if (!sink) throw new Error('memoryRecorder: no recording has started');
+    if (!sink)
+      throw new SshcastError('ERR_INVALID_STATE', 'memoryRecorder: no recording has started');
     return loadCast(sink);
   }
 }

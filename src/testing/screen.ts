@@ -2,11 +2,14 @@
  * Rendering a recording's screen the way a player shows it, through @xterm/headless, so a test
  * can assert on what a person saw rather than on escape sequences.
  */
-import xterm from '@xterm/headless';
+import { MAX_TERMINAL_SIDE } from '../asciicast/terminal.js';
+import { BoundedTerminal, type Screen } from '../render/terminal.js';
 import { loadCast, type CastSource } from './cast.js';
 
+export type { Screen };
+
 /** The largest side a rendered terminal gets; a hostile `r` event must not allocate gigabytes. */
-export const MAX_SCREEN_SIDE = 1000;
+export { MAX_TERMINAL_SIDE as MAX_SCREEN_SIDE };
 
 /** Options for {@link renderScreen}. */
 export interface RenderOptions {
@@ -14,31 +17,10 @@ export interface RenderOptions {
   at?: number;
 }
 
-/** A rendered terminal screen. */
-export interface Screen {
-  /** Each visible row, trailing spaces trimmed (always `rows` entries). */
-  lines: string[];
-  /** The rows joined with LF, trailing empty rows dropped. */
-  text: string;
-  /** The cursor: column `x` and row `y`, both 0-based within the visible screen. */
-  cursor: { x: number; y: number };
-  /** The terminal's size at that moment (after any `r` events up to then). */
-  cols: number;
-  rows: number;
-}
-
-function clamp(n: number): number {
-  return Math.min(Math.max(1, Math.trunc(n) || 1), MAX_SCREEN_SIDE);
-}
-
-function write(term: xterm.Terminal, data: string): Promise<void> {
-  return new Promise((resolve) => term.write(data, resolve));
-}
-
 /**
  * Replays a recording's `o` and `r` events into a headless xterm.js terminal of the header's size
  * and returns the visible screen, at the end or at time `at` (seconds, inclusive). Each side is
- * clamped to {@link MAX_SCREEN_SIDE}.
+ * clamped to {@link MAX_TERMINAL_SIDE}.
  *
  * @example
  * const screen = await renderScreen('session.cast');
@@ -52,44 +34,21 @@ export async function renderScreen(
 ): Promise<Screen> {
   const cast = loadCast(source);
   const until = options.at === undefined ? Infinity : options.at * 1_000_000;
-  const term = new xterm.Terminal({
-    cols: clamp(cast.header.width),
-    rows: clamp(cast.header.height),
-    allowProposedApi: true,
-    scrollback: 0,
-  });
+  const term = new BoundedTerminal({ cols: cast.header.width, rows: cast.header.height });
   try {
     let pending = '';
     for (const e of cast.events) {
       if (e.time > until) break;
       if (e.code === 'o') pending += e.data;
       else if (e.code === 'r') {
-        if (pending) await write(term, pending);
+        if (pending) await term.write(pending);
         pending = '';
         const [cols, rows] = e.data.split('x').map(Number);
-        term.resize(clamp(cols!), clamp(rows!));
+        term.resize(cols!, rows!);
       }
     }
-    if (pending) await write(term, pending);
-    const buffer = term.buffer.active;
-    const lines: string[] = [];
-    for (let y = 0; y < term.rows; y++) {
-      lines.push(
-        buffer
-          .getLine(buffer.viewportY + y)
-          ?.translateToString(true)
-          .trimEnd() ?? '',
-      );
-    }
-    let end = lines.length;
-    while (end > 0 && lines[end - 1] === '') end--;
-    return {
-      lines,
-      text: lines.slice(0, end).join('\n'),
-      cursor: { x: buffer.cursorX, y: buffer.cursorY },
-      cols: term.cols,
-      rows: term.rows,
-    };
+    if (pending) await term.write(pending);
+    return term.screen();
   } finally {
     term.dispose();
   }

@@ -2,30 +2,17 @@
  * Formatting for failure messages: the relevant end of an output or a screen, with control
  * characters made visible, never a dump of the whole recording.
  */
+import { escapeControl } from '../text/escape.js';
 
 /** How many lines a failure message shows. */
 export const TAIL_LINES = 20;
 
-const NAMED: Record<string, string> = {
-  '\x1b': '\\e',
-  '\r': '\\r',
-  '\t': '\\t',
-  '\b': '\\b',
-  '\x07': '\\a',
-};
-
-/** Makes control characters visible: ESC as `\e`, CR as `\r`, others as `\xNN`; LF stays a line break. */
+/**
+ * Makes control characters visible: ESC as `\e`, CR as `\r`, others as `\xNN`; LF stays a line
+ * break after its `\n`.
+ */
 export function visible(text: string): string {
-  let out = '';
-  for (const ch of text) {
-    const code = ch.codePointAt(0)!;
-    if (ch === '\n') out += '\\n\n';
-    else if (NAMED[ch] !== undefined) out += NAMED[ch];
-    else if (code < 0x20 || code === 0x7f || (code >= 0x80 && code < 0xa0)) {
-      out += `\\x${code.toString(16).padStart(2, '0')}`;
-    } else out += ch;
-  }
-  return out;
+  return escapeControl(text, { keepLineBreaks: true, escapeBackslash: false });
 }
 
 /** The last `n` lines of `text`, with a note of how many were left out, indented for a message. */

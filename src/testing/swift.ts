@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { SshcastError } from '../errors.js';
 
 /** How to reach a running Swift through S3. */
 export interface SwiftInfo {
@@ -35,7 +36,8 @@ export function requireSwift(): void {
     .concat('swift-ring-builder')
     .filter((b) => !fs.existsSync(path.join(BIN_DIR, b)));
   if (missing.length > 0)
-    throw new Error(
+    throw new SshcastError(
+      'ERR_TEST_SWIFT',
       `OpenStack Swift is not installed (${missing.join(', ')}): apt-get install swift swift-proxy swift-account swift-container swift-object (.ci/run does)`,
     );
 }
@@ -64,7 +66,9 @@ function run(cmd: string, args: string[], cwd: string): Promise<void> {
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     child.once('error', reject);
     child.once('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')}: ${err.trim()}`)),
+      code === 0
+        ? resolve()
+        : reject(new SshcastError('ERR_TEST_SWIFT', `${cmd} ${args.join(' ')}: ${err.trim()}`)),
     );
   });
 }
@@ -211,11 +215,18 @@ export async function startSwift(timeoutMs = 60_000): Promise<SwiftServer> {
   try {
     for (let attempt = 0; ; attempt++) {
       const dead = children.find((c) => c.exitCode !== null);
-      if (dead) throw new Error(`a Swift server exited at start: ${logs.join('').slice(-2000)}`);
+      if (dead)
+        throw new SshcastError(
+          'ERR_TEST_SWIFT',
+          `a Swift server exited at start: ${logs.join('').slice(-2000)}`,
+        );
       const problem = await notReady(info);
       if (!problem) break;
       if (Date.now() > deadline)
-        throw new Error(`Swift did not answer within ${timeoutMs} ms: ${problem}`);
+        throw new SshcastError(
+          'ERR_TEST_SWIFT',
+          `Swift did not answer within ${timeoutMs} ms: ${problem}`,
+        );
       await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 500)));
     }
   } catch (err) {

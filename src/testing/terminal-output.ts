@@ -2,16 +2,23 @@
  * What a test client saw: stdout and stderr as text, and waiting on them by event, never by time.
  * Shared by the fake channel and the real client of startTestServer.
  */
-import os from 'node:os';
-import { Utf8StreamDecoder } from '../asciicast/utf8.js';
+import { Utf8StreamDecoder } from '../recording/utf8.js';
 import type { Cast } from '../asciicast/reader.js';
-import type { Event } from '../asciicast/event.js';
+import { exitStatus, type Event } from '../asciicast/event.js';
+import { DEFAULT_SIZE } from '../asciicast/terminal.js';
+import { signalNumber } from '../ssh/exit.js';
 import { renderScreen, type Screen } from './screen.js';
 import { describeExpected, outputTail } from './show.js';
+import { SshcastError } from '../errors.js';
 
 /** Options for `waitForOutput`. */
 export interface WaitOptions {
-  /** Give up after this many milliseconds (a safety net; the wait ends on output). Default 10000. */
+  /**
+   * Give up after this many milliseconds (a safety net; the wait ends on output). Default: just
+   * before the running test's own timeout when `sshcast/testing/vitest` is imported, else
+   * {@link DEFAULT_WAIT_MS} (4000, under the 5 s a vitest or jest test gets by default), so a wait
+   * that fails says so itself, with the output it saw, before the test runner gives up.
+   */
   timeout?: number;
   /** Which stream to search. Default `stdout` (a pty session sends everything there). */
   stream?: 'stdout' | 'stderr';
@@ -29,18 +36,60 @@ export interface ExitInfo {
 function exitStatusOf(exit: ExitInfo | undefined): number | undefined {
   if (!exit) return undefined;
   if (exit.code !== null) return exit.code;
-  const n = exit.signal ? os.constants.signals[`SIG${exit.signal}` as NodeJS.Signals] : undefined;
-  return n === undefined ? undefined : 128 + n;
+  const n = exit.signal ? signalNumber(exit.signal) : undefined;
+  return n === undefined ? undefined : exitStatus({ signal: n });
 }
 
-/** The default safety-net timeout of waits, in milliseconds. */
-export const DEFAULT_WAIT_MS = 10_000;
+/**
+ * The default safety-net timeout of waits, in milliseconds: below vitest's and jest's default
+ * test timeout (5 s), so a failed wait reports sshcast's message, not the runner's timeout.
+ */
+export const DEFAULT_WAIT_MS = 4_000;
+
+let testDeadline: () => number | undefined = () => undefined;
+
+/**
+ * @internal Lets a test runner's integration (`sshcast/testing/vitest`) say when the running test
+ * times out (milliseconds since the epoch), so that waits end just before it.
+ */
+export function setTestDeadline(deadline: () => number | undefined): void {
+  testDeadline = deadline;
+}
+
+/** @internal How long a wait waits when not told: until just before the test's deadline, if known. */
+export function defaultWaitMs(): number {
+  const deadline = testDeadline();
+  if (deadline === undefined) return DEFAULT_WAIT_MS;
+  return Math.max(deadline - Date.now() - 250, 50);
+}
+
+/**
+ * A wait's failure (`ERR_TEST_WAIT`) whose stack is the one `origin` captured where the test
+ * called the wait, not the timer or event that ended it: the first frame is the test's own line.
+ */
+function failure(message: string, origin: CallSite): SshcastError {
+  const err = new SshcastError('ERR_TEST_WAIT', message);
+  const frames = (origin.stack ?? '').split('\n').slice(1).join('\n');
+  err.stack = `${err.name}: ${message}${frames ? `\n${frames}` : ''}`;
+  return err;
+}
+
+/** Where a wait was called: a stack captured now, without the frames of `above` and below. */
+interface CallSite {
+  stack?: string;
+}
+
+function callerStack(above: (...args: never[]) => unknown): CallSite {
+  const origin: CallSite = {};
+  Error.captureStackTrace(origin, above);
+  return origin;
+}
 
 interface Waiter {
   check(): boolean;
 }
 
-/** @internal A client's view of a session's output, with event-driven waits. */
+/** A client's view of a session's output, with event-driven waits (behind every test channel). */
 export class TerminalOutput {
   #stdout = '';
   #stderr = '';
@@ -57,7 +106,7 @@ export class TerminalOutput {
   readonly #closeWaiters: Array<() => void> = [];
   readonly #start = process.hrtime.bigint();
 
-  constructor(cols = 80, rows = 24) {
+  constructor(cols = DEFAULT_SIZE.cols, rows = DEFAULT_SIZE.rows) {
     this.#initial = { cols, rows };
     this.#cols = cols;
     this.#rows = rows;
@@ -113,9 +162,13 @@ export class TerminalOutput {
    * Waits until the output not yet consumed by an earlier wait contains the string or matches the
    * RegExp, then consumes it up to the end of the match and returns the matched text.
    */
-  waitFor(expected: string | RegExp, options: WaitOptions = {}): Promise<string> {
+  waitFor(
+    expected: string | RegExp,
+    options: WaitOptions = {},
+    origin: CallSite = callerStack(this.waitFor),
+  ): Promise<string> {
     const stream = options.stream ?? 'stdout';
-    const timeoutMs = options.timeout ?? DEFAULT_WAIT_MS;
+    const timeoutMs = options.timeout ?? defaultWaitMs();
     const re =
       typeof expected === 'string'
         ? undefined
@@ -142,9 +195,10 @@ export class TerminalOutput {
       };
       const describe = (why: string) => {
         const text = stream === 'stdout' ? this.#stdout : this.#stderr;
-        return new Error(
+        return failure(
           `waitForOutput(${describeExpected(expected)}): ${why}\n${stream} not yet consumed (the end, escapes shown):\n` +
             outputTail(text.slice(this.#cursor[stream])),
+          origin,
         );
       };
       const waiter: Waiter = {
@@ -195,7 +249,10 @@ export class TerminalOutput {
   }
 
   /** Resolves once the channel has closed, with the exit status or signal received before. */
-  waitForClose(timeoutMs = DEFAULT_WAIT_MS): Promise<ExitInfo> {
+  waitForClose(
+    timeoutMs = defaultWaitMs(),
+    origin: CallSite = callerStack(this.waitForClose),
+  ): Promise<ExitInfo> {
     if (this.#closed) return Promise.resolve(this.#exit ?? { code: null });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -203,8 +260,9 @@ export class TerminalOutput {
           ? ` (exit ${JSON.stringify(this.#exit)} arrived, but no CLOSE)`
           : ' (no exit status arrived)';
         reject(
-          new Error(
+          failure(
             `waitForExit: the channel did not close within ${timeoutMs} ms${sent}\nstdout (the end, escapes shown):\n${outputTail(this.#stdout, 10)}`,
+            origin,
           ),
         );
       }, timeoutMs);
@@ -240,7 +298,7 @@ export class TerminalOutput {
 }
 
 /**
- * @internal What a test channel reads from its {@link TerminalOutput}: the members of
+ * What a test channel reads from its {@link TerminalOutput}: the members of
  * `TestChannel` the fake channel and the real client's channel answer alike.
  */
 export abstract class OutputChannel {
@@ -272,12 +330,12 @@ export abstract class OutputChannel {
 
   /** Waits for output by event: see `TestChannel.waitForOutput`. */
   waitForOutput(expected: string | RegExp, options?: WaitOptions): Promise<string> {
-    return this.output.waitFor(expected, options);
+    return this.output.waitFor(expected, options, callerStack(this.waitForOutput));
   }
 
   /** Resolves when the channel has closed, with the exit status or signal the client got before. */
   waitForExit(options: { timeout?: number } = {}): Promise<ExitInfo> {
-    return this.output.waitForClose(options.timeout);
+    return this.output.waitForClose(options.timeout, callerStack(this.waitForExit));
   }
 
   /** Renders what the client's terminal shows now. */

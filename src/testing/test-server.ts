@@ -6,22 +6,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ssh2 from 'ssh2';
-import { generateEd25519KeyPair } from '../ssh/keys.js';
-import type {
-  ClientChannel,
-  ClientInfo,
-  Connection,
-  ParsedKey,
-  PseudoTtyOptions,
-  Session,
-} from 'ssh2';
+import type { ClientInfo, Connection, ParsedKey, Session } from 'ssh2';
 import { Recorder, type RecorderOptions } from '../recording/recorder.js';
 import type { Recording } from '../recording/recording.js';
-import { currentAccount } from '../ssh/account.js';
+import { currentAccount, type Account } from '../ssh/account.js';
+import { hangUp } from '../ssh/connection.js';
 import type { Identity } from '../ssh/identity.js';
+import { generateEd25519KeyPair } from '../ssh/keys.js';
 import { handleSession, type SessionOptions } from '../ssh/session.js';
-import type { TestChannel } from './fake-session.js';
-import { DEFAULT_WAIT_MS, OutputChannel } from './terminal-output.js';
+import { connectTestClient, type TestClient } from './test-client.js';
+import { defaultWaitMs } from './terminal-output.js';
+import { RecordingWatch } from './recording-watch.js';
+import { SshcastError } from '../errors.js';
 
 /** What a custom session handler of {@link startTestServer} gets besides the session. */
 export interface TestSessionContext {
@@ -51,180 +47,6 @@ export interface TestServerOptions {
   authenticate?: (connection: Connection, info: ClientInfo) => Promise<Identity | undefined>;
   /** Connect a client at once (`server.client`). Default true. */
   connect?: boolean;
-}
-
-/** A pty as a test asks for it. */
-export interface TestPtyOptions {
-  cols?: number;
-  rows?: number;
-  /** Default `xterm-256color`. */
-  term?: string;
-}
-
-/** The result of {@link TestClient.exec}. */
-export interface ExecResult {
-  stdout: string;
-  stderr: string;
-  /** The exit status, or null when the command ended by a signal or sent none. */
-  code: number | null;
-  /** The signal name (without `SIG`) when the command ended by one. */
-  signal?: string;
-}
-
-/** Options for {@link TestClient.exec} and {@link TestClient.start}. */
-export interface TestExecOptions {
-  /** Ask for a pty (default none). */
-  pty?: TestPtyOptions | boolean;
-  /** `env` requests sent first. */
-  env?: Record<string, string>;
-  /** For `exec()`: written to the command's stdin, then EOF. Default: EOF at once. */
-  stdin?: string | Buffer;
-  /** For `exec()`: give up after this many ms. Default 10000. */
-  timeout?: number;
-}
-
-/**
- * A live channel of the real client: the same {@link TestChannel} interface as the fake one, plus
- * the ssh2 ClientChannel itself.
- */
-export class TestClientChannel extends OutputChannel implements TestChannel {
-  /** The underlying ssh2 client channel. */
-  readonly channel: ClientChannel;
-
-  /** @internal */
-  constructor(channel: ClientChannel, cols: number, rows: number) {
-    super(cols, rows);
-    this.channel = channel;
-    channel.on('data', (d: Buffer) => this.output.push(d, 'stdout'));
-    channel.stderr.on('data', (d: Buffer) => this.output.push(d, 'stderr'));
-    channel.on('exit', (code: number | null, signal?: string) => {
-      this.output.setExit(
-        code === null || code === undefined
-          ? { code: null, ...(signal ? { signal: signal.replace(/^SIG/, '') } : {}) }
-          : { code },
-      );
-    });
-    channel.on('close', () => this.output.markClosed());
-  }
-
-  type(data: string | Buffer): void {
-    if (!this.closed) this.channel.write(data);
-  }
-
-  resize(cols: number, rows: number): void {
-    this.output.resize(cols, rows);
-    this.channel.setWindow(rows, cols, 0, 0);
-  }
-
-  signal(name: string): void {
-    this.channel.signal(name);
-  }
-
-  eof(): void {
-    this.channel.end();
-  }
-
-  close(): void {
-    this.channel.close();
-  }
-}
-
-function ptyOptions(
-  pty: TestPtyOptions | boolean | undefined,
-  byDefault: boolean,
-): PseudoTtyOptions | undefined {
-  const p = pty ?? byDefault;
-  if (!p) return undefined;
-  const o = p === true ? {} : p;
-  return {
-    cols: o.cols ?? 80,
-    rows: o.rows ?? 24,
-    term: o.term ?? 'xterm-256color',
-    width: 0,
-    height: 0,
-  };
-}
-
-/** A connected ssh2 client for tests. */
-export class TestClient {
-  /** The underlying ssh2 Client. */
-  readonly connection: ssh2.Client;
-
-  /** @internal */
-  constructor(connection: ssh2.Client) {
-    this.connection = connection;
-  }
-
-  /**
-   * Opens an interactive shell with a pty (80x24 `xterm-256color` unless told otherwise).
-   *
-   * @example
-   * const sh = await server.client.shell({ cols: 100, rows: 30 });
-   * sh.type('echo hi\n');
-   * await sh.waitForOutput('hi');
-   */
-  shell(
-    options: TestPtyOptions & { env?: Record<string, string> } = {},
-  ): Promise<TestClientChannel> {
-    const pty = ptyOptions(options, true)!;
-    return new Promise((resolve, reject) => {
-      this.connection.shell(pty, { env: options.env ?? {} }, (err, channel) => {
-        if (err) return reject(new Error(`shell request refused: ${err.message}`));
-        resolve(new TestClientChannel(channel, pty.cols!, pty.rows!));
-      });
-    });
-  }
-
-  /**
-   * Starts a command and returns its live channel (to type into, resize, signal, wait on).
-   *
-   * @example
-   * const cat = await server.client.start('cat');
-   * cat.type('ping\n');
-   * await cat.waitForOutput('ping');
-   * cat.eof();
-   * expect(await cat.waitForExit()).toEqual({ code: 0 });
-   */
-  start(command: string, options: TestExecOptions = {}): Promise<TestClientChannel> {
-    const pty = ptyOptions(options.pty, false);
-    return new Promise((resolve, reject) => {
-      this.connection.exec(
-        command,
-        { env: options.env ?? {}, ...(pty ? { pty } : {}) },
-        (err, channel) => {
-          if (err) return reject(new Error(`exec request refused: ${err.message}`));
-          resolve(new TestClientChannel(channel, pty?.cols ?? 80, pty?.rows ?? 24));
-        },
-      );
-    });
-  }
-
-  /**
-   * Runs a command to the end: its stdin gets `options.stdin` (or nothing) then EOF; resolves
-   * with stdout, stderr and how it ended.
-   *
-   * @example
-   * const { stdout, code } = await server.client.exec('echo hi');
-   * expect(stdout).toBe('hi\n');
-   * expect(code).toBe(0);
-   */
-  async exec(command: string, options: TestExecOptions = {}): Promise<ExecResult> {
-    const ch = await this.start(command, options);
-    if (options.stdin !== undefined) ch.channel.write(options.stdin);
-    ch.channel.end();
-    const exit = await ch.waitForExit({ timeout: options.timeout ?? DEFAULT_WAIT_MS });
-    return { stdout: ch.stdout, stderr: ch.stderr, ...exit };
-  }
-
-  /** Ends the connection; resolves when it is closed. */
-  end(): Promise<void> {
-    return new Promise((resolve) => {
-      const c = this.connection as ssh2.Client & { _sock?: { destroyed?: boolean } };
-      if (c._sock?.destroyed !== false) return resolve();
-      this.connection.once('close', () => resolve());
-      this.connection.end();
-    });
-  }
 }
 
 /** A running test server; see {@link startTestServer}. */
@@ -260,6 +82,40 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** Lets in only `account` with the one public key `key`, once its signature is verified. */
+function keyCheck(account: Account, key: ParsedKey) {
+  return (connection: Connection): Promise<Identity | undefined> =>
+    new Promise((resolve) => {
+      connection.on('authentication', (ctx) => {
+        if (
+          ctx.method === 'publickey' &&
+          ctx.username === account.name &&
+          ctx.key.algo === key.type &&
+          ctx.key.data.equals(key.getPublicSSH())
+        ) {
+          if (!ctx.signature || !ctx.blob) return ctx.accept();
+          if (key.verify(ctx.blob, ctx.signature, ctx.hashAlgo) === true) {
+            resolve({ account, keyOptions: {} });
+            return ctx.accept();
+          }
+        }
+        ctx.reject(['publickey']);
+      });
+      connection.once('close', () => resolve(undefined));
+    });
+}
+
+/** Listens on 127.0.0.1 and a free port; resolves with the port. */
+function listen(server: ssh2.Server): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve((server.address() as { port: number }).port);
+    });
+  });
+}
+
 /**
  * Starts a real ssh2 server on 127.0.0.1 with a free port, a throwaway ed25519 host key, and
  * recording on into a fresh temporary directory. It accepts one generated client key for the
@@ -283,59 +139,20 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const account = await currentAccount();
   const hostKey = generateEd25519KeyPair();
   const clientKey = generateEd25519KeyPair();
-  const clientPublic = parsed(clientKey.public);
-  const hostPublic = parsed(hostKey.public);
   const clientKeyFile = path.join(tmpDir, 'id_ed25519');
   fs.writeFileSync(clientKeyFile, clientKey.private, { mode: 0o600 });
   const recorder = new Recorder({ enabled: true, log: () => {}, ...options.recorder, dir });
   recorder.check();
-
-  const started = new Set<Recording>();
-  const finished = new Set<Recording>();
-  const progress = new Set<() => void>();
-  const wake = () => {
-    for (const f of [...progress]) f();
-  };
-  recorder.on('start', (rec) => {
-    started.add(rec);
-    rec.once('close', () => {
-      finished.add(rec);
-      wake();
-    });
-    wake();
-  });
+  const watch = new RecordingWatch(recorder);
 
   const serverConnections = new Set<Connection>();
   const clients = new Set<TestClient>();
-
-  const builtInAuth = (connection: Connection): Promise<Identity | undefined> =>
-    new Promise((resolve) => {
-      connection.on('authentication', (ctx) => {
-        if (
-          ctx.method === 'publickey' &&
-          ctx.username === account.name &&
-          ctx.key.algo === clientPublic.type &&
-          ctx.key.data.equals(clientPublic.getPublicSSH())
-        ) {
-          if (!ctx.signature || !ctx.blob) return ctx.accept();
-          if (clientPublic.verify(ctx.blob, ctx.signature, ctx.hashAlgo) === true) {
-            resolve({ account, keyOptions: {} });
-            return ctx.accept();
-          }
-        }
-        ctx.reject(['publickey']);
-      });
-      connection.once('close', () => resolve(undefined));
-    });
-
+  const authenticate = options.authenticate ?? keyCheck(account, parsed(clientKey.public));
   const server = new ssh2.Server({ hostKeys: [hostKey.private] }, (connection, info) => {
     serverConnections.add(connection);
     connection.on('error', () => {});
     connection.once('close', () => serverConnections.delete(connection));
-    const auth = options.authenticate
-      ? options.authenticate(connection, info)
-      : builtInAuth(connection);
-    void auth.then((identity) => {
+    void authenticate(connection, info).then((identity) => {
       if (!identity) return;
       connection.on('session', (accept) => {
         const session = accept?.();
@@ -346,42 +163,25 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       });
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as { port: number }).port;
+  const port = await listen(server);
   const knownHostsFile = path.join(tmpDir, 'known_hosts');
   fs.writeFileSync(knownHostsFile, `[127.0.0.1]:${port} ${hostKey.public.trim()}\n`, {
     mode: 0o600,
   });
 
-  const connect = (
+  const connect = async (
     o: { username?: string; privateKey?: string | Buffer } = {},
-  ): Promise<TestClient> =>
-    new Promise((resolve, reject) => {
-      const conn = new ssh2.Client();
-      const client = new TestClient(conn);
-      conn.once('ready', () => {
-        clients.add(client);
-        conn.once('close', () => clients.delete(client));
-        resolve(client);
-      });
-      conn.once('error', (err) =>
-        reject(new Error(`test client could not connect: ${err.message}`)),
-      );
-      conn.connect({
-        host: '127.0.0.1',
-        port,
-        username: o.username ?? account.name,
-        privateKey: o.privateKey ?? clientKey.private,
-        hostVerifier: (key: Buffer) => key.equals(hostPublic.getPublicSSH()),
-        readyTimeout: DEFAULT_WAIT_MS,
-      });
+  ): Promise<TestClient> => {
+    const client = await connectTestClient({
+      port,
+      username: o.username ?? account.name,
+      privateKey: o.privateKey ?? clientKey.private,
+      hostKey: parsed(hostKey.public).getPublicSSH(),
     });
+    clients.add(client);
+    client.connection.once('close', () => clients.delete(client));
+    return client;
+  };
 
   const recordings = () =>
     fs
@@ -410,42 +210,23 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     clientKeyFile,
     knownHostsFile,
     get client(): TestClient {
-      if (!client) throw new Error('startTestServer: no client (connect: false); use connect()');
+      if (!client)
+        throw new SshcastError(
+          'ERR_INVALID_STATE',
+          'startTestServer: no client (connect: false); use connect()',
+        );
       return client;
     },
     connect,
     recordings,
-    waitForRecordings(count = 1, o = {}) {
-      const ms = o.timeout ?? DEFAULT_WAIT_MS;
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (started.size >= count && finished.size === started.size) {
-            progress.delete(check);
-            clearTimeout(timer);
-            resolve(recordings());
-            return;
-          }
-        };
-        const timer = setTimeout(() => {
-          progress.delete(check);
-          reject(
-            new Error(
-              `waitForRecordings(${count}): ${started.size} started, ${finished.size} finished after ${ms} ms`,
-            ),
-          );
-        }, ms);
-        progress.add(check);
-        check();
-      });
+    async waitForRecordings(count = 1, o = {}) {
+      await watch.wait(count, o.timeout ?? defaultWaitMs());
+      return recordings();
     },
     close() {
       closed ??= (async () => {
         await Promise.all([...clients].map((c) => c.end()));
-        for (const c of serverConnections) {
-          c.end();
-          // ssh2's end() only half-closes; a peer that never answers must not hold close() up.
-          (c as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
-        }
+        for (const c of serverConnections) hangUp(c, { graceMs: 0 });
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await recorder.close();
         fs.rmSync(tmpDir, { recursive: true, force: true });

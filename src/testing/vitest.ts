@@ -1,6 +1,7 @@
 /**
  * vitest matchers for recordings. Import this module once (in a test file or a setup file) to
- * register them:
+ * register them. It also makes every wait of `sshcast/testing` end, unless told otherwise, just
+ * before the running test's own timeout, so that a wait that fails reports itself:
  *
  * @example
  * import 'sshcast/testing/vitest';
@@ -9,7 +10,7 @@
  * expect('session.cast').toBeValidCast();
  * expect(recording).toHaveExitCode(0);
  */
-import { expect } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
 import type { CastSource } from './cast.js';
 import {
   checkExitCode,
@@ -19,6 +20,18 @@ import {
   type AssertionOutcome,
 } from './matchers.js';
 import type { RenderOptions } from './screen.js';
+import { setTestDeadline } from './terminal-output.js';
+
+// Waits end just before the running test would time out, so their own message is what fails it.
+let deadline: number | undefined;
+beforeEach((ctx) => {
+  const ms = ctx.task.timeout;
+  deadline = Number.isFinite(ms) && ms > 0 ? Date.now() + ms : undefined;
+});
+afterEach(() => {
+  deadline = undefined;
+});
+setTestDeadline(() => deadline);
 
 function result(outcome: AssertionOutcome, isNot: boolean) {
   return { pass: outcome.pass, message: () => outcome.message(isNot) };

@@ -9,8 +9,11 @@ import {
   readProblem,
   summarizeHandle,
   unreadableSummary,
+  withWriterState,
   type CastSummary,
 } from '../asciicast/summary.js';
+import { filesBeingWrittenAsync } from '../recording/live.js';
+import { SshcastError } from '../errors.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = fs.constants;
 
@@ -23,13 +26,12 @@ export function isRecordingName(name: string): boolean {
 }
 
 /** Raised when a name is refused or a file cannot be served; `status` is the HTTP status to send. */
-export class FileRefused extends Error {
+export class FileRefused extends SshcastError {
   constructor(
     readonly status: 400 | 404,
     message: string,
   ) {
-    super(message);
-    this.name = 'FileRefused';
+    super('ERR_FILE', message);
   }
 }
 
@@ -76,18 +78,27 @@ export class RecordingFiles {
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < names.length) {
-        const summary = await this.summary(names[next++]!);
+        const summary = await this.#fileSummary(names[next++]!);
         if (summary) out.push(summary);
       }
     };
     await Promise.all(Array.from({ length: Math.min(CONCURRENCY, names.length) }, worker));
     const seen = new Set(names);
     for (const name of this.#cache.keys()) if (!seen.has(name)) this.#cache.delete(name);
-    return out.sort(compareNewestFirst);
+    const live = await filesBeingWrittenAsync(out.map((s) => this.#at(s.file)));
+    return out.map((s) => withWriterState(s, live.has(this.#at(s.file)))).sort(compareNewestFirst);
   }
 
-  /** The summary of one recording (cached while its size and mtime stay the same), or undefined if it is gone. */
+  /** The summary of one recording, or undefined if it is gone; `live` while some process writes it. */
   async summary(name: string): Promise<CastSummary | undefined> {
+    const summary = await this.#fileSummary(name);
+    if (!summary) return undefined;
+    const live = await filesBeingWrittenAsync([this.#at(name)]);
+    return withWriterState(summary, live.size > 0);
+  }
+
+  /** What the file itself says, cached while its size and mtime stay the same. */
+  async #fileSummary(name: string): Promise<CastSummary | undefined> {
     let fh: fs.promises.FileHandle;
     try {
       fh = await this.#open(name);

@@ -3,6 +3,8 @@
  * shown is fetched as JSON and put in the DOM as text by `client/app.ts`.
  */
 
+import { CLIENT_ENTRY } from './client-modules.js';
+
 function shell(title: string, body: string, player: boolean): string {
   const playerTags = player
     ? '<link rel="stylesheet" href="/assets/player.css">\n<script src="/assets/player.js" defer></script>\n'
@@ -16,7 +18,7 @@ function shell(title: string, body: string, player: boolean): string {
 <link rel="icon" href="data:,">
 <title>${title}</title>
 <link rel="stylesheet" href="/assets/app.css">
-${playerTags}<script type="module" src="/assets/app.js"></script>
+${playerTags}<script type="module" src="${CLIENT_ENTRY}"></script>
 </head>
 <body>
 ${body}
@@ -65,6 +67,7 @@ export const VIEW_PAGE = shell(
 
 /** The page's own styles (the player brings its own CSS). */
 export const PAGE_CSS = `:root { color-scheme: light dark; --muted: #777; --bad: #c0392b; --warn: #b9770e; }
+[hidden] { display: none !important; }
 body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1200px; padding: 1rem 1.5rem; }
 h1 { font-size: 1.4rem; margin: .2rem 0; word-break: break-all; }
 h2 { font-size: 1.1rem; }

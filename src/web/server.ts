@@ -8,7 +8,6 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import {
   cookieName,
   hostAllowed,
@@ -17,6 +16,7 @@ import {
   sameSecret,
   tokenCookie,
 } from './access.js';
+import { loadClientModules } from './client-modules.js';
 import { FileRefused, RecordingFiles } from './files.js';
 import { LIST_PAGE, PAGE_CSS, VIEW_PAGE } from './page.js';
 
@@ -92,11 +92,8 @@ function loadAssets(): Map<string, Asset> {
         body: read(require.resolve('asciinema-player/dist/bundle/asciinema-player.css')),
       },
     ],
-    [
-      '/assets/app.js',
-      { type: js, body: read(fileURLToPath(new URL('./client/app.js', import.meta.url))) },
-    ],
     ['/assets/app.css', { type: css, body: Buffer.from(PAGE_CSS) }],
+    ...[...loadClientModules()].map(([p, body]): [string, Asset] => [p, { type: js, body }]),
   ]);
 }
 

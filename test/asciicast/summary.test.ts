@@ -6,6 +6,7 @@ import {
   SUMMARY_MAX_LINE_BYTES,
   summarizeCast,
   summarizeCastSync,
+  withWriterState,
 } from '../../src/asciicast/summary.js';
 
 let dir: string;
@@ -44,12 +45,36 @@ describe('summarizeCast', () => {
     expect(s).toMatchObject({ status: 'partial', duration: 1.5, hasEvents: true });
   });
 
+  it('a complete file without an exit event is ok, not partial: asciinema 2 and Tailscale write none', async () => {
+    const others = path.join(import.meta.dirname, '..', 'fixtures', 'others');
+    for (const [name, duration] of [
+      ['asciinema2.cast', 2.5],
+      ['tailscale.cast', 3.25],
+    ] as const) {
+      const s = await summarizeCast(path.join(others, name));
+      expect(s, name).toMatchObject({ status: 'ok', duration, hasEvents: true });
+      expect(s.exit, name).toBeUndefined();
+      expect(s.problem, name).toBeUndefined();
+    }
+  });
+
+  it('a file some process still writes is live, whatever its last line; damage stays damage', async () => {
+    const cut = await summarizeCast(put('writing.cast', header + '[1.5,"o","a"]\n[2.0,"o","hal'));
+    expect(cut).toMatchObject({ status: 'partial', problem: 'truncated final line' });
+    const live = withWriterState(cut, true);
+    expect(live).toMatchObject({ status: 'live', duration: 1.5, hasEvents: true });
+    expect(live.problem).toBeUndefined();
+    expect(withWriterState(cut, false)).toBe(cut);
+    const complete = await summarizeCast(put('writing2.cast', header + '[1.5,"o","a"]\n'));
+    expect(withWriterState(complete, true).status).toBe('live');
+    const damaged = await summarizeCast(put('writing3.cast', 'not json\n'));
+    expect(withWriterState(damaged, true)).toMatchObject({ status: 'damaged' });
+  });
+
   it('a header alone has no events; a cut header is partial', async () => {
-    expect(await summarizeCast(put('h.cast', header))).toMatchObject({
-      status: 'partial',
-      problem: 'no events',
-      hasEvents: false,
-    });
+    const alone = await summarizeCast(put('h.cast', header));
+    expect(alone).toMatchObject({ status: 'ok', hasEvents: false, duration: 0 });
+    expect(alone.problem).toBeUndefined();
     expect(await summarizeCast(put('h2.cast', header.slice(0, 20)))).toMatchObject({
       status: 'damaged',
     });
@@ -90,17 +115,16 @@ describe('summarizeCast', () => {
     const s = await summarizeCast(
       put('long.cast', header + `[1,"o","${big}"]\n[7.5,"o","${big}"]\n`),
     );
-    expect(s).toMatchObject({ status: 'partial', problem: 'no exit event', duration: 7.5 });
+    expect(s).toMatchObject({ status: 'ok', duration: 7.5 });
+    expect(s.exit).toBeUndefined();
   });
 
   it('sums v3 intervals', async () => {
     const v3 =
       '{"version":3,"term":{"cols":80,"rows":24},"timestamp":1}\n[0.5,"o","a"]\n# c\n[1.25,"o","b"]\n';
-    expect(await summarizeCast(put('v3.cast', v3))).toMatchObject({
-      status: 'partial',
-      problem: 'no exit event',
-      duration: 1.75,
-    });
+    const s = await summarizeCast(put('v3.cast', v3));
+    expect(s).toMatchObject({ status: 'ok', duration: 1.75 });
+    expect(s.exit).toBeUndefined();
   });
 
   it('widens the first 4 KiB read for a long header, and refuses one past the line bound', async () => {
@@ -156,7 +180,7 @@ describe('summarizeCast', () => {
   });
 
   it('sshcast ls (blocking reads) and sshcast web (async reads) summarise every file the same', async () => {
-    const fixtures = ['broken', 'golden'].map((d) =>
+    const fixtures = ['broken', 'golden', 'others'].map((d) =>
       path.join(import.meta.dirname, '..', 'fixtures', d),
     );
     const files = [dir, ...fixtures].flatMap((d) =>

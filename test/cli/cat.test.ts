@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { encodeCast } from '../../src/asciicast/encoder.js';
 import type { Event, Header } from '../../src/asciicast/event.js';
-import { CsiClamp } from '../../src/cli/render-text.js';
+import { CsiClamp } from '../../src/render/csi-clamp.js';
 import { brokenDir, CONTROL_EXCEPT_LF, goldenDir, runCli, tempDir } from './helpers.js';
 
 function writeCast(

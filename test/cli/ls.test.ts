@@ -32,9 +32,11 @@ describe('sshcast ls', () => {
       expect(r.code).toBe(0);
       const lines = r.stdout.trimEnd().split('\n');
       expect(lines).toHaveLength(3);
-      expect(lines[0]).toMatch(/^FILE +START +DURATION +SIZE +USER +STATUS +COMMAND$/);
-      expect(lines[1]).toMatch(/^new\.cast +2023-11-14 22:13:20 +1:15 +\d+B +bob +ok +uptime$/);
-      expect(lines[2]).toMatch(/^old\.cast +2020-09-13 12:26:40 +2\.5s +\d+B +alice +ok +shell$/);
+      expect(lines[0]).toMatch(/^FILE +START +DURATION +SIZE +USER +EXIT +STATUS +COMMAND$/);
+      expect(lines[1]).toMatch(/^new\.cast +2023-11-14 22:13:20 +1:15 +\d+B +bob +0 +ok +uptime$/);
+      expect(lines[2]).toMatch(
+        /^old\.cast +2020-09-13 12:26:40 +2\.5s +\d+B +alice +0 +ok +shell$/,
+      );
     } finally {
       cleanup();
     }
@@ -97,22 +99,52 @@ describe('sshcast ls', () => {
     expect(table.stdout).toMatch(/^truncated\.cast .* partial: truncated final line/m);
   });
 
-  it('marks a recording without an exit event (killed, or still running) as partial', () => {
+  it('tells a recording still being written from one whose recorder writes no exit status', async () => {
     const { dir, cleanup } = tempDir();
     try {
       const file = path.join(dir, 'live.cast');
       fs.writeFileSync(file, cast({}, [{ time: 3_000_000, code: 'o', data: 'x' }]));
-      expect(summarizeRecording(file)).toMatchObject({
-        status: 'partial',
-        problem: 'no exit event',
-        duration: 3,
-      });
+      // No process writes it: a recorder that writes no x (asciinema 2, Tailscale) or was killed.
+      const ended = summarizeRecording(file);
+      expect(ended).toMatchObject({ status: 'ok', duration: 3 });
+      expect(ended.exit).toBeUndefined();
+      expect(ended.problem).toBeUndefined();
       fs.writeFileSync(file, encodeHeader({ version: 2, width: 80, height: 24 }));
-      expect(summarizeRecording(file)).toMatchObject({
-        status: 'partial',
-        problem: 'no events',
-        duration: 0,
-      });
+      expect(summarizeRecording(file)).toMatchObject({ status: 'ok', duration: 0 });
+      // Held open for writing (here by this process), even mid-line: live, in the table and JSON.
+      fs.appendFileSync(file, '[1.25,"o","hal');
+      const fd = fs.openSync(file, 'a');
+      try {
+        expect(listRecordings(dir)).toMatchObject([{ file: 'live.cast', status: 'live' }]);
+        const json = JSON.parse((await runCli(['ls', '--json', dir])).stdout) as unknown[];
+        expect(json).toMatchObject([{ status: 'live', exit: null, problem: null }]);
+        expect((await runCli(['ls', dir])).stdout).toMatch(/^live\.cast .* - +live +shell$/m);
+      } finally {
+        fs.closeSync(fd);
+      }
+      // The writer gone with the line cut short: the damage shows.
+      expect(listRecordings(dir)).toMatchObject([
+        { status: 'partial', problem: 'truncated final line' },
+      ]);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('shows the exit status in its own column, and a command as typed (backslashes single)', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      fs.writeFileSync(
+        path.join(dir, 'a.cast'),
+        cast({ timestamp: 2, command: "printf '\\xc3\\x28' | od -c" }, [
+          { time: 1000, code: 'x', data: '141' },
+        ]),
+      );
+      const table = await runCli(['ls', dir]);
+      expect(table.stdout).toMatch(/^a\.cast .* 141 +ok +printf '\\xc3\\x28' \| od -c$/m);
+      expect(table.stdout).not.toContain('\\\\');
+      const json = JSON.parse((await runCli(['ls', '--json', dir])).stdout) as unknown[];
+      expect(json).toMatchObject([{ exit: '141', command: "printf '\\xc3\\x28' | od -c" }]);
     } finally {
       cleanup();
     }
@@ -137,7 +169,8 @@ describe('sshcast ls', () => {
         exit: '7',
       });
       fs.writeFileSync(file, cast({ command: 'yes' }, events.slice(0, -1)));
-      expect(summarizeRecording(file)).toMatchObject({ status: 'partial', duration: 30 });
+      expect(summarizeRecording(file)).toMatchObject({ status: 'ok', duration: 30 });
+      expect(summarizeRecording(file).exit).toBeUndefined();
     } finally {
       cleanup();
     }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { closest } from '../../src/cli/main.js';
 import { cliPath, isOneLineError, root, runCli, tempDir } from './helpers.js';
 
 const version = (
@@ -59,6 +60,19 @@ describe('sshcast (built, under plain node)', () => {
     const r = await runCli(['frobnicate']);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe('sshcast: unknown command "frobnicate" (see sshcast --help)\n');
+  });
+
+  it('a mistyped command gets the one it most likely meant', async () => {
+    const r = await runCli(['lss', './recordings']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      'sshcast: unknown command "lss"; did you mean ls? (see sshcast --help)\n',
+    );
+    expect(closest('vaildate', commands)).toBe('validate'); // two letters swapped
+    expect(closest('pley', commands)).toBe('play');
+    expect(closest('WEB', commands)).toBe('web');
+    expect(closest('x', commands)).toBeUndefined(); // as near to ls as to anything: no guess
+    expect(closest('convert', commands)).toBeUndefined();
   });
 
   for (const args of [

@@ -47,15 +47,36 @@ describe('sshcast validate', () => {
     for (const f of files) expect(r.stdout).toContain(`${f}: ok (`);
   });
 
-  it('notes a valid recording without an exit event (killed, or still being written)', async () => {
+  it('accepts what asciinema 2 and Tailscale write (no exit event, asciinema 2 with spaces)', async () => {
+    const others = path.join(goldenDir, '..', 'others');
+    const files = fs.readdirSync(others).map((f) => path.join(others, f));
+    const r = await runCli(['validate', ...files]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      files
+        .map((f) => `${f}: ok (${f.includes('tailscale') ? 2 : 3} events, no exit event)\n`)
+        .join(''),
+    );
+  });
+
+  it('notes a valid recording without an exit event, and says when it is still being written', async () => {
     const { dir, cleanup } = tempDir();
     try {
       const file = path.join(dir, 'killed.cast');
       fs.writeFileSync(file, '{"version":2,"width":80,"height":24}\n[1,"o","a"]\n');
       const r = await runCli(['validate', file]);
       expect(r.code).toBe(0);
-      expect(r.stdout).toBe(
-        `${file}: ok (1 events, no exit event: cut short or still recording)\n`,
+      expect(r.stdout).toBe(`${file}: ok (1 event, no exit event)\n`);
+      const fd = fs.openSync(file, 'a');
+      try {
+        const live = await runCli(['validate', file]);
+        expect(live.stdout).toBe(`${file}: ok (1 event, still being written)\n`);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.writeFileSync(file, '{"version":2,"width":80,"height":24}\n[1,"x","0"]\n[1,"o","a"]\n');
+      expect((await runCli(['validate', file])).stdout).toBe(
+        `${file}: ok (2 events, no exit event)\n`,
       );
     } finally {
       cleanup();

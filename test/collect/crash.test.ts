@@ -54,8 +54,11 @@ describe.concurrent('a collector crash at every step of its write path', () => {
 
   for (const point of FAULT_POINTS) {
     it(`killed at ${point}: nothing acknowledged is lost`, async () => {
+      // A does not sweep: its fault fires on this test's upload, never on another test's that
+      // it found finished in the shared prefix (the tests run at once).
       const a = await startCollectorProcess({
         ...options(),
+        sweepMs: 0,
         fault: { point, hit: hitFor(point), signal: 'SIGKILL' },
       });
       const proxy: Proxy = await startProxy(a.url);

@@ -113,10 +113,17 @@ describe('a peer that vanishes without closing TCP', () => {
     );
     let out = '';
     client.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    const pid = Number(await until(() => /pid=(\d+)/.exec(out)?.[1], 'the session to start'));
+    const pid = Number(
+      await until(() => /pid=(\d+)/.exec(out)?.[1], 'the session to start', {
+        on: [[client.stdout!, 'data']],
+      }),
+    );
     proxy.freeze();
     // 1 s interval, 3 unanswered: the server gives up after about 4 s.
-    await until(() => (fs.existsSync(hup) ? true : undefined), 'SIGHUP after keepalive', 20_000);
+    await until(() => (fs.existsSync(hup) ? true : undefined), 'SIGHUP after keepalive', {
+      timeout: 20_000,
+      watch: path.dirname(hup),
+    });
     await until(() => (fs.existsSync(`/proc/${pid}`) ? undefined : true), 'the process to be gone');
     const cast = await finished(recordings(dir)[0]!);
     expect(cast.events.at(-1)?.[1]).toBe('x');

@@ -13,6 +13,7 @@ import {
   execFileP,
   finished,
   makeKey,
+  recordingAfter,
   recordings,
   requireTool,
   ssh,
@@ -133,7 +134,9 @@ async function victimSession(): Promise<{ child: ChildProcess; type(line: string
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stdin!.write('echo victim-$((1+1))\n');
-  await until(() => (out.includes('victim-2') ? true : undefined), 'the victim shell');
+  await until(() => (out.includes('victim-2') ? true : undefined), 'the victim shell', {
+    on: [[child.stdout!, 'data']],
+  });
   return { child, type: (line) => child.stdin!.write(line + '\n') };
 }
 
@@ -194,7 +197,9 @@ describe('isolation between sessions', () => {
       // The victim processes its input in order: once the sentinel exists, an injection would have run.
       const sentinel = path.join(work, `sentinel-${pty}`);
       victim.type(`touch ${sentinel}`);
-      await until(() => (fs.existsSync(sentinel) ? true : undefined), 'the sentinel');
+      await until(() => (fs.existsSync(sentinel) ? true : undefined), 'the sentinel', {
+        watch: work,
+      });
       expect(fs.existsSync(pwned)).toBe(false);
       expect(a.groups).toEqual([USER, ...GROUPS].sort());
       if (pty) expect(a.tty).toBe(`${USER} tty 620`);
@@ -235,10 +240,7 @@ describe('the account, wholly', () => {
     );
     expect(r.stdout.toString()).toBe('end\n');
     expect(r.stderr).toMatch(/Permission denied/);
-    const file = await until(
-      () => recordings(dir).find((f) => !before.includes(f)),
-      'the recording',
-    );
+    const file = await recordingAfter(dir, before);
     const cast = await finished(file);
     expect(cast.header.localUser).toBe(USER);
     const st = fs.statSync(file);
@@ -262,14 +264,22 @@ describe('the account, wholly', () => {
     clients.push(child);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    const pid = Number(await until(() => /pid=(\d+)/.exec(out)?.[1], 'the session’s pid'));
+    const pid = Number(
+      await until(() => /pid=(\d+)/.exec(out)?.[1], 'the session’s pid', {
+        on: [[child.stdout!, 'data']],
+      }),
+    );
     child.kill('SIGKILL');
-    await until(() => (fs.existsSync(hup) ? true : undefined), 'SIGHUP in the dropped session');
+    await until(() => (fs.existsSync(hup) ? true : undefined), 'SIGHUP in the dropped session', {
+      watch: path.dirname(hup),
+    });
     await until(() => (fs.existsSync(`/proc/${pid}`) ? undefined : true), 'the process to be gone');
     // The other session is untouched.
     const sentinel = path.join(work, 'still-open');
     victim.type(`touch ${sentinel}`);
-    await until(() => (fs.existsSync(sentinel) ? true : undefined), 'the other session to answer');
+    await until(() => (fs.existsSync(sentinel) ? true : undefined), 'the other session to answer', {
+      watch: work,
+    });
     victim.child.kill();
     const left = await execFileP('pgrep', ['-u', USER]);
     expect(left.stdout).toBe('');
@@ -309,7 +319,7 @@ describe('a server that is not root', () => {
       const asRoot = await ssh(s.port, rootKey.file, 'root', 'id');
       expect(asRoot.code).toBe(255);
       expect(asRoot.stderr).toMatch(/Permission denied/);
-      const file = await until(() => recordings(path.join(own, 'rec'))[0], 'the recording');
+      const file = await recordingAfter(path.join(own, 'rec'));
       expect((await finished(file)).header.localUser).toBe(USER);
     } finally {
       await s.stop();

@@ -11,6 +11,7 @@ import {
   finished,
   outputOf,
   readCast,
+  recordingAfter,
   recordings,
   requireTool,
   ssh,
@@ -65,11 +66,7 @@ function childrenOf(pid: number): number[] {
 
 /** The recording a session made: the one file that appeared since `before`. */
 async function newRecording(before: string[]): Promise<ReturnType<typeof readCast>> {
-  const file = await until(
-    () => recordings(dir).find((f) => !before.includes(f)),
-    'a new recording',
-  );
-  return finished(file);
+  return finished(await recordingAfter(dir, before));
 }
 
 describe('the example server', () => {
@@ -147,6 +144,7 @@ describe('the example server', () => {
               .filter((f) => !before.includes(f))
               .find((f) => fs.readFileSync(f, 'utf8').includes(`"command":"head -c ${n} `)),
           `the recording of ${n}`,
+          { watch: dir },
         );
         const cast = await finished(mine);
         const recorded = outputOf(cast);
@@ -218,10 +216,14 @@ describe('the example server', () => {
     const outs = await Promise.all([exec('sleep 0.3; echo one'), exec('echo two')]);
     client.end();
     expect(outs).toEqual(['one\n', 'two\n']);
-    const files = await until(() => {
-      const f = recordings(dir).filter((x) => !before.includes(x));
-      return f.length === 2 ? f : undefined;
-    }, 'two recordings');
+    const files = await until(
+      () => {
+        const f = recordings(dir).filter((x) => !before.includes(x));
+        return f.length === 2 ? f : undefined;
+      },
+      'two recordings',
+      { watch: dir },
+    );
     const texts = await Promise.all(files.map(async (f) => outputOf(await finished(f))));
     expect(texts.sort()).toEqual(['one\n', 'two\n']);
   });
@@ -300,10 +302,11 @@ describe('start-up', () => {
       authorizedKeys,
     });
     const session = ssh(s.port, key.file, USER, 'echo started; sleep 600', { pre: ['-tt'] });
-    const file = await until(() => recordings(ownDir)[0], 'the recording');
+    const file = await recordingAfter(ownDir);
     await until(
       () => (fs.readFileSync(file, 'utf8').includes('started') ? true : undefined),
       'output',
+      { watch: file },
     );
     expect(await s.stop('SIGTERM')).toBe(0);
     await session;
@@ -336,7 +339,7 @@ describe('start-up', () => {
         resolve();
       }),
     );
-    const file = await until(() => recordings(ownDir)[0], 'the recording');
+    const file = await recordingAfter(ownDir);
     expect(await s.stop('SIGTERM')).toBe(0);
     expect(readCast(file).events.at(-1)?.[1]).toBe('x');
     expect(seen).toBeGreaterThan(0);

@@ -10,19 +10,12 @@ import { once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Recorder } from '../../src/recording/recorder.js';
 import { parseCast } from '../../src/asciicast/reader.js';
-import { SIZE_LIMIT_MARKER } from '../../src/asciicast/writer.js';
+import { SIZE_LIMIT_MARKER } from '../../src/recording/writer.js';
 import { RecordingStartError, type SinkWriteError } from '../../src/errors.js';
 import { fill, freeBytes, mountProblem, mountTmpfs, type Tmpfs } from './tmpfs.js';
+import { needs } from '../helpers/needs.js';
 
 const problem = mountProblem();
-
-/** True when tmpfs can be mounted; under CI a machine that cannot is a failure, not a skip. */
-function canMount(): boolean {
-  if (!problem) return true;
-  if (process.env.CI) throw new Error(`CI needs a mountable tmpfs: ${problem}`);
-  console.warn(`real-filesystem fault test not run: ${problem}`);
-  return false;
-}
 
 let fsys: Tmpfs | undefined;
 let logs: string[];
@@ -49,8 +42,8 @@ function recorder(extra: ConstructorParameters<typeof Recorder>[0] = {}): Record
 }
 
 describe('a full disk at start', () => {
-  it('with minFreeBytes: the session is refused before any file is made', () => {
-    if (!canMount()) return;
+  it('with minFreeBytes: the session is refused before any file is made', (ctx) => {
+    needs(ctx, problem);
     const r = recorder({ minFreeBytes: 64 * 1024 });
     r.check();
     const filled = fill(fsys!.dir);
@@ -66,8 +59,8 @@ describe('a full disk at start', () => {
     expect(logs.join('\n')).toMatch(/session refused/);
   });
 
-  it('with minFreeBytes and the continue policy: an unrecorded session', async () => {
-    if (!canMount()) return;
+  it('with minFreeBytes and the continue policy: an unrecorded session', async (ctx) => {
+    needs(ctx, problem);
     const r = recorder({ minFreeBytes: 64 * 1024, onStartFailure: 'continue' });
     r.check();
     fill(fsys!.dir);
@@ -79,8 +72,8 @@ describe('a full disk at start', () => {
     expect(casts(r.dir)).toEqual([]);
   });
 
-  it('without minFreeBytes: the header cannot be written, so the recording has not started (refused, no file left)', () => {
-    if (!canMount()) return;
+  it('without minFreeBytes: the header cannot be written, so the recording has not started (refused, no file left)', (ctx) => {
+    needs(ctx, problem);
     const r = recorder();
     r.check();
     fill(fsys!.dir);
@@ -97,8 +90,8 @@ describe('a full disk at start', () => {
 });
 
 describe('the disk fills mid-recording', () => {
-  it('write-failure, the file parses up to its last complete line, the session goes on; after space is freed new recordings work', async () => {
-    if (!canMount()) return;
+  it('write-failure, the file parses up to its last complete line, the session goes on; after space is freed new recordings work', async (ctx) => {
+    needs(ctx, problem);
     const r = recorder();
     const failures: SinkWriteError[] = [];
     r.on('write-failure', (e) => failures.push(e));
@@ -140,8 +133,8 @@ describe('the disk fills mid-recording', () => {
     await r.close();
   });
 
-  it('a 100 KiB size cap on the same disk: 1 MiB of output ends in the marker and x, never ENOSPC', async () => {
-    if (!canMount()) return;
+  it('a 100 KiB size cap on the same disk: 1 MiB of output ends in the marker and x, never ENOSPC', async (ctx) => {
+    needs(ctx, problem);
     const r = recorder({ maxBytes: 100 * 1024 });
     const failures: SinkWriteError[] = [];
     r.on('write-failure', (e) => failures.push(e));
@@ -167,8 +160,8 @@ describe('the disk fills mid-recording', () => {
 });
 
 describe('the file system is remounted read-only while the server runs', () => {
-  it('new recordings are refused (EROFS) and start again once it is writable', async () => {
-    if (!canMount()) return;
+  it('new recordings are refused (EROFS) and start again once it is writable', async (ctx) => {
+    needs(ctx, problem);
     const r = recorder();
     r.check();
     execFileSync('mount', ['-o', 'remount,ro', fsys!.dir]);

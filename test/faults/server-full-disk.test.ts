@@ -18,6 +18,7 @@ import {
   startRecordingServer,
 } from '../helpers/e2e.js';
 import { fill, freeBytes, mountProblem, mountTmpfs, type Tmpfs } from './tmpfs.js';
+import { needs } from '../helpers/needs.js';
 
 const problem = mountProblem();
 let work: string;
@@ -28,10 +29,7 @@ let dir: string;
 
 beforeAll(async () => {
   for (const tool of ['ssh', 'ssh-keygen']) requireTool(tool);
-  if (problem) {
-    if (process.env.CI) throw new Error(`CI needs a mountable tmpfs: ${problem}`);
-    return;
-  }
+  if (problem) return; // each test then reports it: skipped here, failed under CI
   work = tempDir('fulldisk-');
   const authorized = await authorizedKey(work);
   key = authorized;
@@ -51,8 +49,8 @@ afterAll(async () => {
 });
 
 describe('the example server on a full disk', () => {
-  it("refuses a session when the disk is full: the client reads can't start new recording, exit 1", async () => {
-    if (problem) return console.warn(`not run: ${problem}`);
+  it("refuses a session when the disk is full: the client reads can't start new recording, exit 1", async (ctx) => {
+    needs(ctx, problem);
     const filler = path.join(fsys!.dir, 'filler');
     fill(fsys!.dir);
     // The fault: nothing more fits.
@@ -71,8 +69,8 @@ describe('the example server on a full disk', () => {
     fs.rmSync(recordings(dir)[0]!);
   });
 
-  it('keeps a session going when the disk fills mid-session: every byte delivered, the file valid', async () => {
-    if (problem) return console.warn(`not run: ${problem}`);
+  it('keeps a session going when the disk fills mid-session: every byte delivered, the file valid', async (ctx) => {
+    needs(ctx, problem);
     expect(freeBytes(fsys!.dir)).toBeGreaterThan(200 * 1024);
     // 1 MB of output into a 256 KiB file system.
     const r = await ssh(

@@ -1,7 +1,8 @@
 /**
  * The built example server under real OpenSSH clients, killed: SIGKILL mid-session leaves every
- * recording parseable up to its last complete line (validate and ls say it is partial) and no
- * session process behind; SIGINT finishes every open recording with its x event first.
+ * recording parseable up to its last complete line (validate accepts it; ls lists it with no exit
+ * status, and not as live) and no session process behind; SIGINT finishes every open recording
+ * with its x event first.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -43,7 +44,7 @@ function size(file: string): number {
 }
 
 describe('SIGKILL mid-session', () => {
-  it('every recording parses up to its last complete line, is listed as partial, and no session process is left', async () => {
+  it('every recording parses up to its last complete line, is listed with no exit status, and no session process is left', async () => {
     const dir = path.join(work, 'kill');
     const s = await server(dir);
     // A number nobody else sleeps for marks this test's processes.
@@ -57,10 +58,12 @@ describe('SIGKILL mid-session', () => {
     const files = await until(
       () => (recordings(dir).length === 3 ? recordings(dir) : undefined),
       'three recordings',
+      { watch: dir },
     );
     await until(
       () => (files.filter((f) => size(f) > 64 * 1024).length >= 2 ? true : undefined),
       'output in the busy recordings',
+      { watch: dir },
     );
     await until(
       () => (processesWith(marker).length > 0 ? true : undefined),
@@ -78,18 +81,28 @@ describe('SIGKILL mid-session', () => {
       const cast = parseCast(text);
       expect(cast.events.some((e) => e.code === 'x')).toBe(false);
     }
-    // validate reads each file without a format error; ls lists each one as partial.
+    // validate reads each file without a format error; ls lists each one as complete lines with
+    // no exit status, and not live: nothing writes them any more (no session process inherited
+    // the server's descriptor).
     const v = await runCli(['validate', ...files]);
     expect(v.stdout + v.stderr).not.toMatch(/not valid JSON|Error:|at .*\.js:/);
+    const escaped = (f: string) => f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    expect(v.stdout.trim().split('\n')).toEqual(
+      files.map((f) =>
+        expect.stringMatching(`^${escaped(f)}: ok \\(\\d+ events?, no exit event\\)$`),
+      ),
+    );
     const ls = await runCli(['ls', '--json', dir]);
     expect(ls.code).toBe(0);
     const items = JSON.parse(ls.stdout) as {
       file: string;
       status: string;
+      exit: string | null;
       problem: string | null;
     }[];
     expect(items).toHaveLength(3);
-    for (const item of items) expect(item.status).toBe('partial');
+    for (const item of items)
+      expect(item).toMatchObject({ status: 'ok', exit: null, problem: null });
     // Every session lost its terminal (the pty master died with the server) and hung up.
     await until(() => (processesWith(marker).length === 0 ? true : undefined), 'sessions to end');
   });
@@ -105,10 +118,12 @@ describe('SIGINT with sessions open', () => {
     const files = await until(
       () => (recordings(dir).length === 3 ? recordings(dir) : undefined),
       'three recordings',
+      { watch: dir },
     );
     await until(
       () => (files.every((f) => fs.readFileSync(f, 'utf8').includes('started')) ? true : undefined),
       'every session to start',
+      { watch: dir },
     );
     expect(await s.stop('SIGINT')).toBe(0);
     expect(s.output()).toMatch(/SIGINT/);

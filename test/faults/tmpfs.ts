@@ -1,7 +1,8 @@
 /**
  * Real small file systems for fault tests: a tmpfs of a given size mounted on a fresh directory.
- * Needs root (CAP_SYS_ADMIN). `canMount()` probes once; under CI a machine that cannot mount
- * fails the tests that need it instead of skipping them.
+ * Needs root (CAP_SYS_ADMIN). `mountProblem()` probes once; tests pass it to `needs()`
+ * (test/helpers/needs.ts), so a machine that cannot mount skips them visibly, and fails them
+ * under CI.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';

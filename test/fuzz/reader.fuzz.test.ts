@@ -1,25 +1,23 @@
 /**
- * Fuzzes the reader with generated and mutated recordings (seeded: set SSHCAST_FUZZ_SEED to
- * replay another run). Every input goes through parseCast (strict and collect) and
- * readCastStream (cut into random chunks): the only exception ever allowed is CastParseError,
- * collect mode never throws, and strict and stream agree. Inputs are bounded (at most a few
- * hundred KiB) so a hang shows as a test timeout.
+ * Fuzzes the reader with generated and mutated recordings, with fast-check (seeded: set
+ * SSHCAST_FUZZ_SEED to replay another run; a failure is shrunk and printed with its seed and
+ * path). Every input goes through parseCast (strict and collect) and readCastStream (cut into
+ * random chunks): the only exception ever allowed is CastParseError, collect mode never throws,
+ * and strict and stream agree. Inputs are bounded (at most a few hundred KiB) so a hang shows as
+ * a test timeout.
  */
 import { describe, expect, it } from 'vitest';
 import { CastParseError } from '../../src/errors.js';
-import {
-  CastParser,
-  MAX_KEPT_PROBLEMS,
-  parseCast,
-  readCastStream,
-} from '../../src/asciicast/reader.js';
+import { CastParser, MAX_KEPT_PROBLEMS } from '../../src/asciicast/parser.js';
+import { parseCast, readCastStream } from '../../src/asciicast/reader.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runCli } from '../cli/helpers.js';
 import { encodeCast } from '../../src/asciicast/encoder.js';
 import type { Event, EventCode } from '../../src/asciicast/event.js';
-import { Prng, SEED } from './prng.js';
+import fc from 'fast-check';
+import { SEED } from './seed.js';
 
 const CODES: EventCode[] = ['o', 'i', 'r', 'm', 'x'];
 const TEXTS = [
@@ -48,152 +46,199 @@ const NUMBERS = [
   '0x10',
 ];
 
-function validCast(rand: Prng): string {
-  const v3 = rand.next() < 0.2;
-  const n = rand.int(12);
-  if (v3) {
-    const lines = [
-      JSON.stringify({
-        version: 3,
-        term: { cols: 1 + rand.int(300), rows: 1 + rand.int(100), type: 'xterm' },
+const v3Cast = fc
+  .record({
+    cols: fc.integer({ min: 1, max: 300 }),
+    rows: fc.integer({ min: 1, max: 100 }),
+    events: fc.array(
+      fc.record({
+        comment: fc.nat(9).map((n) => n === 0), // one line in ten
+        time: fc.nat(999),
+        code: fc.constantFrom(...CODES),
+        data: fc.constantFrom(...TEXTS),
       }),
-    ];
-    for (let i = 0; i < n; i++) {
-      if (rand.next() < 0.1) lines.push('# a comment');
-      lines.push(JSON.stringify([rand.int(1000) / 1000, rand.pick(CODES), rand.pick(TEXTS)]));
+      { maxLength: 11 },
+    ),
+  })
+  .map(({ cols, rows, events }) => {
+    const lines = [JSON.stringify({ version: 3, term: { cols, rows, type: 'xterm' } })];
+    for (const e of events) {
+      if (e.comment) lines.push('# a comment');
+      lines.push(JSON.stringify([e.time / 1000, e.code, e.data]));
     }
     return lines.join('\n') + '\n';
-  }
-  const events: Event[] = [];
-  let t = 0;
-  for (let i = 0; i < n; i++) {
-    t += rand.int(2_000_000);
-    const code = rand.pick(CODES);
-    const data = code === 'r' ? `${1 + rand.int(500)}x${1 + rand.int(200)}` : rand.pick(TEXTS);
-    events.push({ time: t, code, data } as Event);
-  }
-  const header = {
-    version: 2 as const,
-    width: rand.int(400),
-    height: rand.int(100),
-    timestamp: rand.int(2_000_000_000),
-    ...(rand.next() < 0.5 ? { command: rand.pick(TEXTS) } : {}),
-    ...(rand.next() < 0.5 ? { env: { TERM: 'xterm', SHELL: '/bin/sh' } } : {}),
-    ...(rand.next() < 0.5 ? { localUser: 'alice' } : {}),
-  };
-  return encodeCast(header, events);
+  });
+
+const v2Cast = fc
+  .record({
+    width: fc.nat(399),
+    height: fc.nat(99),
+    timestamp: fc.nat(1_999_999_999),
+    command: fc.option(fc.constantFrom(...TEXTS), { nil: undefined }),
+    env: fc.boolean(),
+    localUser: fc.boolean(),
+    events: fc.array(
+      fc.record({
+        gap: fc.nat(1_999_999),
+        code: fc.constantFrom(...CODES),
+        data: fc.constantFrom(...TEXTS),
+        cols: fc.integer({ min: 1, max: 500 }),
+        rows: fc.integer({ min: 1, max: 200 }),
+      }),
+      { maxLength: 11 },
+    ),
+  })
+  .map((g) => {
+    let t = 0;
+    const events = g.events.map((e) => {
+      t += e.gap;
+      const data = e.code === 'r' ? `${e.cols}x${e.rows}` : e.data;
+      return { time: t, code: e.code, data } as Event;
+    });
+    const header = {
+      version: 2 as const,
+      width: g.width,
+      height: g.height,
+      timestamp: g.timestamp,
+      ...(g.command !== undefined ? { command: g.command } : {}),
+      ...(g.env ? { env: { TERM: 'xterm', SHELL: '/bin/sh' } } : {}),
+      ...(g.localUser ? { localUser: 'alice' } : {}),
+    };
+    return encodeCast(header, events);
+  });
+
+const validCast = fc.oneof({ weight: 1, arbitrary: v3Cast }, { weight: 4, arbitrary: v2Cast });
+
+/** Up to `max` characters of JSON-ish soup, with the odd lone surrogate. */
+function randomText(max: number): fc.Arbitrary<string> {
+  return fc
+    .array(
+      fc.oneof(
+        { weight: 199, arbitrary: fc.constantFrom(...ALPHABET) },
+        { weight: 1, arbitrary: fc.constant('\udc00') },
+      ),
+      { maxLength: max },
+    )
+    .map((cs) => cs.join(''));
 }
 
-function randomText(rand: Prng, max: number): string {
-  let s = '';
-  const n = rand.int(max);
-  for (let i = 0; i < n; i++) s += rand.next() < 0.005 ? '\udc00' : rand.pick(ALPHABET);
-  return s;
-}
+const at = fc.nat();
+const SHAPES = [
+  '[]',
+  '[1]',
+  '[1,"o"]',
+  '[1,"o","a",4]',
+  '{"o":1}',
+  '[1,"z","a"]',
+  '[1,"r","0x0"]',
+  '"x"',
+  'null',
+];
+const KEYS = ['"width":', '"height":', '"version":', '"env":', '"timestamp":', '"command":'];
+const WRONG = ['null,', '"x",', '[],', '{},', 'true,', '-1,', '0,', '3,'];
 
-function mutate(text: string, rand: Prng): string {
-  const rounds = 1 + rand.int(4);
-  for (let r = 0; r < rounds; r++) {
-    const at = rand.int(text.length + 1);
-    const lines = text.split('\n');
-    switch (rand.int(13)) {
-      case 0: // flip one character
-        text = text.slice(0, at) + rand.pick(ALPHABET) + text.slice(at + 1);
-        break;
-      case 1: // delete a range
-        text = text.slice(0, at) + text.slice(at + 1 + rand.int(20));
-        break;
-      case 2: // insert random characters
-        text = text.slice(0, at) + randomText(rand, 12) + text.slice(at);
-        break;
-      case 3: // cut short (a crash mid-write)
-        text = text.slice(0, at);
-        break;
-      case 4: {
-        // duplicate or swap lines (times go backwards, two headers)
-        const i = rand.int(lines.length);
-        const j = rand.int(lines.length);
-        if (rand.next() < 0.5) lines.splice(i, 0, lines[j]!);
-        else [lines[i], lines[j]] = [lines[j]!, lines[i]!];
-        text = lines.join('\n');
-        break;
-      }
-      case 5: // blank lines, CRLF
-        text =
-          rand.next() < 0.5
-            ? text.slice(0, at) + '\n\n' + text.slice(at)
-            : text.replaceAll('\n', '\r\n');
-        break;
-      case 6: // extreme numbers
-        text = text.replace(/[0-9]+(\.[0-9]+)?/, rand.pick(NUMBERS));
-        break;
-      case 7: // a lone surrogate, escaped or raw
-        text = text.replace('"', rand.next() < 0.8 ? '"\\udc00' : '"\ud800');
-        break;
-      case 8: {
-        // deep nesting in the header or in an event
-        const depth = 1 + rand.int(rand.next() < 0.9 ? 100 : 20_000);
-        const deep = '['.repeat(depth) + ']'.repeat(depth);
-        text =
-          rand.next() < 0.5
-            ? text.replace('{', `{"deep":${deep},`)
-            : text.replace(/"o",/, `"o",${deep},`);
-        break;
-      }
-      case 9: // wrong types in the header
-        text = text.replace(
-          rand.pick([
-            '"width":',
-            '"height":',
-            '"version":',
-            '"env":',
-            '"timestamp":',
-            '"command":',
-          ]),
-          (k) => k + rand.pick(['null,', '"x",', '[],', '{},', 'true,', '-1,', '0,', '3,']),
-        );
-        break;
-      case 10: // wrong event shapes
-        lines.splice(
-          1 + rand.int(lines.length),
-          0,
-          rand.pick([
-            '[]',
-            '[1]',
-            '[1,"o"]',
-            '[1,"o","a",4]',
-            '{"o":1}',
-            '[1,"z","a"]',
-            '[1,"r","0x0"]',
-            '"x"',
-            'null',
-          ]),
-        );
-        text = lines.join('\n');
-        break;
-      case 11: // v3 comments and v2 files that pretend
-        text = text.replace('"version":2', '"version":3') + '# c\n';
-        break;
-      default: // a random tail with no newline
-        text += randomText(rand, 40);
+/** One mutation, with only the choices its kind makes. */
+const mutation = fc.oneof(
+  fc.record({ kind: fc.constant('flip' as const), at, char: fc.constantFrom(...ALPHABET) }),
+  fc.record({ kind: fc.constant('delete' as const), at, span: fc.nat(19) }),
+  fc.record({ kind: fc.constant('insert' as const), at, text: randomText(12) }),
+  fc.record({ kind: fc.constant('cut' as const), at }),
+  fc.record({ kind: fc.constant('lines' as const), i: fc.nat(), j: fc.nat(), swap: fc.boolean() }),
+  fc.record({ kind: fc.constant('blank' as const), at, crlf: fc.boolean() }),
+  fc.record({ kind: fc.constant('number' as const), number: fc.constantFrom(...NUMBERS) }),
+  fc.record({ kind: fc.constant('surrogate' as const), raw: fc.nat(4).map((n) => n === 0) }),
+  fc.record({
+    kind: fc.constant('deep' as const),
+    inEvent: fc.boolean(),
+    depth: fc.oneof(
+      { weight: 9, arbitrary: fc.integer({ min: 1, max: 100 }) },
+      { weight: 1, arbitrary: fc.integer({ min: 1, max: 20_000 }) },
+    ),
+  }),
+  fc.record({
+    kind: fc.constant('type' as const),
+    key: fc.constantFrom(...KEYS),
+    value: fc.constantFrom(...WRONG),
+  }),
+  fc.record({
+    kind: fc.constant('shape' as const),
+    i: fc.nat(),
+    shape: fc.constantFrom(...SHAPES),
+  }),
+  fc.record({ kind: fc.constant('v3' as const) }),
+  fc.record({ kind: fc.constant('tail' as const), text: randomText(40) }),
+);
+
+function mutate(
+  text: string,
+  m: typeof mutation extends fc.Arbitrary<infer M> ? M : never,
+): string {
+  const lines = text.split('\n');
+  const pos = (n: number) => n % (text.length + 1);
+  switch (m.kind) {
+    case 'flip': // flip one character
+      return text.slice(0, pos(m.at)) + m.char + text.slice(pos(m.at) + 1);
+    case 'delete': // delete a range
+      return text.slice(0, pos(m.at)) + text.slice(pos(m.at) + 1 + m.span);
+    case 'insert': // insert random characters
+      return text.slice(0, pos(m.at)) + m.text + text.slice(pos(m.at));
+    case 'cut': // cut short (a crash mid-write)
+      return text.slice(0, pos(m.at));
+    case 'lines': {
+      // duplicate or swap lines (times go backwards, two headers)
+      const i = m.i % lines.length;
+      const j = m.j % lines.length;
+      if (m.swap) [lines[i], lines[j]] = [lines[j]!, lines[i]!];
+      else lines.splice(i, 0, lines[j]!);
+      return lines.join('\n');
     }
+    case 'blank': // blank lines, CRLF
+      return m.crlf
+        ? text.replaceAll('\n', '\r\n')
+        : text.slice(0, pos(m.at)) + '\n\n' + text.slice(pos(m.at));
+    case 'number': // extreme numbers
+      return text.replace(/[0-9]+(\.[0-9]+)?/, m.number);
+    case 'surrogate': // a lone surrogate, escaped or raw
+      return text.replace('"', m.raw ? '"\ud800' : '"\\udc00');
+    case 'deep': {
+      // deep nesting in the header or in an event
+      const deep = '['.repeat(m.depth) + ']'.repeat(m.depth);
+      return m.inEvent
+        ? text.replace(/"o",/, `"o",${deep},`)
+        : text.replace('{', `{"deep":${deep},`);
+    }
+    case 'type': // wrong types in the header
+      return text.replace(m.key, (k) => k + m.value);
+    case 'shape': // wrong event shapes
+      lines.splice(1 + (m.i % lines.length), 0, m.shape);
+      return lines.join('\n');
+    case 'v3': // v3 comments and v2 files that pretend
+      return text.replace('"version":2', '"version":3') + '# c\n';
+    case 'tail': // a random tail with no newline
+      return text + m.text;
   }
-  return text.length > 300_000 ? text.slice(0, 300_000) : text;
 }
 
-function input(rand: Prng): string {
-  const k = rand.next();
-  if (k < 0.08) return randomText(rand, 200);
-  if (k < 0.15) return validCast(rand);
-  return mutate(validCast(rand), rand);
-}
+const mutated = fc
+  .tuple(validCast, fc.array(mutation, { minLength: 1, maxLength: 4 }))
+  .map(([text, ms]) => {
+    for (const m of ms) text = mutate(text, m);
+    return text.length > 300_000 ? text.slice(0, 300_000) : text;
+  });
 
-// At most 16 chunks, cut at random byte positions (inside characters too).
-async function* chunked(bytes: Buffer, rand: Prng): AsyncGenerator<Uint8Array> {
-  const cuts = Array.from({ length: rand.int(16) }, () => rand.int(bytes.length + 1));
-  cuts.sort((a, b) => a - b);
+const input = fc.oneof(
+  { weight: 8, arbitrary: randomText(200) },
+  { weight: 7, arbitrary: validCast },
+  { weight: 85, arbitrary: mutated },
+);
+
+/** At most 16 cut positions, as fractions of the input's length (inside characters too). */
+const cutPoints = fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 16 });
+
+async function* chunked(bytes: Buffer, cuts: number[]): AsyncGenerator<Uint8Array> {
+  const at = cuts.map((c) => Math.floor(c * (bytes.length + 1))).sort((a, b) => a - b);
   let start = 0;
-  for (const cut of [...cuts, bytes.length]) {
+  for (const cut of [...at, bytes.length]) {
     if (cut > start) yield bytes.subarray(start, cut);
     start = Math.max(start, cut);
   }
@@ -212,11 +257,11 @@ function strict(text: string): Outcome {
   }
 }
 
-async function streamed(bytes: Buffer, rand: Prng): Promise<Outcome> {
+async function streamed(bytes: Buffer, cuts: number[]): Promise<Outcome> {
   let events = 0;
   let truncated = false;
   try {
-    for await (const item of readCastStream(chunked(bytes, rand))) {
+    for await (const item of readCastStream(chunked(bytes, cuts))) {
       if (item.kind === 'event') events++;
       if (item.kind === 'truncated') truncated = true;
     }
@@ -232,28 +277,28 @@ const TOTAL = 100_000;
 
 describe('reader fuzz', () => {
   it(`${TOTAL} generated and mutated inputs: only CastParseError, collect never throws, strict and stream agree`, async () => {
-    const rand = new Prng(SEED);
     const tally = { ok: 0, error: 0, truncated: 0, malformedText: 0 };
-    for (let i = 0; i < TOTAL; i++) {
-      const text = input(rand);
-      const where = `seed ${SEED}, input ${i}`;
-      const s = strict(text);
-      const collected = parseCast(text, { mode: 'collect' });
-      if (!collected.problems.every((p) => p instanceof CastParseError)) {
-        expect.fail(`${where}: collect mode returned a problem that is not a CastParseError`);
-      }
-      if (collected.problems.length > 0 && s.ok && !s.truncated) {
-        expect.fail(`${where}: collect found problems that strict mode did not`);
-      }
-      const wellFormed = text.isWellFormed();
-      const st = await streamed(Buffer.from(text, 'utf8'), rand);
-      // Bytes cannot hold a lone surrogate (the stream sees U+FFFD instead), so compare only
-      // well-formed texts.
-      if (!wellFormed) tally.malformedText++;
-      else if (JSON.stringify(st) !== JSON.stringify(s)) expect(st, where).toEqual(s);
-      if (s.ok) tally[s.truncated ? 'truncated' : 'ok']++;
-      else tally.error++;
-    }
+    await fc.assert(
+      fc.asyncProperty(input, cutPoints, async (text, cuts) => {
+        const s = strict(text);
+        const collected = parseCast(text, { mode: 'collect' });
+        if (!collected.problems.every((p) => p instanceof CastParseError)) {
+          expect.fail('collect mode returned a problem that is not a CastParseError');
+        }
+        if (collected.problems.length > 0 && s.ok && !s.truncated) {
+          expect.fail('collect found problems that strict mode did not');
+        }
+        const wellFormed = text.isWellFormed();
+        const st = await streamed(Buffer.from(text, 'utf8'), cuts);
+        // Bytes cannot hold a lone surrogate (the stream sees U+FFFD instead), so compare only
+        // well-formed texts.
+        if (!wellFormed) tally.malformedText++;
+        else if (JSON.stringify(st) !== JSON.stringify(s)) expect(st).toEqual(s);
+        if (s.ok) tally[s.truncated ? 'truncated' : 'ok']++;
+        else tally.error++;
+      }),
+      { seed: SEED, numRuns: TOTAL },
+    );
     expect(tally.ok + tally.truncated + tally.error).toBe(TOTAL);
     // The generator reaches every outcome: accepted, truncated and rejected inputs.
     expect(tally.ok).toBeGreaterThan(1000);
@@ -263,18 +308,22 @@ describe('reader fuzz', () => {
   }, 120_000);
 
   it('invalid UTF-8 bytes, random binary and NUL floods through readCastStream: only CastParseError', async () => {
-    const rand = new Prng(SEED + 7);
-    for (let i = 0; i < 5_000; i++) {
-      const base = Buffer.from(validCast(rand), 'utf8');
-      const at = rand.int(base.length + 1);
-      const bytes = Buffer.concat([
-        base.subarray(0, at),
-        rand.bytes(rand.int(64)),
-        base.subarray(at),
-      ]);
-      await streamed(bytes, rand);
-      strict(bytes.toString('utf8'));
-    }
+    await fc.assert(
+      fc.asyncProperty(
+        validCast,
+        fc.nat(),
+        fc.uint8Array({ maxLength: 63 }),
+        cutPoints,
+        async (cast, where, junk, cuts) => {
+          const base = Buffer.from(cast, 'utf8');
+          const at = where % (base.length + 1);
+          const bytes = Buffer.concat([base.subarray(0, at), junk, base.subarray(at)]);
+          await streamed(bytes, cuts);
+          strict(bytes.toString('utf8'));
+        },
+      ),
+      { seed: SEED + 7, numRuns: 5_000 },
+    );
   });
 
   it('a header nested 100,000 deep is a parse error, not a stack overflow', () => {

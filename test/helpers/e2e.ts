@@ -305,19 +305,70 @@ export function recordings(dir: string): string[] {
     .map((f) => path.join(dir, f));
 }
 
-/** Waits (bounded) until `check()` returns a value other than undefined. Polls every 20 ms. */
-export async function until<T>(
+/** What wakes {@link until} to check again. */
+export interface UntilOptions {
+  /** Give up after this many milliseconds. Default 15000. */
+  timeout?: number;
+  /** A file or directory: check again whenever inotify reports a change in it. */
+  watch?: string;
+  /** Emitters and event names: check again whenever one fires (a child's output, say). */
+  on?: [NodeJS.EventEmitter, string][];
+}
+
+/**
+ * Waits (bounded) until `check()` returns a value other than undefined. With `watch` or `on` it
+ * checks again when something changed, an event, never a timer; without, it polls every 20 ms,
+ * for what no event announces (another process's exit, read from /proc).
+ */
+export function until<T>(
   check: () => T | undefined,
   what: string,
-  timeoutMs = 15_000,
+  options: number | UntilOptions = {},
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const o = typeof options === 'number' ? { timeout: options } : options;
+  const timeoutMs = o.timeout ?? 15_000;
+  const evented = o.watch !== undefined || (o.on?.length ?? 0) > 0;
+  return new Promise<T>((resolve, reject) => {
+    let pending = false;
+    const cleanups: (() => void)[] = [];
+    const done = (err: Error | undefined, value?: T) => {
+      for (const c of cleanups.splice(0)) c();
+      if (err) reject(err);
+      else resolve(value!);
+    };
+    const attempt = () => {
+      pending = false;
+      let v: T | undefined;
+      try {
+        v = check();
+      } catch (err) {
+        return done(err as Error);
+      }
+      if (v !== undefined) done(undefined, v);
+    };
+    // Several events in one turn (a file being written) make one check.
+    const wake = () => {
+      if (pending) return;
+      pending = true;
+      setImmediate(attempt);
+    };
+    const timer = setTimeout(() => done(new Error(`timed out waiting for ${what}`)), timeoutMs);
+    cleanups.push(() => clearTimeout(timer));
+    if (o.watch !== undefined) {
+      const watcher = fs.watch(o.watch, { persistent: false }, wake);
+      watcher.on('error', (err) => done(err));
+      cleanups.push(() => watcher.close());
+    }
+    for (const [emitter, event] of o.on ?? []) {
+      emitter.on(event, wake);
+      cleanups.push(() => emitter.off(event, wake));
+    }
+    if (!evented) {
+      const poll = setInterval(wake, 20);
+      cleanups.push(() => clearInterval(poll));
+    }
+    attempt();
+  });
 }
 
 /** The parsed lines of a finished recording (one with its `x` event). */
@@ -338,10 +389,21 @@ export function readCast(file: string): {
 
 /** Resolves when `file` is finished (ends with an `x` event line). */
 export function finished(file: string): Promise<ReturnType<typeof readCast>> {
-  return until(() => {
-    const text = fs.readFileSync(file, 'utf8');
-    return /\n\[[0-9.]+,"x","-?[0-9]+"\]\n$/.test(text) ? readCast(file) : undefined;
-  }, `${file} to be finished`);
+  return until(
+    () => {
+      const text = fs.readFileSync(file, 'utf8');
+      return /\n\[[0-9.]+,"x","-?[0-9]+"\]\n$/.test(text) ? readCast(file) : undefined;
+    },
+    `${file} to be finished`,
+    { watch: file },
+  );
+}
+
+/** Resolves with the first recording in `dir` not among `before`, once there is one. */
+export function recordingAfter(dir: string, before: readonly string[] = []): Promise<string> {
+  return until(() => recordings(dir).find((f) => !before.includes(f)), `a recording in ${dir}`, {
+    watch: dir,
+  });
 }
 
 /** Output text of a recording (all `o` events joined). */

@@ -1,46 +1,32 @@
 /**
- * An in-process ssh2 server that lets anyone in as a fixed identity and serves sessions with
- * sshcast's session layer, and an ssh2 client to drive it: for tests of the session layer
- * without OpenSSH or the authentication layer.
+ * The session layer over a real ssh2 connection, without OpenSSH or the authentication layer:
+ * sshcast/testing's startTestServer, letting every client in as a fixed identity and serving its
+ * sessions with `handleSession` and the options given, and a raw ssh2 client to drive it.
  */
 import ssh2 from 'ssh2';
-import type { AddressInfo } from 'node:net';
-import { serveSessions, type SessionOptions } from '../../src/ssh/session.js';
-import { generateEd25519KeyPair } from '../../src/ssh/keys.js';
-
-let hostKey: string | undefined;
+import { handleSession, type SessionOptions } from '../../src/ssh/session.js';
+import { startTestServer as startServer } from '../../src/testing/index.js';
 
 export interface TestServer {
   port: number;
-  /** Connections seen so far. */
-  connections: ssh2.Connection[];
   close(): Promise<void>;
 }
 
 /** Starts a server on 127.0.0.1 and a free port; every client is let in as `options.identity`. */
-export async function startTestServer(
-  options: SessionOptions,
-  serverConfig: Partial<ssh2.ServerConfig> = {},
-): Promise<TestServer> {
-  hostKey ??= generateEd25519KeyPair().private;
-  const connections: ssh2.Connection[] = [];
-  const server = new ssh2.Server({ hostKeys: [hostKey], ...serverConfig }, (client) => {
-    connections.push(client);
-    client.on('error', () => {});
-    client.on('authentication', (ctx) => ctx.accept());
-    client.on('ready', () => serveSessions(client, options));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    connections,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const c of connections) c.end();
-        server.close(() => resolve());
+export async function startTestServer(options: SessionOptions): Promise<TestServer> {
+  const server = await startServer({
+    connect: false,
+    authenticate: (connection) =>
+      new Promise((resolve) => {
+        connection.on('authentication', (ctx) => {
+          ctx.accept();
+          resolve(options.identity);
+        });
+        connection.once('close', () => resolve(undefined));
       }),
-  };
+    session: (session) => handleSession(session, options),
+  });
+  return { port: server.port, close: () => server.close() };
 }
 
 /** Connects an ssh2 client to `port`. */

@@ -10,10 +10,21 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type ssh2 from 'ssh2';
 import { parseCast, type Cast } from '../../src/asciicast/reader.js';
-import { recordings, requireTool, until } from '../helpers/e2e.js';
+import { recordingAfter, recordings, requireTool, until } from '../helpers/e2e.js';
 import { openChannel, startServerEnv, type ServerEnv } from '../faults/server-env.js';
 import { descendants, fdCount, processesWith, rssBytes } from '../faults/proc.js';
-import { Prng, SEED } from '../fuzz/prng.js';
+import fc from 'fast-check';
+import { SEED } from '../fuzz/seed.js';
+
+/** One value of `arb`, the same for the same seed. */
+function sample<T>(arb: fc.Arbitrary<T>, seed: number): T {
+  return fc.sample(arb, { seed, numRuns: 1 })[0]!;
+}
+
+/** `n` uniformly random bytes (no bias towards small values). */
+function bytes(n: number): fc.Arbitrary<Uint8Array> {
+  return fc.noBias(fc.uint8Array({ minLength: n, maxLength: n }));
+}
 
 let env: ServerEnv;
 let baselineFds: number;
@@ -49,14 +60,15 @@ async function exec(command: string, pty?: { cols: number; rows: number }) {
 
 /** The recording that appears after `before`, once it has its x event. */
 async function finishedAfter(before: string[]): Promise<Cast> {
-  const file = await until(
-    () => recordings(env.dir).find((f) => !before.includes(f)),
-    'a new recording',
+  const file = await recordingAfter(env.dir, before);
+  return until(
+    () => {
+      const cast = parseCast(fs.readFileSync(file, 'utf8'));
+      return cast.events.at(-1)?.code === 'x' ? cast : undefined;
+    },
+    `${file} to finish`,
+    { watch: file },
   );
-  return until(() => {
-    const cast = parseCast(fs.readFileSync(file, 'utf8'));
-    return cast.events.at(-1)?.code === 'x' ? cast : undefined;
-  }, `${file} to finish`);
 }
 
 /** Waits until the server's descriptors and children are back to where they started. */
@@ -94,7 +106,9 @@ describe('a client that vanishes', () => {
     let shown = '';
     ch.on('data', (d: Buffer) => (shown += d.toString()));
     await until(() => (processesWith(marker).length > 0 ? true : undefined), 'the session process');
-    await until(() => (shown.includes('tick') ? true : undefined), 'output');
+    await until(() => (shown.includes('tick') ? true : undefined), 'output', {
+      on: [[ch, 'data']],
+    });
     const sock = (client as unknown as { _sock: net.Socket })._sock;
     sock.resetAndDestroy();
     // The fault: the TCP connection is gone with a reset.
@@ -122,10 +136,7 @@ describe('a client that stops reading', () => {
     });
     // Stop reading: ssh2 stops granting window once its buffer is full.
     ch.pause();
-    const file = await until(
-      () => recordings(env.dir).find((f) => !before.includes(f)),
-      'the recording',
-    );
+    const file = await recordingAfter(env.dir, before);
     // Sample until the recording stops growing (the pty is paused), at most 15 s.
     let peak = idle;
     let last = -1;
@@ -159,14 +170,25 @@ describe('window changes, hundreds a second', () => {
     const ch = await openChannel(client, 'read line; stty size', { cols: 80, rows: 24 });
     let out = '';
     ch.on('data', (d: Buffer) => (out += d.toString()));
-    const rand = new Prng(SEED);
+    // One in ten 0x0, one in ten 70000x70000, the rest ordinary sizes; seeded.
+    const sizes = sample(
+      fc.array(
+        fc.oneof(
+          { weight: 1, arbitrary: fc.constant([0, 0]) },
+          { weight: 1, arbitrary: fc.constant([70000, 70000]) },
+          {
+            weight: 8,
+            arbitrary: fc.tuple(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 100 })),
+          },
+        ),
+        { minLength: 2000, maxLength: 2000 },
+      ),
+      SEED,
+    );
     let applied = 0;
-    for (let i = 0; i < 2000; i++) {
-      const k = rand.next();
-      const [cols, rows] =
-        k < 0.1 ? [0, 0] : k < 0.2 ? [70000, 70000] : [1 + rand.int(300), 1 + rand.int(100)];
-      ch.setWindow(rows, cols, 0, 0);
-      if (cols > 0 && rows > 0) applied++;
+    for (const [cols, rows] of sizes) {
+      ch.setWindow(rows!, cols!, 0, 0);
+      if (cols! > 0 && rows! > 0) applied++;
     }
     ch.setWindow(33, 111, 0, 0);
     applied++;
@@ -195,8 +217,7 @@ describe('window changes, hundreds a second', () => {
 
 describe('garbage', () => {
   it('random bytes on the channel (raw pty, and a pipe): every byte arrives, the recording is valid', async () => {
-    const rand = new Prng(SEED + 1);
-    const garbage = Buffer.from(rand.bytes(200_000));
+    const garbage = Buffer.from(sample(bytes(200_000), SEED + 1));
     for (const pty of [undefined, { cols: 80, rows: 24 }]) {
       const before = recordings(env.dir);
       const client = await env.connect();
@@ -205,7 +226,10 @@ describe('garbage', () => {
       const ch = await openChannel(client, command, pty);
       let out = '';
       ch.on('data', (d: Buffer) => (out += d.toString()));
-      if (pty) await until(() => (out.includes('ready') ? true : undefined), 'raw mode');
+      if (pty)
+        await until(() => (out.includes('ready') ? true : undefined), 'raw mode', {
+          on: [[ch, 'data']],
+        });
       const closed = once(ch, 'close');
       ch.write(garbage);
       if (!pty) ch.end();
@@ -222,7 +246,6 @@ describe('garbage', () => {
   });
 
   it('garbage instead of the SSH protocol, and after a valid banner: dropped, the server stays up', async () => {
-    const rand = new Prng(SEED + 2);
     // A bad packet length right after the banner, and an HTTP request.
     const badLength = Buffer.from([0xff, 0xff, 0xff, 0xf0]);
     for (const prefix of [
@@ -233,11 +256,12 @@ describe('garbage', () => {
       await once(sock, 'connect');
       sock.on('data', () => {});
       sock.on('error', () => {});
-      sock.write(Buffer.concat([prefix, Buffer.from(rand.bytes(64 * 1024))]));
+      sock.write(Buffer.concat([prefix, sample(bytes(64 * 1024), SEED + 2)]));
       // The fault: the server hangs up on the garbage.
       await until(
         () => (sock.destroyed ? true : undefined),
         `the server to drop ${JSON.stringify(prefix.toString('latin1'))}`,
+        { on: [[sock, 'close']] },
       );
     }
     // Garbage that looks like the start of a packet keeps its connection waiting (until the login
@@ -253,7 +277,7 @@ describe('garbage', () => {
         Buffer.concat([
           Buffer.from('SSH-2.0-slow\r\n'),
           Buffer.from([0, 0, 0x10, 0]),
-          rand.bytes(100),
+          sample(bytes(100), SEED + 3 + i),
         ]),
       );
       pending.push(sock);

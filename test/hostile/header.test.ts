@@ -111,10 +111,14 @@ describe('hostile header values', () => {
       const r = await execFileP('bash', ['-c', cmd]);
       expect(r.stdout).toContain('ok');
       const [file] = recordings(env.dir);
-      const text = await until(() => {
-        const t = fs.readFileSync(file!, 'utf8');
-        return /"x","-?\d+"\]\n$/.test(t) ? t : undefined;
-      }, 'the recording to finish');
+      const text = await until(
+        () => {
+          const t = fs.readFileSync(file!, 'utf8');
+          return /"x","-?\d+"\]\n$/.test(t) ? t : undefined;
+        },
+        'the recording to finish',
+        { watch: file! },
+      );
       for (const line of text.split('\n').slice(0, -1)) JSON.parse(line);
       expect(/[\x00-\x09\x0b-\x1f]/.test(text)).toBe(false);
       const cast = parseCast(text);

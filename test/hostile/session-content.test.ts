@@ -12,7 +12,7 @@ import { Recorder } from '../../src/recording/recorder.js';
 import { currentAccount, type Account } from '../../src/ssh/account.js';
 import { parseCast } from '../../src/asciicast/reader.js';
 import { connect, run, startTestServer, type TestServer } from '../helpers/inprocess.js';
-import { recordings, tempDir, until } from '../helpers/e2e.js';
+import { recordingAfter, tempDir, until } from '../helpers/e2e.js';
 import { runCli } from '../cli/helpers.js';
 
 let account: Account;
@@ -48,11 +48,15 @@ async function withServer<T>(
 
 /** The one recording in `dir`, once it has its x event. */
 async function onlyRecording(dir: string): Promise<{ file: string; text: string }> {
-  const file = await until(() => recordings(dir)[0], 'the recording');
-  const text = await until(() => {
-    const t = fs.readFileSync(file, 'utf8');
-    return /"x","-?\d+"\]\n$/.test(t) ? t : undefined;
-  }, 'the recording to finish');
+  const file = await recordingAfter(dir);
+  const text = await until(
+    () => {
+      const t = fs.readFileSync(file, 'utf8');
+      return /"x","-?\d+"\]\n$/.test(t) ? t : undefined;
+    },
+    'the recording to finish',
+    { watch: file },
+  );
   return { file, text };
 }
 

@@ -14,14 +14,14 @@ import {
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { KEY_OPTIONS, parseAuthorizedKeys } from '../../src/ssh/authorized-keys.js';
 import {
-  KEY_OPTIONS,
   MAX_AUTHORIZED_KEYS_BYTES,
   loadAuthorizedKeys,
-  matchFrom,
-  parseAuthorizedKeys,
-} from '../../src/ssh/authorized-keys.js';
+} from '../../src/ssh/authorized-keys-file.js';
+import { matchFrom } from '../../src/ssh/from-pattern.js';
 import { safeTempDir } from './auth-harness.js';
+import { needs, notRoot } from '../helpers/needs.js';
 
 let tmp: ReturnType<typeof safeTempDir>;
 const pub: Record<string, string> = {};
@@ -218,7 +218,8 @@ describe('loadAuthorizedKeys', () => {
     }
   });
 
-  it('refuses a file owned by another user', async () => {
+  it('refuses a file owned by another user', async (ctx) => {
+    needs(ctx, notRoot); // chown
     const { file } = fresh();
     writeFileSync(file, `${pub.ed25519}\n`, { mode: 0o600 });
     chownSync(file, 65534, 65534);

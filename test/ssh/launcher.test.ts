@@ -9,7 +9,8 @@ import {
   SETPRIV,
   PERL,
 } from '../../src/ssh/launcher.js';
-import { exitStatus, signalFromClient, sshSignalName } from '../../src/ssh/exit.js';
+import { exitStatus } from '../../src/asciicast/event.js';
+import { signalFromClient, sshSignalName } from '../../src/ssh/exit.js';
 import { currentAccount } from '../../src/ssh/account.js';
 import { tempDir } from '../helpers/e2e.js';
 

@@ -1,44 +1,50 @@
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
+import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type ssh2 from 'ssh2';
 import { MemorySink } from '../../src/recording/sink.js';
 import { Recorder } from '../../src/recording/recorder.js';
+import type { Recording } from '../../src/recording/recording.js';
 import { parseCast, type Cast } from '../../src/asciicast/reader.js';
 import { currentAccount, type Account } from '../../src/ssh/account.js';
-import { terminalSize } from '../../src/ssh/session.js';
+import { terminalSize } from '../../src/asciicast/terminal.js';
+import { handleSession } from '../../src/ssh/session.js';
+import {
+  fakeSession,
+  memoryRecorder as newMemoryRecorder,
+  type MemoryRecorder,
+  type MemoryRecorderOptions,
+} from '../../src/testing/index.js';
 import { connect, run, startTestServer, type TestServer } from '../helpers/inprocess.js';
 import { tempDir, until } from '../helpers/e2e.js';
-
-const { SIGNALS } = createRequire(import.meta.url)('ssh2/lib/protocol/constants.js') as {
-  SIGNALS: Record<string, number>;
-};
+import { needs, notRoot } from '../helpers/needs.js';
 
 let account: Account;
-const sinks: MemorySink[] = [];
 let server: TestServer;
 let client: ssh2.Client;
+let main: MemoryRecorder;
+/** Every recording of every memory recorder here, in the order they started, with its sink. */
+const started: { recording: Recording; sink: MemorySink }[] = [];
 
-function memoryRecorder(options: ConstructorParameters<typeof Recorder>[0] = {}) {
-  return new Recorder({
-    enabled: true,
-    log: () => {},
-    ...options,
-    sink: () => {
-      const s = new MemorySink();
-      sinks.push(s);
-      return s;
-    },
-  });
+function memoryRecorder(options: MemoryRecorderOptions = {}): MemoryRecorder {
+  const recorder = newMemoryRecorder({ log: () => {}, ...options });
+  recorder.on('start', (recording) =>
+    started.push({ recording, sink: recorder.sinkOf(recording)! }),
+  );
+  return recorder;
+}
+
+/** Resolves once `sink`'s recording has finished and closed. */
+async function finished({ recording, sink }: (typeof started)[number]): Promise<MemorySink> {
+  if (!sink.closed) await once(recording, 'close');
+  return sink;
 }
 
 /** The recording of the last session, once finished. */
 async function lastCast() {
-  const sink = await until(
-    () => (sinks.at(-1)?.closed ? sinks.at(-1) : undefined),
-    'recording to close',
-  );
-  return parseCast(sink.text());
+  const last = started.at(-1);
+  if (!last) throw new Error('no recording has started');
+  return parseCast((await finished(last)).text());
 }
 
 function outputText(cast: Cast): string {
@@ -52,7 +58,7 @@ beforeAll(async () => {
   account = await currentAccount();
   server = await startTestServer({
     identity: { account, keyOptions: {} },
-    recorder: memoryRecorder(),
+    recorder: (main = memoryRecorder()),
     allowEnv: ['SSHCAST_TEST_*'],
     log: () => {},
   });
@@ -142,31 +148,26 @@ describe('exec without a pty', () => {
   });
 
   it('forwards RFC 4254 signals and ignores other names', async () => {
-    const r = await run(
-      client,
+    // ssh2's client refuses to send a name outside its list; the fake session's client sends
+    // any, as a hostile client would.
+    const s = fakeSession();
+    handleSession(s.session, {
+      identity: { account, keyOptions: {} },
+      recorder: main,
+      log: () => {},
+    });
+    const ch = await s.exec(
       'trap "echo got-usr1" USR1; trap "echo got-int; exit 9" INT; echo ready; while :; do sleep 0.05; done',
-      {
-        keepOpen: true,
-        onChannel: (ch) => {
-          let sent = false;
-          ch.on('data', (d: Buffer) => {
-            if (sent || !d.toString().includes('ready')) return;
-            sent = true;
-            // ssh2's client refuses to send names outside its list; let it, as a hostile client would.
-            SIGNALS.BOGUS = 1;
-            try {
-              ch.signal('BOGUS');
-            } finally {
-              delete SIGNALS.BOGUS;
-            }
-            ch.signal('USR1');
-            ch.once('data', () => ch.signal('INT'));
-          });
-        },
-      },
     );
-    expect(r.stdout.toString()).toBe('ready\ngot-usr1\ngot-int\n');
-    expect(r.code).toBe(9);
+    const slow = { timeout: 20_000 }; // a real shell, on a machine that may be busy
+    await ch.waitForOutput('ready\n', slow);
+    ch.signal('BOGUS');
+    ch.signal('USR1');
+    await ch.waitForOutput('got-usr1\n', slow);
+    ch.signal('INT');
+    const exit = await ch.waitForExit(slow);
+    expect(ch.stdout).toBe('ready\ngot-usr1\ngot-int\n');
+    expect(exit.code).toBe(9);
   });
 });
 
@@ -192,7 +193,8 @@ describe("signals reach the process group, as sshd's killpg does", () => {
 });
 
 describe('pty sessions', () => {
-  it('runs in a terminal of the requested size, owned by the account with mode 620', async () => {
+  it('runs in a terminal of the requested size, owned by the account with mode 620', async (ctx) => {
+    needs(ctx, notRoot); // the launcher gives the terminal to group tty, as root
     const r = await run(client, 'stty size; stat -c "%U %G %a" $(tty); echo $TERM; exit 4', {
       pty: { cols: 100, rows: 30, term: 'xterm-256color' },
     });
@@ -325,21 +327,16 @@ describe('requests that are refused', () => {
 
 describe('several sessions on one connection', () => {
   it('gives each its own recording', async () => {
-    const before = sinks.length;
+    const before = main.sinks.length;
     const [a, b] = await Promise.all([
       run(client, 'sleep 0.2; echo first'),
       run(client, 'echo second', { pty: { cols: 80, rows: 24 } }),
     ]);
     expect(a.stdout.toString()).toBe('first\n');
     expect(b.stdout.toString()).toBe('second\r\n');
-    await until(
-      () =>
-        sinks.slice(before).every((s) => s.closed) && sinks.length === before + 2
-          ? true
-          : undefined,
-      'both recordings',
-    );
-    const texts = sinks.slice(before).map((s) => outputText(parseCast(s.text())));
+    await main.waitForRecordings(before + 2);
+    expect(main.sinks).toHaveLength(before + 2);
+    const texts = main.sinks.slice(before).map((s) => outputText(parseCast(s.text())));
     expect(texts.sort()).toEqual(['first\n', 'second\r\n']);
   });
 });
@@ -458,7 +455,9 @@ describe('client gone', () => {
       expect(fs.existsSync(`/proc/${pid}`)).toBe(true);
       // Drop the connection without a goodbye.
       (c as unknown as { _sock: { destroy(): void } })._sock.destroy();
-      await until(() => (fs.existsSync(`${dir}/hup`) ? true : undefined), 'the SIGHUP trap');
+      await until(() => (fs.existsSync(`${dir}/hup`) ? true : undefined), 'the SIGHUP trap', {
+        watch: dir,
+      });
       const cast = await lastCast();
       expect(cast.events.at(-1)?.code).toBe('x');
       await until(
@@ -499,7 +498,8 @@ describe('backpressure', () => {
           },
         ),
       );
-      const sink = sinks.at(-1)!;
+      const last = started.at(-1)!;
+      const sink = last.sink;
       // Give an unbounded server ample time to show itself: at hundreds of MB/s it would take GBs.
       let peak = 0;
       for (let i = 0; i < 30; i++) {
@@ -513,7 +513,7 @@ describe('backpressure', () => {
       channel.resume();
       channel.close();
       c.end();
-      await until(() => (sink.closed ? true : undefined), 'the recording to finish');
+      await finished(last);
     });
   }
 });

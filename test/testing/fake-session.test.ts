@@ -2,6 +2,7 @@ import type { ServerChannel, Session } from 'ssh2';
 import { describe, expect, it } from 'vitest';
 import type { Recorder } from '../../src/index.js';
 import { fakeSession } from '../../src/testing/fake-session.js';
+import { DEFAULT_WAIT_MS } from '../../src/testing/terminal-output.js';
 import { memoryRecorder } from '../../src/testing/memory.js';
 import '../../src/testing/vitest.js';
 
@@ -94,6 +95,25 @@ describe('fakeSession with a custom handler using the Recording API', () => {
       /waitForOutput\("never"\): the server sent EOF\n[^]*only this\\r\\n/,
     );
     expect(await ch.waitForExit()).toEqual({ code: 1 });
+  });
+
+  it('a failed wait points at the test that waited, and gives up before the test runner does', async () => {
+    expect(DEFAULT_WAIT_MS).toBeLessThan(5000); // vitest's and jest's default test timeout
+    const s = fakeSession();
+    s.session.on('shell', (accept) => accept());
+    s.session.on('pty', (accept) => accept?.());
+    const ch = await s.shell();
+    const output = (await ch
+      .waitForOutput('never', { timeout: 20 })
+      .catch((e: unknown) => e)) as Error;
+    expect(output.message).toMatch(/^waitForOutput\("never"\): no match within 20 ms/);
+    const exit = (await ch.waitForExit({ timeout: 20 }).catch((e: unknown) => e)) as Error;
+    expect(exit.message).toMatch(/^waitForExit: the channel did not close within 20 ms/);
+    // The first frame of each stack is this file, not a timer inside sshcast.
+    for (const err of [output, exit]) {
+      const firstFrame = err.stack!.split('\n').find((l) => l.startsWith('    at '));
+      expect(firstFrame).toMatch(/fake-session\.test\.ts:\d+/);
+    }
   });
 
   it('consumes output: a second wait looks only after the first match', async () => {

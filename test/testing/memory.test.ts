@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ManualClock, Recorder, Recording } from '../../src/index.js';
-import { loadCast, memoryRecorder } from '../../src/testing/index.js';
+import { Recorder, Recording } from '../../src/index.js';
+import { loadCast, ManualClock, memoryRecorder } from '../../src/testing/index.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sshcast-memory-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -33,6 +33,25 @@ describe('memoryRecorder', () => {
     expect(castB!.header).toMatchObject({ width: 80, height: 24, localUser: 'bob' });
     expect(recorder.lastCast().header.localUser).toBe('bob');
     expect(loadCast(b).markers).toHaveLength(1);
+  });
+
+  it('waitForRecordings resolves once every started recording has finished', async () => {
+    const recorder = memoryRecorder();
+    const none = await recorder.waitForRecordings(1, { timeout: 20 }).catch((e: Error) => e);
+    expect(none).toMatchObject({
+      message: 'waitForRecordings(1): 0 started, 0 finished after 20 ms',
+    });
+    const a = recorder.start({ localUser: 'ada' });
+    const waiting = recorder.waitForRecordings(1);
+    let resolved = false;
+    void waiting.then(() => (resolved = true));
+    a.output('hi\r\n');
+    await new Promise((r) => setImmediate(r));
+    expect(resolved).toBe(false); // started, not finished
+    void a.finish(3);
+    const [cast] = await waiting;
+    expect(cast!.exitCode).toBe(3);
+    expect(cast!.output).toBe('hi\r\n');
   });
 
   it('is on whatever TS_DEBUG_LOG_SSH says', () => {

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodeCast, MemorySink, type Event } from '../../src/index.js';
-import { loadCast, memoryRecorder } from '../../src/testing/index.js';
+import { encodeCast, type Event } from '../../src/index.js';
+import { fakeSession, loadCast, MemorySink, memoryRecorder } from '../../src/testing/index.js';
 import '../../src/testing/vitest.js';
 
 const s = (seconds: number) => seconds * 1_000_000;
@@ -176,5 +176,33 @@ describe('matchers on a Recording from memoryRecorder', () => {
 
   it('as asymmetric matchers', () => {
     expect({ cast: session }).toEqual({ cast: expect.toContainOutput('hi') });
+  });
+});
+
+describe('waits, with the vitest integration imported', () => {
+  it('end just before the test would time out, with their own message', async () => {
+    const s = fakeSession();
+    s.session.on('pty', (accept) => accept?.());
+    s.session.on('shell', (accept) => accept());
+    const ch = await s.shell();
+    const started = Date.now();
+    const err = (await ch.waitForOutput('never').catch((e: unknown) => e)) as Error;
+    const waited = Date.now() - started;
+    // The test has 1500 ms: the wait gives up a little before, not after 4 s (vitest would
+    // then fail the test with its own "Test timed out" instead of this message).
+    expect(err.message).toMatch(/^waitForOutput\("never"\): no match within \d+ ms/);
+    expect(waited).toBeLessThan(1500);
+    expect(waited).toBeGreaterThan(900);
+  }, 1500);
+
+  it('an explicit timeout still rules', async () => {
+    const s = fakeSession();
+    s.session.on('pty', (accept) => accept?.());
+    s.session.on('shell', (accept) => accept());
+    const ch = await s.shell();
+    const err = (await ch
+      .waitForOutput('never', { timeout: 30 })
+      .catch((e: unknown) => e)) as Error;
+    expect(err.message).toMatch(/no match within 30 ms/);
   });
 });

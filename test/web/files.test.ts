@@ -63,6 +63,22 @@ describe('RecordingFiles', () => {
     await expect(files.openComplete('missing.cast')).rejects.toMatchObject({ status: 404 });
   });
 
+  it('lists a recording some process still writes as live, and as partial once it is not', async () => {
+    const fd = fs.openSync(path.join(dir, 'a.cast'), 'a');
+    try {
+      expect((await files.list()).find((s) => s.file === 'a.cast')).toMatchObject({
+        status: 'live',
+      });
+      expect(await files.summary('a.cast')).toMatchObject({ status: 'live' });
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(await files.summary('a.cast')).toMatchObject({
+      status: 'partial',
+      problem: 'truncated final line',
+    });
+  });
+
   it('lists regular recordings only, and keeps serving the directory it opened after a swap', async () => {
     expect((await files.list()).map((s) => s.file).sort()).toEqual(['a.cast', 'b.cast']);
     fs.renameSync(dir, path.join(tmp, 'moved'));

@@ -5,11 +5,15 @@
  * final exit event through.
  */
 import { EventEmitter } from 'node:events';
-import { encodeEvent, encodeEventBytes, encodeHeader, lineBuffer } from './encoder.js';
-import type { Event, EventCode, Header } from './event.js';
-import { systemClock, type Clock } from '../recording/clock.js';
-import type { Sink } from '../recording/sink.js';
-import { SinkWriteError } from '../errors.js';
+import { encodeEvent, encodeEventBytes, encodeHeader, lineBuffer } from '../asciicast/encoder.js';
+import type { Event, EventCode, Header } from '../asciicast/event.js';
+import { systemClock, type Clock } from './clock.js';
+import type { Sink } from './sink.js';
+import { SinkWriteError, SshcastError } from '../errors.js';
+
+function notStarted(): SshcastError {
+  return new SshcastError('ERR_INVALID_STATE', 'CastWriter: start() first');
+}
 
 /** The marker written once when `maxBytes` is reached. */
 export const SIZE_LIMIT_MARKER = 'recording size limit reached';
@@ -94,7 +98,8 @@ export class CastWriter extends EventEmitter {
 
   /** Writes the header; `timestamp` defaults to the clock's wall time. Call once. */
   start(header: Omit<Header, 'version'> & { version?: 2 }): boolean {
-    if (this.#state !== 'new') throw new Error('CastWriter.start() called twice');
+    if (this.#state !== 'new')
+      throw new SshcastError('ERR_INVALID_STATE', 'CastWriter.start() called twice');
     this.#origin = this.#clock.monotonic();
     this.#startWall = this.#clock.wall();
     this.#state = 'live';
@@ -123,7 +128,7 @@ export class CastWriter extends EventEmitter {
 
   /** Writes one event with its own time (clamped so times never go backwards). */
   write(event: Event): boolean {
-    if (this.#state === 'new') throw new Error('CastWriter: start() first');
+    if (this.#state === 'new') throw notStarted();
     if (this.#state !== 'live' && !(this.#state === 'capped' && event.code === 'x')) return true;
     if (this.#exited) return true;
     const time = Math.max(event.time, this.#last);
@@ -153,7 +158,7 @@ export class CastWriter extends EventEmitter {
    * Utf8StreamDecoder.complete()); writes the same line as `output()` of the decoded text, faster.
    */
   outputUtf8(data: Uint8Array): boolean {
-    if (this.#state === 'new') throw new Error('CastWriter: start() first');
+    if (this.#state === 'new') throw notStarted();
     if (this.#state !== 'live' || this.#exited || data.length === 0) return true;
     const time = this.now();
     return this.#emitCapped(encodeEventBytes(time, 'o', data), time);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Utf8StreamDecoder } from '../../src/asciicast/utf8.js';
+import { Utf8StreamDecoder } from '../../src/recording/utf8.js';
 
 function decodeInPieces(bytes: Uint8Array, cuts: number[]): string {
   const d = new Utf8StreamDecoder();
