@@ -49,21 +49,25 @@ export interface BenchServer {
 
 /**
  * Starts the built example server on a free port, recording into `dir` or not, with its host key
- * in `work` and logins from `authorizedKeys`; `args` are added.
+ * in `work` and logins from `authorizedKeys` (each account's own ~/.ssh/authorized_keys when
+ * absent); `args` are added.
  */
 export async function startBenchServer(options: {
   recording: boolean;
   dir: string;
   work: string;
-  authorizedKeys: string;
+  authorizedKeys?: string;
   args?: string[];
 }): Promise<BenchServer> {
   const env = { ...process.env };
   if (options.recording) env.TS_DEBUG_LOG_SSH = '1';
   else delete env.TS_DEBUG_LOG_SSH;
+  // SSHCAST_BENCH_PROFILE=DIR: each server writes a V8 CPU profile there (node --cpu-prof).
+  const profile = process.env.SSHCAST_BENCH_PROFILE;
   const child = spawn(
     process.execPath,
     [
+      ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
       SERVER_JS,
       '--port',
       '0',
@@ -71,8 +75,7 @@ export async function startBenchServer(options: {
       options.dir,
       '--host-key',
       path.join(options.work, 'host_key'),
-      '--authorized-keys',
-      options.authorizedKeys,
+      ...(options.authorizedKeys ? ['--authorized-keys', options.authorizedKeys] : []),
       ...(options.args ?? []),
     ],
     { env, stdio: ['ignore', 'pipe', 'pipe'] },

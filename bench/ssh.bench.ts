@@ -1,13 +1,16 @@
 /**
  * The same large output through a real SSH session (OpenSSH client -> the example server ->
- * pty -> `cat` of a 200 MB text file), with recording on and off, side by side: throughput,
- * server CPU and peak RSS. Target: recording keeps at least 95% of the unrecorded throughput.
+ * pty -> `cat` of a 200 MB text file), with recording off, on, and on with sealing (a directory
+ * set up with `sshcast seal init --interval 1s`), side by side: throughput, server CPU and peak
+ * RSS. Targets: recording keeps at least 95% of the unrecorded throughput, and sealing at least
+ * 95% of the recorded one.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { benchKey, benchWorkDir, startBenchServer, type BenchServer } from './example-server.js';
+import { initSealing } from '../src/sealing/setup.js';
 
 export const title = 'SSH session throughput, recording on vs off';
 
@@ -43,10 +46,16 @@ function startServer(record: boolean, dir: string): Promise<BenchServer> {
   });
 }
 
-async function once(record: boolean, data: string): Promise<Result> {
+type Mode = 'off' | 'on' | 'sealed';
+
+async function once(mode: Mode, data: string): Promise<Result> {
   const dir = path.join(work, 'rec');
   fs.rmSync(dir, { recursive: true, force: true });
-  const server = await startServer(record, dir);
+  if (mode === 'sealed') {
+    fs.mkdirSync(dir, { mode: 0o700 });
+    initSealing(dir, { interval: 1 });
+  }
+  const server = await startServer(mode !== 'off', dir);
   const user = os.userInfo().username;
   const before = procStat(server.pid);
   const start = process.hrtime.bigint();
@@ -83,7 +92,10 @@ async function once(record: boolean, data: string): Promise<Result> {
   const after = procStat(server.pid);
   await server.stop();
   const recorded = fs.existsSync(dir)
-    ? fs.readdirSync(dir).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0)
+    ? fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.cast'))
+        .reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0)
     : 0;
   fs.rmSync(dir, { recursive: true, force: true });
   return {
@@ -112,13 +124,16 @@ export async function run(): Promise<string> {
   }
   const on: Result[] = [];
   const off: Result[] = [];
+  const sealed: Result[] = [];
   for (let i = 0; i < ROUNDS; i++) {
-    off.push(await once(false, data));
-    on.push(await once(true, data));
+    off.push(await once('off', data));
+    on.push(await once('on', data));
+    sealed.push(await once('sealed', data));
   }
   const row = (name: string, rs: Result[]) =>
     `| ${name} | ${median(rs.map((r) => r.mbPerS)).toFixed(1)} | ${median(rs.map((r) => r.cpuSeconds)).toFixed(2)} | ${median(rs.map((r) => r.peakRssMiB)).toFixed(0)} | ${median(rs.map((r) => r.recordedMiB)).toFixed(0)} |`;
   const ratio = median(on.map((r) => r.mbPerS)) / median(off.map((r) => r.mbPerS));
+  const sealedRatio = median(sealed.map((r) => r.mbPerS)) / median(on.map((r) => r.mbPerS));
   return [
     `${SIZE_MB} MiB of base64 text, \`ssh -tt host cat FILE\` to /dev/null, OpenSSH client and the example server on 127.0.0.1; median of ${ROUNDS} alternating rounds.`,
     '',
@@ -126,7 +141,8 @@ export async function run(): Promise<string> {
     '|---|---|---|---|---|',
     row('off', off),
     row('on', on),
+    row('on, sealed every 1 s', sealed),
     '',
-    `Throughput ratio on/off: **${ratio.toFixed(3)}** (target ≥ 0.95).`,
+    `Throughput ratio on/off: **${ratio.toFixed(3)}** (target ≥ 0.95). Sealing on/off (both recorded): **${sealedRatio.toFixed(3)}** (target ≥ 0.95).`,
   ].join('\n');
 }

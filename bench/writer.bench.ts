@@ -19,7 +19,7 @@ const TOTAL = 100 * 1024 * 1024;
 const RUNS = Number(process.env.SSHCAST_BENCH_RUNS ?? 5);
 
 /** A small deterministic PRNG (mulberry32) so every run sees the same bytes. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -58,7 +58,7 @@ const WORDS = [
 ];
 
 /** Terminal-like text: coloured ls/compiler/progress lines with CRLF and multi-byte characters. */
-function corpus(bytes: number, rand: () => number): Buffer {
+export function corpus(bytes: number, rand: () => number): Buffer {
   const parts: string[] = [];
   let size = 0;
   while (size < bytes) {
@@ -82,7 +82,7 @@ function corpus(bytes: number, rand: () => number): Buffer {
 }
 
 /** Cuts `total` bytes (cycling over `base`) into 1–16 KiB chunks at arbitrary byte positions. */
-function chunks(base: Buffer, total: number, rand: () => number): Buffer[] {
+export function chunks(base: Buffer, total: number, rand: () => number): Buffer[] {
   const out: Buffer[] = [];
   let off = 0;
   let done = 0;
@@ -126,7 +126,7 @@ async function recorded(file: string, data: Buffer[]): Promise<number> {
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;

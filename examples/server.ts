@@ -9,15 +9,20 @@ import type { AddressInfo } from 'node:net';
 import ssh2 from 'ssh2';
 import {
   ConfigError,
+  DEFAULT_PAM_SERVICE,
   DEFAULT_RECORDING_DIR,
   ENABLE_VARIABLE,
   Recorder,
+  SealingError,
   authenticate,
   describeAuthPolicy,
+  describeLoginPolicy,
+  formatInterval,
   generateEd25519KeyPair,
   hangUp,
   limitChannels,
   limitConnections,
+  pamUnavailable,
   parseSize,
   recordingEnabledFromEnv,
   serveSessions,
@@ -37,6 +42,8 @@ const USAGE = `usage: npm start -- [options]
   --keepalive SECONDS      keepalive interval; 3 unanswered end the connection (default 15, 0 off)
   --max-recording-size N   cap each recording at N bytes (K, M, G suffixes); default none
   --min-free N             refuse to start a recording with less than N bytes free; default none
+  --pam-service NAME       PAM service of logins (default sshcast: /etc/pam.d/sshcast, see
+                           docs/pam.md; PAM uses /etc/pam.d/other when that file is missing)
   -h, --help               this help
 
 Recording is on when ${ENABLE_VARIABLE} is 1/true (Go's ParseBool).`;
@@ -58,6 +65,7 @@ function parseFlags() {
         keepalive: { type: 'string', default: '15' },
         'max-recording-size': { type: 'string' },
         'min-free': { type: 'string' },
+        'pam-service': { type: 'string', default: DEFAULT_PAM_SERVICE },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -138,11 +146,19 @@ if (enabled) {
   try {
     recorder.check();
   } catch (err) {
+    if (err instanceof SealingError) fail(`cannot seal ${dir}: ${err.message}`);
     fail(
       `cannot record to ${dir}: ${(err as Error).message}; choose a directory this user can write with --dir`,
     );
   }
   process.stdout.write(`recording to ${dir}\n`);
+  // Sealing (DESIGN section 7) is on for a directory set up with `sshcast seal init`.
+  const sealing = recorder.sealing;
+  process.stdout.write(
+    sealing
+      ? `sealing: on (interval ${formatInterval(sealing.interval)})\n`
+      : `sealing: off (sshcast seal init ${dir} turns it on)\n`,
+  );
 } else {
   const value = process.env[ENABLE_VARIABLE];
   process.stdout.write(
@@ -156,8 +172,19 @@ const authorizedKeysFile = flags['authorized-keys']
   : undefined;
 if (authorizedKeysFile && !fs.existsSync(authorizedKeysFile))
   fail(`--authorized-keys ${authorizedKeysFile} does not exist`);
-const authOptions = { log, ...(authorizedKeysFile ? { authorizedKeysFile } : {}) };
+const pam = { service: flags['pam-service']! };
+let loginPolicy: string[] = [];
+try {
+  loginPolicy = describeLoginPolicy({ pam });
+} catch (err) {
+  if (err instanceof ConfigError) fail(`--pam-service: ${err.message}`);
+  throw err;
+}
+const noPam = pamUnavailable();
+if (noPam) fail(`PAM: ${noPam}`);
+const authOptions = { log, pam, ...(authorizedKeysFile ? { authorizedKeysFile } : {}) };
 process.stdout.write(describeAuthPolicy(authOptions) + '\n');
+for (const line of loginPolicy) process.stdout.write(line + '\n');
 
 const connections = new Set<ssh2.Connection>();
 const server = new ssh2.Server({

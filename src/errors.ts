@@ -31,6 +31,11 @@ export type SshcastErrorCode =
   | 'ERR_FILE'
   /** A command line that does not parse (the `sshcast` command exits with status 2). */
   | 'ERR_USAGE'
+  /**
+   * Sealing cannot be set up, started or used: a directory not set up, a key state that does not
+   * match its ledger, another process sealing the same directory, a bad key ({@link SealingError}).
+   */
+  | 'ERR_SEALING'
   /** A method called out of order: a writer started twice, a sink written after close. */
   | 'ERR_INVALID_STATE'
   /** No collector accepted a recording's upload in time (policy `closed`). */
@@ -105,5 +110,27 @@ export class SinkWriteError extends SshcastError {
     const reason = cause instanceof Error ? cause.message : String(cause);
     super('ERR_SINK_WRITE', `recording sink ${sink} failed: ${reason}`, { cause });
     this.sink = sink;
+  }
+}
+
+/**
+ * Sealing (DESIGN section 7) cannot be set up, started or used: a directory not set up, a state
+ * file that does not match its ledger, another process sealing the same directory, a bad key.
+ */
+export class SealingError extends SshcastError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_SEALING', message, options);
+  }
+}
+
+/**
+ * A ledger append or a move of the sealing key failed: a recording failure under the Recorder's
+ * write-failure policy. `sink` is the ledger's path.
+ */
+export class SealWriteError extends SinkWriteError {
+  constructor(ledger: string, cause: unknown) {
+    super(ledger, cause);
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    this.message = `sealing to ${ledger} failed: ${reason}`;
   }
 }

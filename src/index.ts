@@ -9,12 +9,14 @@ export {
   ConfigError,
   RecordingStartError,
   SinkWriteError,
+  SealingError,
+  SealWriteError,
   type SshcastErrorCode,
   type CastProblem,
 } from './errors.js';
 export type { Logger } from './log.js';
 
-// Serving sessions: authentication, limits, the session handler, hanging up.
+// Serving sessions: authentication and PAM, limits, the session handler, hanging up.
 export {
   authenticate,
   describeAuthPolicy,
@@ -41,6 +43,14 @@ export {
   type SubsystemHandler,
 } from './ssh/session.js';
 export { recordChannel } from './ssh/record-channel.js';
+export {
+  checkLogin,
+  describeLoginPolicy,
+  refuseChannels,
+  type LoginInfo,
+  type LoginVerdict,
+} from './ssh/login.js';
+export { DEFAULT_PAM_SERVICE, pamUnavailable, type PamOptions } from './ssh/pam.js';
 export { hangUp, type HangUpOptions } from './ssh/connection.js';
 export type { Identity, KeyOptions } from './ssh/identity.js';
 export type { Account } from './ssh/account.js';
@@ -71,7 +81,7 @@ export {
 } from './recording/policy.js';
 export { SIZE_LIMIT_MARKER } from './recording/writer.js';
 export type { Sink } from './recording/sink.js';
-export type { Clock } from './recording/clock.js';
+export type { Clock } from './clock.js';
 
 // The format: reading and writing asciicast.
 export {
@@ -96,3 +106,8 @@ export { summarizeCast, type CastSummary } from './asciicast/summary.js';
 
 // Replay.
 export { startWebServer, type WebServer, type WebServerOptions } from './web/server.js';
+
+// Sealing (DESIGN section 7, docs/sealing.md): the Recorder seals by itself in a directory set up
+// with `sshcast seal init`; `sshcast verify` and `sshcast prune` do the rest.
+export type { SealingStatus } from './recording/sealing.js';
+export { formatInterval } from './sealing/key.js';

@@ -87,6 +87,20 @@ export function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
+// JSON.stringify leaves DEL, C1 controls and bidi overrides raw; escape them too, for terminals.
+const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** `value` as indented JSON and a final newline, safe to print on a terminal. */
+export function terminalJson(value: unknown): string {
+  const text = JSON.stringify(value, null, 2);
+  return (
+    (text.isWellFormed() ? text : text.toWellFormed()).replace(
+      JSON_UNSAFE,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    ) + '\n'
+  );
+}
+
 /** Shortens text to `max` characters with an ellipsis. */
 export function shorten(text: string, max: number): string {
   return text.length <= max ? text : text.slice(0, max - 1) + '…';

@@ -15,7 +15,15 @@ import {
 } from '../asciicast/summary.js';
 import { filesBeingWritten } from '../recording/live.js';
 import { DEFAULT_RECORDING_DIR } from '../recording/policy.js';
-import { describeFsError, parseCommandArgs, shorten, UsageError, writeOut } from './common.js';
+import { readLedgerIndex, sealLabel, sealMark, type SealMark } from '../sealing/ledger-index.js';
+import {
+  describeFsError,
+  parseCommandArgs,
+  shorten,
+  terminalJson,
+  UsageError,
+  writeOut,
+} from './common.js';
 import { escapeControl } from '../text/escape.js';
 import { clockDuration, formatSize, localTime } from '../text/units.js';
 import { SshcastError } from '../errors.js';
@@ -25,9 +33,10 @@ export const help = `Usage: sshcast ls [DIR | s3://BUCKET/PREFIX] [--device NAME
 
 List the recordings (*.cast) in DIR, newest first: file, start time, duration, size, local user,
 exit status, status and command ("shell" for an interactive session). DIR defaults to
-${DEFAULT_RECORDING_DIR}. With s3://BUCKET/PREFIX, list what every device shipped to the
-collectors storing there, with a device column (S3 settings from AWS_ENDPOINT_URL, AWS_REGION,
-AWS_ACCESS_KEY_ID, ...).
+${DEFAULT_RECORDING_DIR}. In a directory set up with "sshcast seal init", a SEALED column says
+through which line the ledger sealed each recording ("12 open", "40 closed", "pruned", "no");
+"sshcast verify" checks it. With s3://BUCKET/PREFIX, list what every device shipped to the collectors storing there, with a
+device column (S3 settings from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, ...).
 
 Only each file's first line and its last event are read. Status is "ok" (every line complete),
 "live" (a process still writes the file), "partial" (the last line was cut short, and no one
@@ -52,6 +61,11 @@ export interface RecordingSummary extends CastSummary {
   path: string;
   /** The device that shipped it, for a listing of a collector's store. */
   device?: string;
+  /**
+   * In a sealed directory: what the ledger says (through which line, closed or pruned), or null
+   * when it never saw the recording. Absent when the directory is not sealed. Not verified.
+   */
+  sealed?: SealMark | null;
 }
 
 /**
@@ -85,8 +99,14 @@ export function listRecordings(dir: string): RecordingSummary[] {
     out.push(summary);
   }
   const live = filesBeingWritten(out.map((r) => r.path));
+  // Sealing (DESIGN section 7): the ledger's word on each recording, read without the key.
+  const seals = readLedgerIndex(dir);
   return out
-    .map((r) => ({ ...withWriterState(r, live.has(r.path)), path: r.path }))
+    .map((r) => ({
+      ...withWriterState(r, live.has(r.path)),
+      path: r.path,
+      ...(seals ? { sealed: sealMark(seals, r.file) } : {}),
+    }))
     .sort(compareNewestFirst);
 }
 
@@ -113,6 +133,7 @@ export function formatDuration(seconds: number | undefined): string {
 export function formatTable(rows: RecordingSummary[]): string {
   const withDevice = rows.some((r) => r.device !== undefined);
   const show = (text: string) => escapeControl(text, { escapeBackslash: false });
+  const sealed = rows.some((r) => r.sealed !== undefined);
   const cells = rows.map((r) => {
     const what =
       r.width === undefined
@@ -129,21 +150,19 @@ export function formatTable(rows: RecordingSummary[]): string {
       r.localUser === undefined ? '-' : shorten(show(r.localUser), 64),
       r.exit === undefined ? '-' : shorten(show(r.exit), 16),
       r.problem ? `${r.status}: ${show(r.problem)}` : r.status,
+      ...(sealed ? [sealLabel(r.sealed ?? null)] : []),
       what,
     ];
   });
-  const head = [
-    ...(withDevice ? ['DEVICE'] : []),
-    ...['FILE', 'START', 'DURATION', 'SIZE', 'USER', 'EXIT', 'STATUS', 'COMMAND'],
-  ];
+  const head = withDevice ? ['DEVICE'] : [];
+  head.push('FILE', 'START', 'DURATION', 'SIZE', 'USER', 'EXIT', 'STATUS');
+  if (sealed) head.push('SEALED');
+  head.push('COMMAND');
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) =>
     c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]!))).join('  ');
   return [line(head), ...cells.map(line)].join('\n') + '\n';
 }
-
-// JSON.stringify leaves DEL, C1 controls and bidi overrides raw; escape them too, for terminals.
-const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /** Unix seconds as an ISO time; null when absent or outside what a Date can hold (a hostile header). */
 function isoTime(unixSeconds: number | undefined): string | null {
@@ -169,14 +188,9 @@ export function formatJson(rows: RecordingSummary[]): string {
     exit: r.exit ?? null,
     status: r.status,
     problem: r.problem ?? null,
+    ...(r.sealed !== undefined ? { sealed: r.sealed } : {}),
   }));
-  const text = JSON.stringify(items, null, 2);
-  return (
-    (text.isWellFormed() ? text : text.toWellFormed()).replace(
-      JSON_UNSAFE,
-      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-    ) + '\n'
-  );
+  return terminalJson(items);
 }
 
 /** Runs `sshcast ls`. */

@@ -27,6 +27,16 @@ const commands: Record<string, { summary: string; load: () => Promise<Subcommand
     load: () => import('./validate.js'),
   },
   rec: { summary: 'record a local command through a pty', load: () => import('./rec.js') },
+  // Sealing (DESIGN section 7).
+  seal: { summary: 'set up sealing: seal init [DIR]', load: () => import('./seal.js') },
+  verify: {
+    summary: 'check sealed recordings with the verification key',
+    load: () => import('./verify.js'),
+  },
+  prune: {
+    summary: 'remove old recordings, sealing each removal',
+    load: () => import('./prune.js'),
+  },
   collect: {
     summary: 'receive recordings from devices and store them (S3 or a directory)',
     load: () => import('./collect.js'),
@@ -41,7 +51,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Subcommand
 /** The top-level usage text. */
 export const help = `Usage: sshcast COMMAND [OPTIONS]
 
-Record, list, replay and check asciicast v2 session recordings.
+Record, list, replay, check and seal asciicast v2 session recordings.
 
 Commands:
 ${Object.entries(commands)

@@ -5,9 +5,9 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import { CastWriter } from './writer.js';
-import { RecordingStartError, type SinkWriteError } from '../errors.js';
-import type { Clock } from './clock.js';
-import { systemClock } from './clock.js';
+import { RecordingStartError, SealWriteError, type SinkWriteError } from '../errors.js';
+import type { Clock } from '../clock.js';
+import { systemClock } from '../clock.js';
 import { RecordingDirectory, sessionFileName } from './directory.js';
 import { FileSink, type FileOps } from './file-sink.js';
 import {
@@ -18,6 +18,8 @@ import {
 } from './policy.js';
 import { Recording } from './recording.js';
 import type { Sink } from './sink.js';
+import { RecorderSealing, type SealingStatus } from './sealing.js';
+import type { SealFileOps } from '../sealing/store.js';
 import { defaultLog, type Logger } from '../log.js';
 
 /** What a recording's header says about the session. */
@@ -62,6 +64,13 @@ export interface RecorderOptions {
   fileOps?: FileOps;
   /** Where problems are logged, one line each. Default: stderr ({@link defaultLog}). */
   log?: Logger;
+  /**
+   * Seal file recordings (DESIGN section 7, docs/sealing.md) when the directory has been set up
+   * with `sshcast seal init`. Default true; false records without sealing.
+   */
+  seal?: boolean;
+  /** @internal File system calls for the sealing ledger and key state; injectable to test faults. */
+  sealOps?: SealFileOps;
 }
 
 export interface RecorderEvents {
@@ -82,6 +91,8 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   #directory: RecordingDirectory | undefined;
   readonly #log: Logger;
   readonly #open = new Set<Recording>();
+  /** The directory's sealing: undefined until looked for, null when it is not set up. */
+  #sealing: RecorderSealing | null | undefined;
 
   constructor(options: RecorderOptions = {}) {
     super();
@@ -93,7 +104,9 @@ export class Recorder extends EventEmitter<RecorderEvents> {
 
   /**
    * Checks that recordings can be made: opens and checks the directory and creates (then
-   * removes) a probe file. Throws a RecordingStartError naming the problem.
+   * removes) a probe file; in a directory set up for sealing, starts sealing it. Throws a
+   * RecordingStartError naming the problem, or a SealingError when the directory is set up for
+   * sealing but cannot be sealed (another process seals it, a key state that does not match).
    */
   check(): void {
     if (!this.enabled || this.#options.sink) return;
@@ -112,7 +125,24 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       this.#directory = undefined;
     }
     this.#directory ??= RecordingDirectory.open(this.dir);
+    if (this.#sealing === undefined && this.#options.seal !== false) {
+      const log = this.#log;
+      this.#sealing =
+        RecorderSealing.open(this.dir, {
+          log,
+          ...(this.#options.clock ? { clock: this.#options.clock } : {}),
+          ...(this.#options.sealOps ? { ops: this.#options.sealOps } : {}),
+        }) ?? null;
+    }
     return this.#directory;
+  }
+
+  /**
+   * The directory's sealing when it is on: known after check() or the first recording, undefined
+   * before, and for a directory not set up or a Recorder given `seal: false`.
+   */
+  get sealing(): SealingStatus | undefined {
+    return this.#sealing ?? undefined;
   }
 
   /**
@@ -138,16 +168,25 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     let sink: Sink | undefined;
     let created: string | undefined;
     let writer: CastWriter;
+    let sealed: ReturnType<RecorderSealing['track']> | undefined;
     try {
       if (o.sink) sink = o.sink(meta);
-      else [sink, created] = this.#createFileSink();
+      else {
+        let file: FileSink;
+        [file, created] = this.#createFileSink();
+        sink = file;
+        sealed = this.#sealing?.track(created, file);
+      }
       writer = new CastWriter(sink, {
         clock: o.clock ?? systemClock,
         ...(o.maxBytes !== undefined ? { maxBytes: o.maxBytes } : {}),
+        ...(sealed ? { onLine: sealed.onLine } : {}),
       });
       // A file sink writes the header synchronously: a full disk fails here, at start.
       writer.start(header);
+      sealed?.open();
     } catch (err) {
+      if (sealed) this.#sealing?.abandon(sealed);
       if (sink) void sink.close().catch(() => undefined);
       if (created !== undefined) this.#directory?.remove(created);
       const error =
@@ -168,9 +207,14 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       recordInput: o.recordInput ?? false,
       onWriteFailure: o.onWriteFailure ?? 'continue',
     });
+    if (sealed) this.#sealing?.watch(sealed, recording, o.onWriteFailure ?? 'continue');
     recording.on('failure', (err) => {
+      const goesOn =
+        err instanceof SealWriteError
+          ? 'session continues, its recording unsealed'
+          : 'session continues unrecorded';
       this.#log(
-        `sshcast: ${err.message}; ${o.onWriteFailure === 'terminate' ? 'ending session' : 'session continues unrecorded'}`,
+        `sshcast: ${err.message}; ${o.onWriteFailure === 'terminate' ? 'ending session' : goesOn}`,
       );
       this.emit('write-failure', err, recording);
     });
@@ -180,7 +224,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     return recording;
   }
 
-  #createFileSink(): [Sink, string] {
+  #createFileSink(): [FileSink, string] {
     const dir = this.#dirHandle();
     const o = this.#options;
     if (o.minFreeBytes !== undefined) {
@@ -207,6 +251,8 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   /** Finishes every open recording (without an exit status) and releases the directory. */
   async close(): Promise<void> {
     await Promise.all([...this.#open].map((r) => r.finish()));
+    await this.#sealing?.stop();
+    this.#sealing = undefined;
     this.#directory?.close();
     this.#directory = undefined;
   }

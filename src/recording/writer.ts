@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { encodeEvent, encodeEventBytes, encodeHeader, lineBuffer } from '../asciicast/encoder.js';
 import type { Event, EventCode, Header } from '../asciicast/event.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import type { Sink } from './sink.js';
 import { SinkWriteError, SshcastError } from '../errors.js';
 

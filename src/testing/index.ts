@@ -45,4 +45,4 @@ export {
 export { DEFAULT_WAIT_MS, type ExitInfo, type WaitOptions } from './terminal-output.js';
 export { visible } from './show.js';
 export { MemorySink } from '../recording/sink.js';
-export { ManualClock } from '../recording/clock.js';
+export { ManualClock } from '../clock.js';

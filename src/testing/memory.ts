@@ -14,7 +14,7 @@ import { SshcastError } from '../errors.js';
 /** Options for {@link memoryRecorder}: a Recorder's, without those that pick where files go. */
 export type MemoryRecorderOptions = Omit<
   RecorderOptions,
-  'enabled' | 'dir' | 'sink' | 'fileOps' | 'minFreeBytes'
+  'enabled' | 'dir' | 'sink' | 'fileOps' | 'minFreeBytes' | 'seal' | 'sealOps'
 >;
 
 /** A Recorder that records into memory; see {@link memoryRecorder}. */

@@ -16,6 +16,7 @@ import {
   sameSecret,
   tokenCookie,
 } from './access.js';
+import { LedgerIndexReader, sealMark } from '../sealing/ledger-index.js';
 import { loadClientModules } from './client-modules.js';
 import { FileRefused, RecordingFiles } from './files.js';
 import { LIST_PAGE, PAGE_CSS, VIEW_PAGE } from './page.js';
@@ -101,6 +102,8 @@ function loadAssets(): Map<string, Asset> {
 export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
   const host = options.host ?? '127.0.0.1';
   const files = RecordingFiles.open(options.dir);
+  // Sealing (DESIGN section 7): each listed recording says through which line it is sealed.
+  const seals = new LedgerIndexReader(options.dir);
   let assets: Map<string, Asset>;
   try {
     assets = loadAssets();
@@ -148,7 +151,10 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     const asset = assets.get(pathname);
     if (asset) return send(res, 200, asset.type, asset.body);
     if (pathname === '/api/recordings') {
-      return send(res, 200, 'application/json; charset=utf-8', JSON.stringify(await files.list()));
+      const list = await files.list();
+      const index = seals.read();
+      const body = index ? list.map((r) => ({ ...r, sealed: sealMark(index, r.file) })) : list;
+      return send(res, 200, 'application/json; charset=utf-8', JSON.stringify(body));
     }
     if (pathname.startsWith('/api/recordings/')) {
       const name = segment(pathname.slice('/api/recordings/'.length));

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Recorder, type RecorderOptions } from '../../src/recording/recorder.js';
-import { ManualClock } from '../../src/recording/clock.js';
+import { ManualClock } from '../../src/clock.js';
 import { parseCast, type Cast } from '../../src/asciicast/reader.js';
 import { RecordingStartError, SinkWriteError } from '../../src/errors.js';
 import type { Recording } from '../../src/recording/recording.js';

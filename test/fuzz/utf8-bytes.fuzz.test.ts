@@ -11,7 +11,7 @@ import { parseCast } from '../../src/asciicast/reader.js';
 import { Utf8StreamDecoder } from '../../src/recording/utf8.js';
 import { Recorder } from '../../src/recording/recorder.js';
 import { MemorySink } from '../../src/recording/sink.js';
-import { ManualClock } from '../../src/recording/clock.js';
+import { ManualClock } from '../../src/clock.js';
 import fc from 'fast-check';
 import { SEED } from './seed.js';
 

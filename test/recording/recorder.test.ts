@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Recorder } from '../../src/recording/recorder.js';
-import { ManualClock } from '../../src/recording/clock.js';
+import { ManualClock } from '../../src/clock.js';
 import { MemorySink } from '../../src/recording/sink.js';
 import { parseCast } from '../../src/asciicast/reader.js';
 import { RecordingStartError, type SinkWriteError } from '../../src/errors.js';

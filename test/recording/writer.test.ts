@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { CastWriter, SIZE_LIMIT_MARKER } from '../../src/recording/writer.js';
 import { parseCast } from '../../src/asciicast/reader.js';
-import { ManualClock, type Clock } from '../../src/recording/clock.js';
+import { ManualClock, type Clock } from '../../src/clock.js';
 import { MemorySink, type Sink } from '../../src/recording/sink.js';
 import { SinkWriteError } from '../../src/errors.js';
 

@@ -1,8 +1,7 @@
 /** The list of recordings (`/`): one row per recording, filtered by user, command and date. */
-import type { CastSummary as Summary } from '../../asciicast/summary.js';
 import { getJson, viewUrl } from './api.js';
 import { $, el } from './dom.js';
-import { day, duration, size, statusText, when } from './summary-text.js';
+import { day, duration, size, statusText, when, type Summary } from './summary-text.js';
 
 function row(s: Summary): HTMLTableRowElement {
   const tr = el(

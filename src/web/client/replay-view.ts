@@ -3,11 +3,10 @@
  * speed, idle limit and chapters. A recording that cannot be played (damaged, empty, refused)
  * gets a page that says so, titled with its file name, and no player or player controls.
  */
-import type { CastSummary as Summary } from '../../asciicast/summary.js';
 import { getJson, getText } from './api.js';
 import { $, el } from './dom.js';
 import { outline, posterTime, type Outline } from './outline.js';
-import { duration, size, statusText, when } from './summary-text.js';
+import { duration, size, statusText, when, type Summary } from './summary-text.js';
 
 interface PlayerApi {
   dispose(): void;

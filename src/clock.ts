@@ -1,4 +1,7 @@
-/** The clock a recording reads: a monotonic one for event times, a wall one for the header. */
+/**
+ * The clock sshcast reads: a monotonic one for event times and the sealing key's moves, a wall one
+ * for headers and ledger entries.
+ */
 export interface Clock {
   /** Monotonic time in integer microseconds (any origin). */
   monotonic(): number;

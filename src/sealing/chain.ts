@@ -1,0 +1,136 @@
+/**
+ * A recording's chain (DESIGN section 7): c1 = SHA-256(L1), cn = SHA-256(c(n-1) ‖ Ln), where Ln
+ * is the exact bytes of line n including its LF. Computed here from bytes as they are, never
+ * from re-serialized lines: by the writer's line hook (through {@link ../sealing/hasher.ts}) and
+ * by the verifier reading a file.
+ */
+import crypto from 'node:crypto';
+import type { ChainPoint } from './ledger.js';
+
+/** Room behind the previous digest for a line hashed in one call (see {@link chainStep}). */
+export const SCRATCH_SIZE = 32 + 4096;
+
+/**
+ * The chain's step: c(n) from c(n-1) (undefined for line 1) and line n. Self-contained (it uses
+ * only its arguments) because the hashing worker runs this very function from its source.
+ * Short lines are copied behind the previous digest into `scratch` and hashed with one
+ * `crypto.hash` call: for them a Hash object's set-up costs more than the hashing.
+ */
+export function chainStep(
+  nodeCrypto: typeof crypto,
+  scratch: Buffer,
+  prev: Buffer | undefined,
+  line: Buffer,
+): Buffer {
+  if (line.length + 32 <= scratch.length) {
+    if (!prev) return nodeCrypto.hash('sha256', line, 'buffer');
+    prev.copy(scratch, 0);
+    line.copy(scratch, 32);
+    return nodeCrypto.hash('sha256', scratch.subarray(0, 32 + line.length), 'buffer');
+  }
+  const h = nodeCrypto.createHash('sha256');
+  if (prev) h.update(prev);
+  return h.update(line).digest();
+}
+
+/** {@link chainStep} with its own scratch buffer. */
+export class ChainStepper {
+  readonly #scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
+
+  /** c(n) for `prev` = c(n-1) (or undefined when `line` is line 1). */
+  step(prev: Buffer | undefined, line: Buffer): Buffer {
+    return chainStep(crypto, this.#scratch, prev, line);
+  }
+}
+
+/** The chain of a whole byte string (complete lines only): for tests and small files. */
+export function chainOf(data: Buffer): ChainPoint & { digests: Buffer[] } {
+  const stepper = new ChainStepper();
+  const digests: Buffer[] = [];
+  let c: Buffer | undefined;
+  let start = 0;
+  for (;;) {
+    const nl = data.indexOf(10, start);
+    if (nl === -1) break;
+    c = stepper.step(c, data.subarray(start, nl + 1));
+    digests.push(c);
+    start = nl + 1;
+  }
+  return {
+    lines: digests.length,
+    bytes: start,
+    chain: (c ?? Buffer.alloc(32)).toString('hex'),
+    digests,
+  };
+}
+
+/**
+ * Follows the chain of a file read in chunks of any size: lines split across chunks are joined.
+ * Keeps the chain at the line counts asked for in `wanted`, and the first line (the header).
+ */
+export class ChainReader {
+  readonly #stepper = new ChainStepper();
+  readonly #wanted: ReadonlySet<number>;
+  readonly #maxHeader: number;
+  #c: Buffer | undefined;
+  #partial: Buffer[] = [];
+  #partialBytes = 0;
+  /** Complete lines so far. */
+  lines = 0;
+  /** Bytes of the complete lines so far. */
+  bytes = 0;
+  /** The chain at each wanted line count reached. */
+  readonly at = new Map<number, ChainPoint>();
+  /** The first line, without its LF (at most `maxHeader` bytes of it are kept). */
+  header: Buffer | undefined;
+
+  constructor(wanted: ReadonlySet<number> = new Set(), maxHeader = 64 * 1024) {
+    this.#wanted = wanted;
+    this.#maxHeader = maxHeader;
+  }
+
+  /** Bytes after the last complete line (a line cut short, or still being written). */
+  get trailing(): number {
+    return this.#partialBytes;
+  }
+
+  /** The chain value after the last complete line (64 zeros before any). */
+  get chain(): string {
+    return (this.#c ?? Buffer.alloc(32)).toString('hex');
+  }
+
+  push(chunk: Buffer): void {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(10, start);
+      if (nl === -1) break;
+      let line = chunk.subarray(start, nl + 1);
+      if (this.#partialBytes > 0) {
+        line = Buffer.concat([...this.#partial, line]);
+        this.#partial = [];
+        this.#partialBytes = 0;
+      }
+      this.#line(line);
+      start = nl + 1;
+    }
+    if (start < chunk.length) {
+      // The chunk's buffer is reused by the caller: keep a copy of the unfinished line.
+      this.#partial.push(Buffer.from(chunk.subarray(start)));
+      this.#partialBytes += chunk.length - start;
+    }
+  }
+
+  #line(line: Buffer): void {
+    this.#c = this.#stepper.step(this.#c, line);
+    this.lines++;
+    this.bytes += line.length;
+    if (this.lines === 1 && line.length - 1 <= this.#maxHeader)
+      this.header = Buffer.from(line.subarray(0, line.length - 1));
+    if (this.#wanted.has(this.lines))
+      this.at.set(this.lines, {
+        lines: this.lines,
+        bytes: this.bytes,
+        chain: this.#c.toString('hex'),
+      });
+  }
+}

@@ -1,0 +1,305 @@
+/**
+ * The chain of a recording being written, computed from each line's exact bytes as the writer's
+ * line hook sees them, and tracking what is actually in the file: a seal covers only lines that
+ * are both hashed and written (a write that failed and was cut back is never sealed).
+ *
+ * A flood of output is hashed on one worker thread per process, in batches of up to 256 KiB, so
+ * the writer's thread keeps its speed (SHA-256 of every byte on the writer's thread cost a fifth of
+ * its throughput); the few KiB a turn of an ordinary session are hashed on the writer's thread,
+ * where they cost less than a message to the worker. The header is hashed at once, so a
+ * recording's `open` entry can be written when it starts. Memory stays bounded: past
+ * {@link MAX_IN_FLIGHT} bytes waiting for the worker, the writer waits for it.
+ */
+import crypto from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import { ChainStepper, chainStep, SCRATCH_SIZE } from './chain.js';
+import type { ChainPoint } from './ledger.js';
+
+/** Lines are sent to the worker in batches of about this many bytes (or at the next turn). */
+const BATCH_BYTES = 256 * 1024;
+/** A flush of at most this many bytes is hashed on the writer's thread when the worker is idle. */
+const INLINE_BYTES = 64 * 1024;
+/** Bytes sent to the worker and not yet hashed, above which the writer waits. */
+export const MAX_IN_FLIGHT = 32 * 1024 * 1024;
+
+/** What the hasher needs to know of the file: how many bytes of whole lines it holds. */
+export interface WrittenBytes {
+  readonly bytesWritten: number;
+}
+
+interface Batch {
+  /** The line number of the batch's first line. */
+  firstLine: number;
+  /** Each line's end offset in the file. */
+  ends: number[];
+  /** 32 bytes per line, once the worker answered. */
+  digests: Buffer | undefined;
+}
+
+type Reply = { id: number; digests: ArrayBuffer };
+
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const crypto = require('node:crypto');
+const chainStep = ${chainStep.toString()};
+const hashed = new BigInt64Array(workerData.hashed);
+const scratch = Buffer.allocUnsafe(${SCRATCH_SIZE});
+const chains = new Map();
+parentPort.on('message', (m) => {
+  if (m.end) return void chains.delete(m.id);
+  let c = m.prev ? Buffer.from(m.prev) : chains.get(m.id);
+  const data = Buffer.from(m.data);
+  const out = Buffer.allocUnsafeSlow(32 * m.ends.length);
+  let start = 0;
+  for (let i = 0; i < m.ends.length; i++) {
+    c = chainStep(crypto, scratch, c, data.subarray(start, m.ends[i]));
+    c.copy(out, 32 * i);
+    start = m.ends[i];
+  }
+  chains.set(m.id, c);
+  parentPort.postMessage({ id: m.id, digests: out.buffer }, [out.buffer]);
+  Atomics.add(hashed, 0, BigInt(data.length));
+  Atomics.notify(hashed, 0);
+});
+`;
+
+/** The process's hashing worker, started on first use; undefined where none can start. */
+class HashWorker {
+  static #instance: HashWorker | null | undefined;
+  readonly #worker: Worker;
+  readonly #hashed = new BigInt64Array(new SharedArrayBuffer(8));
+  readonly #handlers = new Map<number, { answered(digests: Buffer): void; dead(): void }>();
+  #posted = 0n;
+  /** Batches sent and not answered yet. */
+  #out = 0;
+  #nextId = 1;
+
+  private constructor() {
+    this.#worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { hashed: this.#hashed.buffer },
+    });
+    this.#worker.on('message', (m: Reply) => {
+      // Held only while batches are out, so an idle worker never keeps the process alive.
+      if (--this.#out === 0) this.#worker.unref();
+      this.#handlers.get(m.id)?.answered(Buffer.from(m.digests));
+    });
+    // Only a bug could end the worker: its recordings stop sealing further lines (each is told),
+    // and later recordings hash on their own thread.
+    this.#worker.on('error', () => this.#dead());
+    this.#worker.on('exit', () => this.#dead());
+    this.#worker.unref();
+  }
+
+  static get(): HashWorker | undefined {
+    if (HashWorker.#instance === undefined) {
+      try {
+        HashWorker.#instance = new HashWorker();
+      } catch {
+        HashWorker.#instance = null;
+      }
+    }
+    return HashWorker.#instance ?? undefined;
+  }
+
+  #dead(): void {
+    HashWorker.#instance = null;
+    for (const h of this.#handlers.values()) h.dead();
+    this.#handlers.clear();
+  }
+
+  register(handler: { answered(digests: Buffer): void; dead(): void }): number {
+    const id = this.#nextId++;
+    this.#handlers.set(id, handler);
+    return id;
+  }
+
+  unregister(id: number): void {
+    if (this.#handlers.delete(id)) this.#worker.postMessage({ id, end: true });
+  }
+
+  post(id: number, prev: Buffer | undefined, data: Buffer, ends: Uint32Array): void {
+    // Bounded memory: when the worker is this far behind, wait for it (it hashes at GB/s).
+    while (this.#posted - Atomics.load(this.#hashed, 0) > BigInt(MAX_IN_FLIGHT)) {
+      Atomics.wait(this.#hashed, 0, Atomics.load(this.#hashed, 0), 100);
+    }
+    const message = {
+      id,
+      prev: prev ? new Uint8Array(prev).buffer : undefined,
+      data: data.buffer,
+      ends,
+    };
+    if (this.#out++ === 0) this.#worker.ref();
+    this.#worker.postMessage(message, [data.buffer as ArrayBuffer, ends.buffer as ArrayBuffer]);
+    this.#posted += BigInt(data.length);
+  }
+}
+
+/**
+ * Follows one recording's chain. Pass {@link LineHasher.onLine} as the writer's line hook; ask
+ * {@link LineHasher.point} for what can be sealed now.
+ */
+export class LineHasher {
+  readonly #file: WrittenBytes;
+  readonly #worker: HashWorker | undefined;
+  readonly #id: number;
+  readonly #stepper = new ChainStepper();
+  #lines = 0;
+  #bytes = 0;
+  /** The chain's head (its last digest), whenever no batch is out at the worker. */
+  #last: Buffer | undefined;
+  #base: ChainPoint | undefined;
+  #header: ChainPoint | undefined;
+  #batches: Batch[] = [];
+  #pending: Buffer[] = [];
+  #pendingEnds: number[] = [];
+  #pendingBytes = 0;
+  #scheduled = false;
+  #inFlight = 0;
+  #waiters: (() => void)[] = [];
+  #disposed = false;
+
+  /** `file` says how many bytes of whole lines are in the file (a FileSink's `bytesWritten`). */
+  constructor(file: WrittenBytes, options: { worker?: boolean } = {}) {
+    this.#file = file;
+    this.#worker = options.worker === false ? undefined : HashWorker.get();
+    this.#id =
+      this.#worker?.register({
+        answered: (d) => this.#answered(d),
+        dead: () => this.dispose(),
+      }) ?? 0;
+  }
+
+  /** The writer's line hook: every line, header first, as its exact bytes. */
+  readonly onLine = (line: Buffer): void => {
+    if (this.#disposed) return;
+    this.#lines++;
+    this.#bytes += line.length;
+    if (this.#lines === 1) {
+      this.#last = this.#stepper.step(undefined, line);
+      this.#header = { lines: 1, bytes: line.length, chain: this.#last.toString('hex') };
+      this.#batches.push({ firstLine: 1, ends: [this.#bytes], digests: this.#last });
+      return;
+    }
+    this.#pending.push(line);
+    this.#pendingBytes += line.length;
+    this.#pendingEnds.push(this.#bytes);
+    if (this.#pendingBytes >= BATCH_BYTES) this.#flush();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  };
+
+  /** The chain through the header, once the hook has seen it (in the file or not yet). */
+  header(): ChainPoint | undefined {
+    return this.#header;
+  }
+
+  /** Lines the hook has seen. */
+  get lines(): number {
+    return this.#lines;
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    if (this.#pending.length === 0 || this.#disposed) return;
+    const firstLine = this.#lines - this.#pending.length + 1;
+    const lines = this.#pending;
+    const ends = this.#pendingEnds;
+    const bytes = this.#pendingBytes;
+    this.#pending = [];
+    this.#pendingEnds = [];
+    this.#pendingBytes = 0;
+    // A little output per turn of the event loop (a session's usual pace) costs less to hash here
+    // than to send: a message each way costs more than hashing a few KiB. The worker takes the
+    // floods, in batches, and only while it holds the chain's head can nothing be hashed here.
+    if (!this.#worker || (this.#inFlight === 0 && bytes <= INLINE_BYTES)) {
+      const digests = Buffer.allocUnsafe(32 * lines.length);
+      let c = this.#last;
+      for (let i = 0; i < lines.length; i++) {
+        c = this.#stepper.step(c, lines[i]!);
+        c.copy(digests, 32 * i);
+      }
+      this.#last = c;
+      this.#batches.push({ firstLine, ends, digests });
+      this.#trim();
+      return;
+    }
+    const data = Buffer.allocUnsafeSlow(bytes);
+    let at = 0;
+    for (const b of lines) at += b.copy(data, at);
+    const base = ends[0]! - lines[0]!.length;
+    const relative = new Uint32Array(ends.length);
+    for (let i = 0; i < ends.length; i++) relative[i] = ends[i]! - base;
+    this.#batches.push({ firstLine, ends, digests: undefined });
+    // With nothing out, this thread knows the chain's head (it may have hashed the last lines).
+    const prev = this.#inFlight === 0 ? this.#last : undefined;
+    this.#inFlight++;
+    this.#worker.post(this.#id, prev, data, relative);
+  }
+
+  #answered(digests: Buffer): void {
+    const batch = this.#batches.find((b) => b.digests === undefined);
+    if (batch) batch.digests = digests;
+    this.#inFlight--;
+    if (this.#inFlight === 0) this.#last = Buffer.from(digests.subarray(digests.length - 32));
+    this.#trim();
+    if (this.#inFlight === 0 && this.#waiters.length > 0) {
+      this.#flush(); // what came meanwhile: hashed here, or sent (then the next answer resolves)
+      if (this.#inFlight === 0) for (const w of this.#waiters.splice(0)) w();
+    }
+  }
+
+  /** Forgets the chain below what is in the file (no seal can ever need it). */
+  #trim(): void {
+    const p = this.point();
+    if (!p) return;
+    this.#base = p;
+    while (this.#batches.length > 0) {
+      const b = this.#batches[0]!;
+      if (b.digests === undefined || b.ends.at(-1)! > p.bytes) break;
+      this.#batches.shift();
+    }
+  }
+
+  /**
+   * The last point both hashed and in the file: what a seal can cover now. Undefined before the
+   * header is in the file.
+   */
+  point(): ChainPoint | undefined {
+    const written = this.#file.bytesWritten;
+    for (let i = this.#batches.length - 1; i >= 0; i--) {
+      const b = this.#batches[i]!;
+      if (b.digests === undefined || b.ends[0]! > written) continue;
+      let lo = 0;
+      let hi = b.ends.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (b.ends[mid]! <= written) lo = mid;
+        else hi = mid - 1;
+      }
+      return {
+        lines: b.firstLine + lo,
+        bytes: b.ends[lo]!,
+        chain: b.digests.subarray(32 * lo, 32 * lo + 32).toString('hex'),
+      };
+    }
+    return this.#base && this.#base.bytes <= written ? this.#base : undefined;
+  }
+
+  /** Resolves when every line seen so far is hashed. */
+  drained(): Promise<void> {
+    this.#flush();
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Releases the worker's state for this recording. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    if (this.#worker) this.#worker.unregister(this.#id);
+    for (const w of this.#waiters.splice(0)) w();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The line hasher: whichever thread hashes a batch (this one for a little output per turn, the
+ * worker for a flood, or no worker at all), the chain is the one computed over the whole file, and
+ * a seal never covers more than the file holds.
+ */
+import { describe, expect, it } from 'vitest';
+import { chainOf } from '../../src/sealing/chain.js';
+import { LineHasher } from '../../src/sealing/hasher.js';
+
+const turn = () => new Promise((r) => setImmediate(r));
+
+function line(i: number, size: number): Buffer {
+  return Buffer.from(`[${i},"o",${JSON.stringify('x'.repeat(size))}]\n`);
+}
+
+describe('LineHasher', () => {
+  for (const worker of [true, false]) {
+    it(`gives the file's chain through floods and trickles (${worker ? 'with' : 'without'} a worker)`, async () => {
+      const file = { bytesWritten: 0 };
+      const h = new LineHasher(file, { worker });
+      const all: Buffer[] = [];
+      const write = (b: Buffer) => {
+        all.push(b);
+        h.onLine(b);
+      };
+      write(Buffer.from('{"version":2,"width":80,"height":24}\n'));
+      file.bytesWritten = all[0]!.length;
+      expect(h.header()).toEqual({
+        lines: 1,
+        bytes: all[0]!.length,
+        chain: chainOf(all[0]!).chain,
+      });
+      let n = 0;
+      for (let round = 0; round < 3; round++) {
+        for (let i = 0; i < 20; i++) {
+          write(line(n++, 40)); // a trickle: one turn each
+          await turn();
+        }
+        for (let i = 0; i < 400; i++) write(line(n++, 2000)); // a flood in one turn: 800 KiB
+        await turn();
+      }
+      await h.drained();
+      const whole = Buffer.concat(all);
+      // Nothing beyond what the file holds is sealed...
+      expect(h.point()).toEqual({ lines: 1, bytes: all[0]!.length, chain: chainOf(all[0]!).chain });
+      const half = Buffer.concat(all.slice(0, 700));
+      file.bytesWritten = half.length;
+      expect(h.point()).toEqual({ lines: 700, bytes: half.length, chain: chainOf(half).chain });
+      // ...and once all is written, the seal is the whole file's chain.
+      file.bytesWritten = whole.length;
+      const c = chainOf(whole);
+      expect(h.point()).toEqual({ lines: c.lines, bytes: c.bytes, chain: c.chain });
+      h.dispose();
+    });
+  }
+});
