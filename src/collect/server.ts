@@ -1,8 +1,9 @@
 /**
  * The collector: an HTTP(S) server speaking tus 1.0 (creation, creation-defer-length; no
  * termination) with `@tus/server`, our store (tus-store.ts), locker (locker.ts) and id handling,
- * and GET /metrics. Devices authenticate with a bearer token; a device may only create uploads
- * under its own name and append to them. Nothing is read back through it, nothing deleted.
+ * GET /metrics, and GET /copies/ for the read token (read.ts). Devices authenticate with a bearer
+ * token; a device may only create uploads under its own name and append to them: nothing is read
+ * back with a device's token, nothing deleted.
  *
  * Upload URLs are `/files/DEVICE/NAME`; the id is `DEVICE/NAME` (storage/layout.ts). The device
  * names NAME in the POST's `Upload-Metadata` (`name`); the collector puts DEVICE, from the token,
@@ -18,6 +19,7 @@ import type { FaultHook } from './faults.js';
 import { Finisher } from './finisher.js';
 import { Leases } from './leases.js';
 import { LeaseLocker } from './locker.js';
+import { COPIES_PATH, serveCopies } from './read.js';
 import { CollectorMetrics } from './metrics.js';
 import { bearer, type Tokens } from './tokens.js';
 import { UploadStore } from './tus-store.js';
@@ -166,6 +168,14 @@ export async function startCollector(options: CollectorOptions): Promise<Collect
         return reply(res, 401, 'the metrics token is needed', { 'www-authenticate': 'Bearer' });
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
       return res.end(metrics.render());
+    }
+    if (path.startsWith(`${COPIES_PATH}/`)) {
+      serveCopies(req, res, store, tokens).catch((err: unknown) => {
+        log(`read failed: ${err instanceof Error ? err.message : String(err)}`);
+        if (!res.headersSent) reply(res, 500, 'internal error');
+        else res.destroy();
+      });
+      return;
     }
     if (path !== UPLOAD_PATH && !path.startsWith(`${UPLOAD_PATH}/`))
       return reply(res, 404, 'not found');

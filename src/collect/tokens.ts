@@ -1,7 +1,8 @@
 /**
  * The collector's tokens file: one `DEVICE TOKEN` per line (blank lines and `#` comments allowed),
- * and optionally one `@metrics TOKEN` for GET /metrics. It must be a regular file readable by its
- * owner only (0600 or stricter): anyone who reads it can write as every device.
+ * optionally one `@metrics TOKEN` for GET /metrics and one `@read TOKEN` for reading the stored
+ * copies back (GET /copies/, collect/read.ts). It must be a regular file readable by its owner
+ * only (0600 or stricter): anyone who reads it can write as every device.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -10,6 +11,9 @@ import { DEVICE_PATTERN } from '../storage/layout.js';
 
 /** The name in the tokens file whose token reads /metrics. */
 export const METRICS_NAME = '@metrics';
+/** The name in the tokens file whose token reads every device's stored copies (GET /copies/). */
+export const READ_NAME = '@read';
+const ROLES = new Set([METRICS_NAME, READ_NAME]);
 /** Shorter tokens are refused: they could be guessed. */
 export const MIN_TOKEN_LENGTH = 16;
 
@@ -19,6 +23,8 @@ export interface Tokens {
   device(token: string): string | undefined;
   /** Whether `token` is the metrics token. */
   metrics(token: string): boolean;
+  /** Whether `token` is the read token (never a device's: devices cannot read anything back). */
+  reader(token: string): boolean;
   /** The devices named in the file. */
   readonly devices: string[];
 }
@@ -37,7 +43,7 @@ export function parseTokens(text: string, file = 'tokens file'): Tokens {
     const where = `${file} line ${i + 1}`;
     if (fields.length !== 2) throw new ConfigError(`${where}: expected "DEVICE TOKEN"`);
     const [name, token] = fields as [string, string];
-    if (name !== METRICS_NAME && !DEVICE_PATTERN.test(name))
+    if (!ROLES.has(name) && !DEVICE_PATTERN.test(name))
       throw new ConfigError(
         `${where}: a device name is letters, digits, ".", "_" and "-" (at most 64, not starting with "." or "-")`,
       );
@@ -48,16 +54,19 @@ export function parseTokens(text: string, file = 'tokens file'): Tokens {
     names.add(name);
     byDigest.set(digest(token), name);
   }
-  const devices = [...names].filter((n) => n !== METRICS_NAME);
+  const devices = [...names].filter((n) => !ROLES.has(n));
   if (devices.length === 0) throw new ConfigError(`${file}: no devices`);
   return {
     devices,
     device(token) {
       const name = byDigest.get(digest(token));
-      return name === METRICS_NAME ? undefined : name;
+      return name === undefined || ROLES.has(name) ? undefined : name;
     },
     metrics(token) {
       return byDigest.get(digest(token)) === METRICS_NAME;
+    },
+    reader(token) {
+      return byDigest.get(digest(token)) === READ_NAME;
     },
   };
 }

@@ -17,9 +17,11 @@ export const DEVICES = {
   b: { device: 'dev-b', token: crypto.randomBytes(24).toString('hex') },
 };
 export const METRICS_TOKEN = crypto.randomBytes(24).toString('hex');
+/** The collector's read token (GET /copies/, for `sshcast verify --against URL`). */
+export const READ_TOKEN = crypto.randomBytes(24).toString('hex');
 export const TOKENS_TEXT =
   `${DEVICES.a.device} ${DEVICES.a.token}\n${DEVICES.b.device} ${DEVICES.b.token}\n` +
-  `@metrics ${METRICS_TOKEN}\n`;
+  `@metrics ${METRICS_TOKEN}\n@read ${READ_TOKEN}\n`;
 
 export interface CollectorProcessOptions {
   /** `s3://…` (with `swift`) or a directory. */
