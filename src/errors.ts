@@ -48,6 +48,8 @@ export type SshcastErrorCode =
   | 'ERR_OBJECT_STORE'
   /** The object store has no such object. */
   | 'ERR_OBJECT_NOT_FOUND'
+  /** `sshcast verify --against URL`: a collector's read side refused or failed a request. */
+  | 'ERR_COLLECTOR_READ'
   /** sshcast/testing: a wait (for output, an exit, recordings, a reply) did not end as asked. */
   | 'ERR_TEST_WAIT'
   /** sshcast/testing: the server under test refused a request, or the connection. */

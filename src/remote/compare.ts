@@ -56,6 +56,8 @@ export interface Copies {
   list(): Promise<{ name: string; kind: UploadKind; size: number; mtimeMs: number }[]>;
   /** The bytes of `name`, or undefined when it is not there. */
   open(name: string): Promise<Readable | undefined>;
+  /** Releases connections, if it holds any. */
+  close?(): void;
 }
 
 export interface CompareOptions {

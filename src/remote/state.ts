@@ -124,3 +124,24 @@ async function writeAtomically(file: string, text: string): Promise<void> {
     await dir.close();
   }
 }
+
+/**
+ * The device name the uploader of recording directory `dir` ships as (from its
+ * `.sshcast/uploads.json`), or undefined when it has none. Reads only.
+ */
+export function readDeviceName(dir: string): string | undefined {
+  try {
+    const fd = fs.openSync(
+      path.join(dir, STATE_DIR, STATE_FILE),
+      fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK,
+    );
+    try {
+      const parsed = JSON.parse(fs.readFileSync(fd, 'utf8')) as Partial<StateFile>;
+      return typeof parsed.device === 'string' ? parsed.device : undefined;
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+}

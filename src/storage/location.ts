@@ -2,8 +2,11 @@
  * Where recordings are stored off the device: `s3://BUCKET/PREFIX` (settings from the standard
  * AWS variables) or a directory.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { DirStore } from './dir.js';
+import { UPLOADS } from './layout.js';
 import type { ObjectStore } from './objects.js';
 import type { S3Settings } from './s3.js';
 
@@ -54,6 +57,18 @@ export function s3Settings(url: string, env: NodeJS.ProcessEnv = process.env): S
         }
       : {}),
   };
+}
+
+/**
+ * Whether `dir` is a collector's `--dir` rather than a device's recording directory: a collector
+ * keeps its uploads in `.uploads/` (and its recordings one level down, in DEVICE/).
+ */
+export function isCollectorDir(dir: string): boolean {
+  try {
+    return fs.lstatSync(path.join(dir, UPLOADS)).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** Opens the store `spec` names: an s3:// address or a directory. */
