@@ -1,16 +1,16 @@
 /**
- * `sshcast ls s3://BUCKET/PREFIX`: the recordings every device shipped to the collectors of that
- * bucket, finished and live, with a device column. Read straight from the bucket (the collectors
- * serve no reads); each recording's header and last event only, as for a directory.
+ * `sshcast ls s3://BUCKET/PREFIX` and `sshcast ls COLLECTOR-DIR`: the recordings every device
+ * shipped to the collectors storing there, finished and live (an upload still open is `live`),
+ * with a device column. Read straight from the store (storage/recordings.ts): each recording's
+ * header and last event only, as for a device's directory.
  */
-import { compareNewestFirst, summarizeRead, withWriterState } from '../asciicast/summary.js';
 import { DEVICE_PATTERN } from '../storage/layout.js';
 import { isS3Url, openStore } from '../storage/location.js';
-import { listStored, openStored, type StoredEntry } from '../storage/reader.js';
+import { storedSummaries } from '../storage/recordings.js';
 import type { RecordingSummary } from './ls.js';
 import { UsageError } from './common.js';
 
-/** Summaries of the recordings in the store `spec` (an s3:// address), one device's or all. */
+/** Summaries of the recordings in the store `spec` (s3:// or a collector's dir), one device's or all. */
 export async function listStoredRecordings(
   spec: string,
   device?: string,
@@ -20,34 +20,10 @@ export async function listStoredRecordings(
   const store = await openStore(spec);
   try {
     const base = isS3Url(spec) ? store.location : `${store.location}/`;
-    const entries = (await listStored(store, device)).filter((e) => e.kind === 'recording');
-    const out: RecordingSummary[] = [];
-    const work = [...entries];
-    const one = async (e: StoredEntry) => {
-      const content = await openStored(store, e.device, e.name);
-      const summary = content
-        ? withWriterState(
-            await summarizeRead(e.name, content.size, content.lastModified, (p, n) =>
-              content.read(p, n),
-            ),
-            content.live, // an upload still open: its device is writing it
-          )
-        : {
-            file: e.name,
-            size: 0,
-            mtimeMs: 0,
-            hasEvents: false,
-            status: 'damaged' as const,
-            problem: 'gone while listed',
-          };
-      out.push({ ...summary, path: `${base}${e.device}/${e.name}`, device: e.device });
-    };
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        for (let e = work.shift(); e; e = work.shift()) await one(e);
-      }),
-    );
-    return out.sort(compareNewestFirst);
+    return (await storedSummaries(store, device)).map(({ summary }) => ({
+      ...summary,
+      path: `${base}${summary.device}/${summary.file}`,
+    }));
   } finally {
     store.close();
   }

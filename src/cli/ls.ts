@@ -15,6 +15,7 @@ import {
 } from '../asciicast/summary.js';
 import { filesBeingWritten } from '../recording/live.js';
 import { DEFAULT_RECORDING_DIR } from '../recording/policy.js';
+import { isCollectorDir, isS3Url } from '../storage/location.js';
 import { readLedgerIndex, sealLabel, sealMark, type SealMark } from '../sealing/ledger-index.js';
 import {
   describeFsError,
@@ -29,14 +30,18 @@ import { clockDuration, formatSize, localTime } from '../text/units.js';
 import { SshcastError } from '../errors.js';
 
 /** Usage text for `sshcast ls`. */
-export const help = `Usage: sshcast ls [DIR | s3://BUCKET/PREFIX] [--device NAME] [--json]
+export const help = `Usage: sshcast ls [DIR | COLLECTOR-DIR | s3://BUCKET/PREFIX] [--device NAME] [--json]
 
 List the recordings (*.cast) in DIR, newest first: file, start time, duration, size, local user,
 exit status, status and command ("shell" for an interactive session). DIR defaults to
 ${DEFAULT_RECORDING_DIR}. In a directory set up with "sshcast seal init", a SEALED column says
 through which line the ledger sealed each recording ("12 open", "40 closed", "pruned", "no");
-"sshcast verify" checks it. With s3://BUCKET/PREFIX, list what every device shipped to the collectors storing there, with a
-device column (S3 settings from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, ...).
+"sshcast verify" checks it.
+
+With s3://BUCKET/PREFIX or a collector's --dir (a directory holding .uploads/), list what every
+device shipped to the collectors storing there, finished and live (an upload still open is
+"live"), with a DEVICE column; S3 settings come from AWS_ENDPOINT_URL, AWS_REGION,
+AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
 
 Only each file's first line and its last event are read. Status is "ok" (every line complete),
 "live" (a process still writes the file), "partial" (the last line was cut short, and no one
@@ -47,7 +52,7 @@ check a whole file.
 
 Options:
   --json         print a JSON array instead of a table
-  --device NAME  only that device's recordings (s3://)
+  --device NAME  only that device's recordings (s3:// or a collector's directory)
   -h, --help     show this help
   -V, --version  print the version
 
@@ -59,7 +64,7 @@ Example:
 export interface RecordingSummary extends CastSummary {
   /** The path as given (directory joined with the name). */
   path: string;
-  /** The device that shipped it, for a listing of a collector's store. */
+  /** The device that shipped it, for a listing of a collectors' store. */
   device?: string;
   /**
    * In a sealed directory: what the ledger says (through which line, closed or pruned), or null
@@ -203,12 +208,14 @@ export async function run(args: string[]): Promise<number> {
     throw new UsageError('ls: takes at most one directory (see sshcast ls --help)');
   const dir = positionals[0] ?? DEFAULT_RECORDING_DIR;
   let rows: RecordingSummary[];
-  if (dir.startsWith('s3://')) {
+  if (isS3Url(dir) || isCollectorDir(dir)) {
     const { listStoredRecordings } = await import('./ls-stored.js');
     rows = await listStoredRecordings(dir, values.device);
   } else {
     if (values.device !== undefined)
-      throw new UsageError('ls: --device goes with s3://BUCKET/PREFIX (see sshcast ls --help)');
+      throw new UsageError(
+        "ls: --device goes with s3://BUCKET/PREFIX or a collector's directory (see sshcast ls --help)",
+      );
     try {
       rows = listRecordings(dir);
     } catch (err) {

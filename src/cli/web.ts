@@ -6,14 +6,23 @@ import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_RECORDING_DIR } from '../recording/policy.js';
+import { DEVICE_PATTERN } from '../storage/layout.js';
+import { isCollectorDir, isS3Url, openStore } from '../storage/location.js';
+import type { ObjectStore } from '../storage/objects.js';
 import { newToken, tokenProblem } from '../web/access.js';
 import { startWebServer } from '../web/server.js';
 
 /** The text of `sshcast web --help`. */
-export const help = `Usage: sshcast web [DIR] [--host HOST] [--port PORT] [--token-file FILE]
+export const help = `Usage: sshcast web [DIR | COLLECTOR-DIR | s3://BUCKET/PREFIX] [--device NAME]
+                  [--host HOST] [--port PORT] [--token-file FILE]
 
 Serves a private web page to browse and replay the recordings in DIR
 (default ${DEFAULT_RECORDING_DIR}) with asciinema-player.
+
+With s3://BUCKET/PREFIX or a collector's --dir (a directory holding .uploads/), the page shows
+what every device shipped to the collectors storing there, finished and live, with a Device
+column and filter (S3 settings from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY); --device NAME serves one device's only.
 
 When ready it prints: serving http://HOST:PORT/?token=TOKEN
 Open that URL; a request without the token gets 401, one with a Host
@@ -23,6 +32,7 @@ Options:
   --host HOST        address to listen on (default 127.0.0.1)
   --port PORT        port (default 8080; 0 picks a free one)
   --token-file FILE  read the token from FILE instead of making a random one
+  --device NAME      with a collectors' store: only this device's recordings
   -h, --help         show this help
 `;
 
@@ -38,6 +48,7 @@ export async function run(args: string[]): Promise<number> {
         host: { type: 'string', default: '127.0.0.1' },
         port: { type: 'string', default: '8080' },
         'token-file': { type: 'string' },
+        device: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -73,16 +84,40 @@ export async function run(args: string[]): Promise<number> {
     token = newToken();
   }
 
-  try {
-    const st = fs.statSync(dir);
-    if (!st.isDirectory()) return fail(`${dir} is not a directory`);
-  } catch (err) {
-    return fail(`cannot open ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  const stored = isS3Url(dir) || isCollectorDir(dir);
+  const device = values.device;
+  if (device !== undefined && !stored)
+    return fail("--device goes with s3://BUCKET/PREFIX or a collector's directory", 2);
+  if (device !== undefined && !DEVICE_PATTERN.test(device))
+    return fail(`--device ${JSON.stringify(device)} is not a device name`, 2);
+  let store: ObjectStore | undefined;
+  if (stored) {
+    try {
+      store = await openStore(dir);
+      await store.listNames(''); // reachable, and the credentials work
+    } catch (err) {
+      store?.close();
+      return fail(`cannot read ${dir}: ${(err as Error).message}`);
+    }
+  } else {
+    try {
+      const st = fs.statSync(dir);
+      if (!st.isDirectory()) return fail(`${dir} is not a directory`);
+    } catch (err) {
+      return fail(`cannot open ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
   }
 
   let server;
   try {
-    server = await startWebServer({ dir, host, port, token });
+    server = await startWebServer({
+      dir,
+      host,
+      port,
+      token,
+      ...(store ? { store } : {}),
+      ...(device !== undefined ? { device } : {}),
+    });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'EADDRINUSE' ? 'address in use' : (e.code ?? e.message);

@@ -19,12 +19,21 @@ import {
 import { LedgerIndexReader, sealMark } from '../sealing/ledger-index.js';
 import { loadClientModules } from './client-modules.js';
 import { FileRefused, RecordingFiles } from './files.js';
+import { StoredRecordings } from './stored-files.js';
+import type { ObjectStore } from '../storage/objects.js';
 import { LIST_PAGE, PAGE_CSS, VIEW_PAGE } from './page.js';
 
 /** Options for {@link startWebServer}. */
 export interface WebServerOptions {
   /** The directory of recordings; only `*.cast` regular files directly inside it are served. */
   dir: string;
+  /**
+   * A collectors' store (an S3 bucket or a collector's `--dir`) to serve instead of `dir`: every
+   * device's recordings, named `DEVICE/NAME`. The server owns it from then on and closes it.
+   */
+  store?: ObjectStore;
+  /** With `store`, serve only this device's recordings. */
+  device?: string;
   /** Address to listen on; loopback by default. */
   host?: string;
   /** Port; 0 picks a free one (see {@link WebServer.port}). */
@@ -101,9 +110,13 @@ function loadAssets(): Map<string, Asset> {
 /** Starts the server; resolves once it accepts connections. */
 export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
   const host = options.host ?? '127.0.0.1';
-  const files = RecordingFiles.open(options.dir);
+  const files = options.store
+    ? new StoredRecordings(options.store, options.device)
+    : RecordingFiles.open(options.dir);
+  // A stored recording's name is DEVICE/NAME (checked by StoredRecordings), a file's one segment.
+  const nameOf = options.store ? decoded : segment;
   // Sealing (DESIGN section 7): each listed recording says through which line it is sealed.
-  const seals = new LedgerIndexReader(options.dir);
+  const seals = options.store ? undefined : new LedgerIndexReader(options.dir);
   let assets: Map<string, Asset>;
   try {
     assets = loadAssets();
@@ -152,12 +165,12 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     if (asset) return send(res, 200, asset.type, asset.body);
     if (pathname === '/api/recordings') {
       const list = await files.list();
-      const index = seals.read();
+      const index = seals?.read();
       const body = index ? list.map((r) => ({ ...r, sealed: sealMark(index, r.file) })) : list;
       return send(res, 200, 'application/json; charset=utf-8', JSON.stringify(body));
     }
     if (pathname.startsWith('/api/recordings/')) {
-      const name = segment(pathname.slice('/api/recordings/'.length));
+      const name = nameOf(pathname.slice('/api/recordings/'.length));
       if (name === undefined)
         return send(res, 400, 'text/plain; charset=utf-8', 'bad recording name\n');
       try {
@@ -171,7 +184,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       }
     }
     if (pathname.startsWith('/files/')) {
-      const name = segment(pathname.slice('/files/'.length));
+      const name = nameOf(pathname.slice('/files/'.length));
       if (name === undefined)
         return send(res, 400, 'text/plain; charset=utf-8', 'bad recording name\n');
       let lines;
@@ -223,6 +236,16 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
         server.closeAllConnections();
       }),
   };
+}
+
+/** Decodes a path part; undefined when it is malformed or empty. */
+function decoded(raw: string): string | undefined {
+  try {
+    const text = decodeURIComponent(raw);
+    return text === '' || text.includes('\0') ? undefined : text;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Decodes one path segment; undefined when it is malformed or holds a separator after decoding. */

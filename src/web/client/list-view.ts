@@ -1,24 +1,28 @@
-/** The list of recordings (`/`): one row per recording, filtered by user, command and date. */
-import { getJson, viewUrl } from './api.js';
+/**
+ * The list of recordings (`/`): one row per recording, filtered by user, command and date, and
+ * by device when the server reads a collectors' store.
+ */
+import { getJson, recordingRef, viewUrl } from './api.js';
 import { $, el } from './dom.js';
 import { day, duration, size, statusText, when, type Summary } from './summary-text.js';
 
-function row(s: Summary): HTMLTableRowElement {
+function row(s: Summary, withDevice: boolean): HTMLTableRowElement {
   const tr = el(
     'tr',
     undefined,
     s.status === 'damaged' ? 'damaged' : undefined,
   ) as HTMLTableRowElement;
-  tr.dataset.file = s.file;
+  tr.dataset.file = recordingRef(s);
   const start = el('td', undefined, 'when');
   const link = el('a', when(s)) as HTMLAnchorElement;
-  link.href = viewUrl(s.file);
+  link.href = viewUrl(recordingRef(s));
   link.title = s.file;
   start.append(link);
   const cmd = el('td', undefined, 'cmd');
   if (s.command !== undefined) cmd.append(el('code', s.command));
   else if (s.width === undefined) cmd.append(el('span', s.file, 'muted'));
   else cmd.append(el('span', s.title ?? 'shell', 'muted'));
+  if (withDevice) tr.append(el('td', s.device ?? '—', 'device'));
   tr.append(
     start,
     el('td', duration(s.duration), 'num'),
@@ -28,6 +32,16 @@ function row(s: Summary): HTMLTableRowElement {
     el('td', statusText(s), `status status-${s.status}`),
   );
   return tr;
+}
+
+/** Adds an option to `select` for each distinct non-empty value, sorted. */
+function fill(select: HTMLSelectElement, values: (string | undefined)[]): void {
+  for (const value of [...new Set(values)].sort()) {
+    if (!value) continue;
+    const opt = el('option', value) as HTMLOptionElement;
+    opt.value = value;
+    select.append(opt);
+  }
 }
 
 export async function listView(): Promise<void> {
@@ -43,13 +57,23 @@ export async function listView(): Promise<void> {
     return;
   }
   const userSelect = $('f-user') as HTMLSelectElement;
-  for (const user of [...new Set(all.map((s) => s.localUser ?? ''))].sort()) {
-    if (!user) continue;
-    const opt = el('option', user) as HTMLOptionElement;
-    opt.value = user;
-    userSelect.append(opt);
+  fill(
+    userSelect,
+    all.map((s) => s.localUser),
+  );
+  // A collectors' store: a Device column and filter (`/?device=NAME` preselects one).
+  const withDevice = all.some((s) => s.device !== undefined);
+  const deviceSelect = $('f-device') as HTMLSelectElement;
+  if (withDevice) {
+    fill(
+      deviceSelect,
+      all.map((s) => s.device),
+    );
+    deviceSelect.value = new URLSearchParams(location.search).get('device') ?? '';
+    $('f-device-box').hidden = false;
+    $('h-device').hidden = false;
   }
-  const rows = all.map((s) => ({ s, tr: row(s) }));
+  const rows = all.map((s) => ({ s, tr: row(s, withDevice) }));
   body.append(...rows.map((r) => r.tr));
 
   const command = $('f-command') as HTMLInputElement;
@@ -57,12 +81,14 @@ export async function listView(): Promise<void> {
   const to = $('f-to') as HTMLInputElement;
   const apply = (): void => {
     const user = userSelect.value;
+    const device = deviceSelect.value;
     const needle = command.value.trim().toLowerCase();
     let shown = 0;
     for (const { s, tr } of rows) {
       const d = day(s);
       const ok =
         (!user || s.localUser === user) &&
+        (!device || s.device === device) &&
         (!needle || (s.command ?? 'shell').toLowerCase().includes(needle)) &&
         (!from.value || d >= from.value) &&
         (!to.value || d <= to.value);
@@ -74,7 +100,8 @@ export async function listView(): Promise<void> {
         ? `${all.length} recording${all.length === 1 ? '' : 's'}`
         : `${shown} of ${all.length} recordings`;
   };
-  for (const input of [userSelect, command, from, to]) input.addEventListener('input', apply);
+  for (const input of [deviceSelect, userSelect, command, from, to])
+    input.addEventListener('input', apply);
   $('filters').addEventListener('submit', (e) => e.preventDefault());
   apply();
 }
