@@ -147,6 +147,26 @@ describe("the collectors' store, listed and replayed", () => {
     expect(rows[0]).toMatch(new RegExp(`^dev-a\\s+${c.names[0]}\\s`));
   });
 
+  it("verify --against a collector's --dir (its root with the device from uploads.json, or DEVICE/): same; a plain copy of the directory: compared file by file", async () => {
+    const root = await runCli(['verify', c.dir, '--against', collectorDir]);
+    expect(root.stderr).toBe('');
+    expect(root.stdout).toBe(`${c.names[0]}: same\nagainst ${collectorDir}/dev-a: 1 same\n`);
+    expect(root.code).toBe(0);
+    const sub = await runCli(['verify', c.dir, '--against', path.join(collectorDir, 'dev-a')]);
+    expect(sub.stdout).toBe(root.stdout);
+    const copy = tempDir('copy-');
+    fs.cpSync(c.dir, copy, { recursive: true });
+    fs.appendFileSync(path.join(copy, c.names[0]!), '[9.9, "o", "added in the copy"]\n');
+    const plain = await runCli(['verify', c.dir, '--against', copy]);
+    expect(plain.stdout).toBe(`${c.names[0]}: differs at line 4\nagainst ${copy}: 1 differs\n`);
+    expect(plain.code).toBe(1);
+    // Without the uploader's state, a collector's root does not say which device.
+    fs.rmSync(path.join(copy, '.sshcast', 'uploads.json'));
+    const which = await runCli(['verify', copy, '--against', collectorDir]);
+    expect(which.code).toBe(1);
+    expect(which.stderr).toMatch(/holds the copies of every device: name this one/);
+  });
+
   describe('web s3:// in chromium', () => {
     let served: Served;
     let browser: Browser;
