@@ -40,8 +40,9 @@ export function collectorCopies(options: CollectorCopiesOptions): Copies {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const get = (name: string): Promise<http.IncomingMessage> =>
     new Promise((resolve, reject) => {
-      const path = [options.device, ...name.split('/')].map(encodeURIComponent).join('/');
-      const target = new URL(`/copies/${path}${name === '' ? '/' : ''}`, base);
+      // `DEVICE/` lists; `DEVICE/NAME` reads (a ledger's NAME holds a `/`).
+      const segments = [options.device, ...(name === '' ? [''] : name.split('/'))];
+      const target = new URL(`/copies/${segments.map(encodeURIComponent).join('/')}`, base);
       const req = lib.request(target, {
         agent,
         headers: { authorization: `Bearer ${options.token}` },

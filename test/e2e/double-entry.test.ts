@@ -132,6 +132,15 @@ describe('sshcast verify --against', () => {
     expect(http.stderr).toBe('');
     expect(http.code).toBe(0);
     expect(lines(http.stdout).at(-1)).toBe(`against ${collector.url}/${DEVICES.a.device}: 5 same`);
+    // The ledger copy read through the collector too (its name holds a slash).
+    const keyed = await verify('--against', collector.url, '--token-file', tokenFile, '--key', key);
+    expect(keyed.code).toBe(0);
+    expect(keyed.stdout).toMatch(
+      new RegExp(
+        `^${collector.url}/${DEVICES.a.device}, with the key:\n(?: {2}.*\n)*? {2}ledger: ok, `,
+        'm',
+      ),
+    );
   });
 
   it('with the key: the device, the comparison and the collector copy, each ok', async () => {
@@ -143,6 +152,26 @@ describe('sshcast verify --against', () => {
     expect(out).toContain(`s3://${bucket}/fleet/${DEVICES.a.device}, with the key:\n`);
     for (const n of names) expect(out.split(`  ${n}: ok sealed through line`)).toHaveLength(3);
     expect(out.match(/^ {2}ledger: ok, \d+ entries/gm)).toHaveLength(2);
+  });
+
+  it('--json: the comparison, and with the key the two verifications', async () => {
+    const r = await verify('--against', `s3://${bucket}/fleet`, '--key', key, '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as {
+      exit: number;
+      against: { target: string; device: string; ok: boolean; findings: { word: string }[] };
+      device: { exit: number; recordings: unknown[] };
+      collector: { exit: number; recordings: unknown[] };
+    };
+    expect(j.exit).toBe(0);
+    expect(j.against).toMatchObject({
+      target: `s3://${bucket}/fleet/${DEVICES.a.device}`,
+      device: DEVICES.a.device,
+      ok: true,
+    });
+    expect(j.against.findings.map((f) => f.word)).toEqual(Array(5).fill('same'));
+    expect(j.device.recordings).toHaveLength(4);
+    expect(j.collector.recordings).toHaveLength(4);
   });
 
   it('a device token does not read through the collector; the read token file must be private', async () => {
