@@ -48,7 +48,7 @@ export function collectorCopies(options: CollectorCopiesOptions): Copies {
         headers: { authorization: `Bearer ${options.token}` },
       });
       req.setTimeout(timeoutMs, () =>
-        req.destroy(new Error(`no answer from ${base.host} in ${timeoutMs} ms`)),
+        req.destroy(new CollectorReadError(`no answer in ${timeoutMs} ms`)),
       );
       req.once('error', (err) =>
         reject(new CollectorReadError(`${base.host}: ${err.message}`, { cause: err })),

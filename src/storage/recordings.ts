@@ -13,7 +13,7 @@ import {
   type CastSummary,
 } from '../asciicast/summary.js';
 import { DEVICE_PATTERN, RECORDING_NAME_PATTERN } from './layout.js';
-import type { ObjectStore } from './objects.js';
+import { ObjectStoreError, type ObjectStore } from './objects.js';
 import { listStored, openStored, type StoredContent, type StoredEntry } from './reader.js';
 
 /** A stored recording's summary, with its device. */
@@ -118,7 +118,7 @@ export async function storedCompleteLines(
   async function* bytes() {
     for (let at = 0; at < length;) {
       const got = await content!.read(at, Math.min(chunk, length - at));
-      if (got.length === 0) throw new Error(`${device}/${name} shrank while read`);
+      if (got.length === 0) throw new ObjectStoreError(`${device}/${name} shrank while read`);
       at += got.length;
       yield got;
     }
