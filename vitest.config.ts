@@ -2,8 +2,8 @@ import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
  * Three projects, chosen by path so that no test file has to move and none escapes:
- * - `e2e`: the real tools (OpenSSH, asciinema, chromium, tmux, mount, useradd), and the tests that
- *   log in as root or make accounts: run as root;
+ * - `e2e`: the real tools (OpenSSH, asciinema, chromium, tmux, mount, useradd, OpenStack Swift),
+ *   and the tests that log in as root or make accounts: run as root;
  * - `load-fuzz`: hundreds of sessions, hundreds of thousands of generated inputs;
  * - `unit`: everything else under test/, which runs as any account, with no network beyond
  *   in-process loopback sockets, in well under 30 s (`npm run test:unit`).
@@ -20,6 +20,13 @@ const e2e = [
   'test/testing/test-server.test.ts',
   'test/readme/readme.test.ts',
   'examples/**/*.test.ts',
+  // Off-device copies: collectors as processes, most on a real Swift (test/helpers/swift.ts).
+  'test/collect/**/*.test.ts',
+  'test/remote/**/*.test.ts',
+  'test/storage/objects.test.ts',
+  'test/storage/swift.test.ts',
+  'test/cli/collect.test.ts',
+  'test/cli/ls-stored.test.ts',
 ];
 const loadFuzz = ['test/load/**/*.test.ts', 'test/fuzz/**/*.test.ts'];
 
@@ -41,7 +48,16 @@ export default defineConfig({
           exclude: [...configDefaults.exclude, ...e2e, ...loadFuzz],
         },
       },
-      { extends: true, test: { name: 'e2e', include: e2e, sequence: { groupOrder: 1 } } },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: e2e,
+          sequence: { groupOrder: 1 },
+          // One OpenStack Swift for the files that need an S3 server (test/helpers/swift.ts).
+          globalSetup: ['test/helpers/swift-global.ts'],
+        },
+      },
       {
         extends: true,
         test: { name: 'load-fuzz', include: loadFuzz, sequence: { groupOrder: 2 } },

@@ -38,10 +38,24 @@ export type SshcastErrorCode =
   | 'ERR_SEALING'
   /** A method called out of order: a writer started twice, a sink written after close. */
   | 'ERR_INVALID_STATE'
+  /** No collector accepted a recording's upload in time (policy `closed`). */
+  | 'ERR_UPLOAD_START'
+  /** A request of the device's uploader to a collector failed (retried; logged). */
+  | 'ERR_UPLOAD'
+  /** The collector refused a device's request (answered with its HTTP status). */
+  | 'ERR_COLLECT_REQUEST'
+  /** The object store (a directory or an S3 bucket) failed a request. */
+  | 'ERR_OBJECT_STORE'
+  /** The object store has no such object. */
+  | 'ERR_OBJECT_NOT_FOUND'
+  /** `sshcast verify --against URL`: a collector's read side refused or failed a request. */
+  | 'ERR_COLLECTOR_READ'
   /** sshcast/testing: a wait (for output, an exit, recordings, a reply) did not end as asked. */
   | 'ERR_TEST_WAIT'
   /** sshcast/testing: the server under test refused a request, or the connection. */
-  | 'ERR_TEST_REFUSED';
+  | 'ERR_TEST_REFUSED'
+  /** sshcast/testing: OpenStack Swift is not installed, or did not start. */
+  | 'ERR_TEST_SWIFT';
 
 export class SshcastError extends Error {
   /** A stable machine-readable code such as `ERR_CAST_PARSE`. */

@@ -162,6 +162,27 @@ export async function summarizeHandle(
   }
 }
 
+/**
+ * Summarises a recording of `size` bytes that `read` gives ranges of (bytes [position, position +
+ * length), fewer at the end): a copy in an object store, say. Never throws.
+ */
+export async function summarizeRead(
+  file: string,
+  size: number,
+  mtimeMs: number,
+  read: (position: number, length: number) => Promise<Buffer>,
+): Promise<CastSummary> {
+  try {
+    const steps = summarize(file, { size, mtimeMs, isFile: () => true });
+    for (let step = steps.next(); ;) {
+      if (step.done) return step.value;
+      step = steps.next(await read(step.value.position, step.value.length));
+    }
+  } catch (err) {
+    return unreadableSummary(file, readProblem(err));
+  }
+}
+
 /** Newest first: by header `start`, else modification time; then by name, descending. */
 export function compareNewestFirst(a: CastSummary, b: CastSummary): number {
   const ta = a.start !== undefined ? a.start * 1000 : a.mtimeMs;
@@ -170,7 +191,10 @@ export function compareNewestFirst(a: CastSummary, b: CastSummary): number {
   return a.file < b.file ? 1 : a.file > b.file ? -1 : 0;
 }
 
-function* summarize(file: string, st: fs.Stats): Summarizer {
+/** What {@link summarize} needs of a file's status: a copy in an object store has only these. */
+type FileStatus = Pick<fs.Stats, 'size' | 'mtimeMs' | 'isFile'> & Partial<fs.Stats>;
+
+function* summarize(file: string, st: FileStatus): Summarizer {
   const out: CastSummary = {
     file,
     size: st.size,
@@ -181,7 +205,7 @@ function* summarize(file: string, st: fs.Stats): Summarizer {
   const size = st.size;
   const damaged = (problem: string): CastSummary =>
     Object.assign(out, { status: 'damaged' as const, problem });
-  if (!st.isFile()) return damaged(notRegularFile(st));
+  if (!st.isFile()) return damaged(notRegularFile(st as fs.Stats));
   if (size === 0) return damaged('line 1: empty recording');
 
   // Headers are small: 4 KiB first, widened 4x at a time only for a longer line.

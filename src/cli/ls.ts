@@ -15,6 +15,7 @@ import {
 } from '../asciicast/summary.js';
 import { filesBeingWritten } from '../recording/live.js';
 import { DEFAULT_RECORDING_DIR } from '../recording/policy.js';
+import { isCollectorDir, isS3Url } from '../storage/location.js';
 import { readLedgerIndex, sealLabel, sealMark, type SealMark } from '../sealing/ledger-index.js';
 import {
   describeFsError,
@@ -29,13 +30,18 @@ import { clockDuration, formatSize, localTime } from '../text/units.js';
 import { SshcastError } from '../errors.js';
 
 /** Usage text for `sshcast ls`. */
-export const help = `Usage: sshcast ls [DIR] [--json]
+export const help = `Usage: sshcast ls [DIR | COLLECTOR-DIR | s3://BUCKET/PREFIX] [--device NAME] [--json]
 
 List the recordings (*.cast) in DIR, newest first: file, start time, duration, size, local user,
 exit status, status and command ("shell" for an interactive session). DIR defaults to
 ${DEFAULT_RECORDING_DIR}. In a directory set up with "sshcast seal init", a SEALED column says
 through which line the ledger sealed each recording ("12 open", "40 closed", "pruned", "no");
 "sshcast verify" checks it.
+
+With s3://BUCKET/PREFIX or a collector's --dir (a directory holding .uploads/), list what every
+device shipped to the collectors storing there, finished and live (an upload still open is
+"live"), with a DEVICE column; S3 settings come from AWS_ENDPOINT_URL, AWS_REGION,
+AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
 
 Only each file's first line and its last event are read. Status is "ok" (every line complete),
 "live" (a process still writes the file), "partial" (the last line was cut short, and no one
@@ -46,6 +52,7 @@ check a whole file.
 
 Options:
   --json         print a JSON array instead of a table
+  --device NAME  only that device's recordings (s3:// or a collector's directory)
   -h, --help     show this help
   -V, --version  print the version
 
@@ -57,6 +64,8 @@ Example:
 export interface RecordingSummary extends CastSummary {
   /** The path as given (directory joined with the name). */
   path: string;
+  /** The device that shipped it, for a listing of a collectors' store. */
+  device?: string;
   /**
    * In a sealed directory: what the ledger says (through which line, closed or pruned), or null
    * when it never saw the recording. Absent when the directory is not sealed. Not verified.
@@ -127,6 +136,7 @@ export function formatDuration(seconds: number | undefined): string {
  * as it was typed (`printf '\xc3'`), as on the web page.
  */
 export function formatTable(rows: RecordingSummary[]): string {
+  const withDevice = rows.some((r) => r.device !== undefined);
   const show = (text: string) => escapeControl(text, { escapeBackslash: false });
   const sealed = rows.some((r) => r.sealed !== undefined);
   const cells = rows.map((r) => {
@@ -137,6 +147,7 @@ export function formatTable(rows: RecordingSummary[]): string {
           ? 'shell'
           : shorten(show(r.command), 200);
     return [
+      ...(withDevice ? [show(r.device ?? '-')] : []),
       show(r.file),
       formatStart(r.start),
       formatDuration(r.duration),
@@ -148,7 +159,8 @@ export function formatTable(rows: RecordingSummary[]): string {
       what,
     ];
   });
-  const head = ['FILE', 'START', 'DURATION', 'SIZE', 'USER', 'EXIT', 'STATUS'];
+  const head = withDevice ? ['DEVICE'] : [];
+  head.push('FILE', 'START', 'DURATION', 'SIZE', 'USER', 'EXIT', 'STATUS');
   if (sealed) head.push('SEALED');
   head.push('COMMAND');
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
@@ -166,6 +178,7 @@ function isoTime(unixSeconds: number | undefined): string | null {
 /** The `--json` output: an array of summaries, safe to print on a terminal. */
 export function formatJson(rows: RecordingSummary[]): string {
   const items = rows.map((r) => ({
+    ...(r.device !== undefined ? { device: r.device } : {}),
     file: r.file,
     path: r.path,
     start: isoTime(r.start),
@@ -187,15 +200,27 @@ export function formatJson(rows: RecordingSummary[]): string {
 
 /** Runs `sshcast ls`. */
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs('ls', args, { json: { type: 'boolean' } });
+  const { values, positionals } = parseCommandArgs('ls', args, {
+    json: { type: 'boolean' },
+    device: { type: 'string' },
+  });
   if (positionals.length > 1)
     throw new UsageError('ls: takes at most one directory (see sshcast ls --help)');
   const dir = positionals[0] ?? DEFAULT_RECORDING_DIR;
   let rows: RecordingSummary[];
-  try {
-    rows = listRecordings(dir);
-  } catch (err) {
-    throw new SshcastError('ERR_FILE', `${dir}: ${describeFsError(err)}`, { cause: err });
+  if (isS3Url(dir) || isCollectorDir(dir)) {
+    const { listStoredRecordings } = await import('./ls-stored.js');
+    rows = await listStoredRecordings(dir, values.device);
+  } else {
+    if (values.device !== undefined)
+      throw new UsageError(
+        "ls: --device goes with s3://BUCKET/PREFIX or a collector's directory (see sshcast ls --help)",
+      );
+    try {
+      rows = listRecordings(dir);
+    } catch (err) {
+      throw new SshcastError('ERR_FILE', `${dir}: ${describeFsError(err)}`, { cause: err });
+    }
   }
   await writeOut(values.json ? formatJson(rows) : formatTable(rows));
   return 0;

@@ -37,6 +37,10 @@ const commands: Record<string, { summary: string; load: () => Promise<Subcommand
     summary: 'remove old recordings, sealing each removal',
     load: () => import('./prune.js'),
   },
+  collect: {
+    summary: 'receive recordings from devices and store them (S3 or a directory)',
+    load: () => import('./collect.js'),
+  },
   // A variable specifier: web.ts is written separately and may be missing from a partial build.
   web: {
     summary: 'browse and replay recordings in a web page',

@@ -10,11 +10,20 @@ import { DEFAULT_RECORDING_DIR } from '../recording/policy.js';
 import { parseVerificationKey, type VerificationKey } from '../sealing/key.js';
 import type { EpochRange, LedgerCheck, RecordingVerdict, VerifyReport } from '../sealing/verify.js';
 import { verifyDirectory } from '../sealing/verify-directory.js';
-import { describeFsError, parseCommandArgs, terminalJson, UsageError, writeOut } from './common.js';
+import {
+  describeFsError,
+  parseCommandArgs,
+  positiveNumber,
+  terminalJson,
+  UsageError,
+  writeOut,
+} from './common.js';
 import { escapeControl } from '../text/escape.js';
 
 /** Usage text for `sshcast verify`. */
 export const help = `Usage: sshcast verify [DIR] --key KEY | --key-file FILE [--json]
+       sshcast verify [DIR] --against DIR2|URL|s3://BUCKET/PREFIX[/DEVICE] [--key KEY | --key-file FILE]
+                      [--device NAME] [--token-file FILE] [--upload-lag SECONDS] [--json]
 
 Check the sealed recordings in DIR (default ${DEFAULT_RECORDING_DIR}) with the verification
 key that "sshcast seal init" printed (sshcast-fss1:<t0>:<interval>:<hex>). Every ledger entry is
@@ -35,19 +44,64 @@ checked, then every recording against its entries. One line per recording, its n
 and one line for the ledger: how many entries verified, any entry that fails, any gap (epochs
 without a tick: a crash, or entries removed), and when the last tick was.
 
+With --against, compare DIR's recordings and ledgers with the collector's copies (double entry),
+one line each: same, missing-remote (not shipped yet, or lost at the collector), missing-local
+(deleted on the device; for a ledger, entries the device no longer has), differs at line N.
+Uploads still open count, so a live session is missing-remote "still shipping" within the upload
+lag. The target is a bucket (s3://, the AWS_* variables), a collector's --dir (or a plain copy
+of DIR), or a collector's http(s):// address read with its read token ("@read TOKEN" in its
+tokens file; a device's token cannot read). The device is the target's last segment, --device,
+or the name DIR's uploader ships as. No key is needed; with the key, DIR and the collector's
+ledger copy (which a compromised device cannot touch) are verified too.
+
 Options:
   --key KEY        the verification key
   --key-file FILE  read the key from FILE (its first line holding one)
   --json           print one JSON object instead
+  --against TARGET compare with the collector's copies (see above)
+  --device NAME    the device at the target
+  --token-file FILE
+                   the collector's read token, for an http(s):// target (mode 0600)
+  --upload-lag SECONDS
+                   how long a recording may be missing-remote before it fails (60)
   -h, --help       show this help
   -V, --version    print the version
 
 Exit status: 0 when nothing sealed was changed (warnings allowed), 1 when something was or the
-key does not open the ledger, 2 for a usage error.
+key does not open the ledger, 2 for a usage error. With --against, also 1 for any copy that is
+not the same, but a missing-remote younger than the upload lag.
 
 Example:
   sshcast verify /var/lib/tailscale/ssh-sessions --key-file /media/usb/sshcast.key
+  sshcast verify /var/lib/tailscale/ssh-sessions --against s3://recordings/fleet
 `;
+
+/** The collector's read token from `file`: its first line; a file open to others is refused. */
+export function readTokenFile(file: string): string {
+  let fd: number;
+  try {
+    fd = fs.openSync(
+      file,
+      fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK,
+    );
+  } catch (err) {
+    throw new UsageError(`verify: --token-file ${file}: ${describeFsError(err)}`);
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new UsageError(`verify: --token-file ${file}: not a regular file`);
+    if ((st.mode & 0o077) !== 0)
+      throw new UsageError(
+        `verify: --token-file ${file} is open to group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}): chmod 600 ${file}`,
+      );
+    const token = fs.readFileSync(fd, 'utf8').split('\n')[0]!.trim();
+    if (token === '')
+      throw new UsageError(`verify: --token-file ${file}: no token on its first line`);
+    return token;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
 
 /** Reads the key from `--key` or `--key-file`; a problem is a UsageError. */
 export function keyFromFlags(values: { key?: string; 'key-file'?: string }): VerificationKey {
@@ -154,11 +208,46 @@ export async function run(args: string[]): Promise<number> {
     key: { type: 'string' },
     'key-file': { type: 'string' },
     json: { type: 'boolean' },
+    against: { type: 'string' },
+    device: { type: 'string' },
+    'token-file': { type: 'string' },
+    'upload-lag': { type: 'string' },
   });
   if (positionals.length > 1)
     throw new UsageError('verify: takes at most one directory (see sshcast verify --help)');
-  const key = keyFromFlags(values);
   const dir = positionals[0] ?? DEFAULT_RECORDING_DIR;
+  if (values.against === undefined) {
+    for (const flag of ['device', 'token-file', 'upload-lag'] as const)
+      if (values[flag] !== undefined)
+        throw new UsageError(`verify: --${flag} goes with --against (see sshcast verify --help)`);
+  } else {
+    const url = /^https?:\/\//i.test(values.against);
+    const tokenFile = values['token-file'];
+    if (url && tokenFile === undefined)
+      throw new UsageError(
+        "verify: --against URL needs --token-file FILE (the collector's read token)",
+      );
+    if (!url && tokenFile !== undefined)
+      throw new UsageError("verify: --token-file goes with a collector's http(s):// address");
+    const hasKey = values.key !== undefined || values['key-file'] !== undefined;
+    const key = hasKey ? keyFromFlags(values) : undefined;
+    const lag =
+      values['upload-lag'] !== undefined
+        ? positiveNumber('verify', '--upload-lag', values['upload-lag'], true)
+        : 60;
+    if (!fs.existsSync(dir)) throw new SealingError(`${dir}: no such directory`);
+    const { runAgainst } = await import('./verify-against.js');
+    return runAgainst({
+      dir,
+      against: values.against,
+      device: values.device,
+      ...(tokenFile !== undefined ? { readToken: () => readTokenFile(tokenFile) } : {}),
+      uploadLagMs: lag * 1000,
+      key,
+      json: values.json === true,
+    });
+  }
+  const key = keyFromFlags(values);
   if (!fs.existsSync(dir)) throw new SealingError(`${dir}: no such directory`);
   const now = Math.floor(Date.now() / 1000);
   const r = await verifyDirectory(dir, key, { now });

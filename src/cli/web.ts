@@ -8,17 +8,26 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { defaultLiveness } from '../live/liveness.js';
 import { DEFAULT_RECORDING_DIR } from '../recording/policy.js';
+import { DEVICE_PATTERN } from '../storage/layout.js';
+import { isCollectorDir, isS3Url, openStore } from '../storage/location.js';
+import type { ObjectStore } from '../storage/objects.js';
 import { newToken, tokenProblem } from '../web/access.js';
 import { startWebServer } from '../web/server.js';
 
 /** The text of `sshcast web --help`. */
-export const help = `Usage: sshcast web [DIR] [--host HOST] [--port PORT] [--token-file FILE]
+export const help = `Usage: sshcast web [DIR | COLLECTOR-DIR | s3://BUCKET/PREFIX] [--device NAME]
+                   [--host HOST] [--port PORT] [--token-file FILE]
                    [--max-viewers N] [--live-window SECONDS]
 
 Serves a private web page to browse and replay the recordings in DIR
 (default ${DEFAULT_RECORDING_DIR}) with asciinema-player, and to watch
 live the ones still being written. DIR may be a device's directory or a
 collector's --dir (DEVICE/NAME.cast one level down).
+
+With s3://BUCKET/PREFIX or a collector's --dir (a directory holding .uploads/), the page shows
+what every device shipped to the collectors storing there, finished and live, with a Device
+column and filter (S3 settings from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY); --device NAME serves one device's only.
 
 When ready it prints: serving http://HOST:PORT/#token=TOKEN
 Open that URL: the page keeps the token in the tab (never in a cookie)
@@ -32,8 +41,9 @@ Options:
   --host HOST            address to listen on (default 127.0.0.1)
   --port PORT            port (default 8080; 0 picks a free one)
   --token-file FILE      read the token from FILE instead of making a random one
+  --device NAME          with a collectors' store: only this device's recordings
   --max-viewers N        live viewers at once, over all recordings (default 32)
-  --live-window SECONDS  a collector's copy (DEVICE/NAME.cast) is live while it
+  --live-window SECONDS  a copy in DEVICE/NAME.cast one level down is live while it
                          grew within SECONDS (default 120); a file directly in
                          DIR is live while a process on this machine writes it
   -h, --help             show this help
@@ -53,6 +63,7 @@ export async function run(args: string[]): Promise<number> {
         'token-file': { type: 'string' },
         'max-viewers': { type: 'string', default: '32' },
         'live-window': { type: 'string', default: '120' },
+        device: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -97,11 +108,28 @@ export async function run(args: string[]): Promise<number> {
     token = newToken();
   }
 
-  try {
-    const st = fs.statSync(dir);
-    if (!st.isDirectory()) return fail(`${dir} is not a directory`);
-  } catch (err) {
-    return fail(`cannot open ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  const stored = isS3Url(dir) || isCollectorDir(dir);
+  const device = values.device;
+  if (device !== undefined && !stored)
+    return fail("--device goes with s3://BUCKET/PREFIX or a collector's directory", 2);
+  if (device !== undefined && !DEVICE_PATTERN.test(device))
+    return fail(`--device ${JSON.stringify(device)} is not a device name`, 2);
+  let store: ObjectStore | undefined;
+  if (stored) {
+    try {
+      store = await openStore(dir);
+      await store.listNames(''); // reachable, and the credentials work
+    } catch (err) {
+      store?.close();
+      return fail(`cannot read ${dir}: ${(err as Error).message}`);
+    }
+  } else {
+    try {
+      const st = fs.statSync(dir);
+      if (!st.isDirectory()) return fail(`${dir} is not a directory`);
+    } catch (err) {
+      return fail(`cannot open ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
   }
 
   let server;
@@ -114,6 +142,8 @@ export async function run(args: string[]): Promise<number> {
       liveness: defaultLiveness(window * 1000),
       live: { maxViewers },
       log: (line) => process.stderr.write(`sshcast web: ${line}\n`),
+      ...(store ? { store } : {}),
+      ...(device !== undefined ? { device } : {}),
     });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;

@@ -33,6 +33,7 @@ export const LIST_PAGE = shell(
   `<header><h1>Recordings</h1><p id="summary" class="muted">Loading…</p></header>
 <main id="list-view">
 <form id="filters" class="filters" autocomplete="off">
+<label id="f-device-box" hidden>Device <select id="f-device"><option value="">all</option></select></label>
 <label>User <select id="f-user"><option value="">all</option></select></label>
 <label>Command <input id="f-command" type="search" placeholder="contains…"></label>
 <label>From <input id="f-from" type="date"></label>
@@ -40,7 +41,7 @@ export const LIST_PAGE = shell(
 </form>
 <p id="list-error" class="error" hidden></p>
 <table id="recordings">
-<thead><tr><th>Start</th><th>Duration</th><th>Size</th><th>User</th><th>Command</th><th>Status</th></tr></thead>
+<thead><tr><th id="h-device" hidden>Device</th><th>Start</th><th>Duration</th><th>Size</th><th>User</th><th>Command</th><th>Status</th></tr></thead>
 <tbody></tbody>
 </table>
 </main>`,

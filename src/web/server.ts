@@ -19,6 +19,8 @@ import { Audit, clientOf } from './audit.js';
 import { loadClientModules } from './client-modules.js';
 import { FileRefused, isRecordingPath, RecordingFiles } from './files.js';
 import { LiveStreams, type LiveOptions } from './live-streams.js';
+import { StoredRecordings } from './stored-files.js';
+import type { ObjectStore } from '../storage/objects.js';
 import { LIST_PAGE, PAGE_CSS, VIEW_PAGE } from './page.js';
 import { SECURITY_HEADERS, send, sendJson, sendText } from './respond.js';
 
@@ -29,6 +31,13 @@ export interface WebServerOptions {
    * level down in a device's directory (`DEVICE/NAME.cast`, a collector's `--dir`).
    */
   dir: string;
+  /**
+   * A collectors' store (an S3 bucket or a collector's `--dir`) to serve instead of `dir`: every
+   * device's recordings, named `DEVICE/NAME`. The server owns it from then on and closes it.
+   */
+  store?: ObjectStore;
+  /** With `store`, serve only this device's recordings. */
+  device?: string;
   /** Address to listen on; loopback by default. */
   host?: string;
   /** Port; 0 picks a free one (see {@link WebServer.port}). */
@@ -97,9 +106,14 @@ const TICKET_PATH = /^\/api\/live\/([^/]+)\/ticket$/;
 /** Starts the server; resolves once it accepts connections. */
 export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
   const host = options.host ?? '127.0.0.1';
-  const files = RecordingFiles.open(options.dir, options.liveness);
+  const files = options.store
+    ? new StoredRecordings(options.store, options.device)
+    : RecordingFiles.open(options.dir, options.liveness);
+  // A stored recording's name is DEVICE/NAME (checked by StoredRecordings), a file's a recording
+  // path of the directory.
+  const nameOf = options.store ? decoded : recordingPath;
   // Sealing (DESIGN section 7): each listed recording says through which line it is sealed.
-  const seals = new LedgerIndexReader(options.dir);
+  const seals = options.store ? undefined : new LedgerIndexReader(options.dir);
   let assets: Map<string, Asset>;
   try {
     assets = loadAssets();
@@ -108,7 +122,8 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     throw err;
   }
   const audit = new Audit(options.log ?? defaultLog);
-  const live = new LiveStreams(files, audit, options.live);
+  const live =
+    files instanceof RecordingFiles ? new LiveStreams(files, audit, options.live) : undefined;
   let port = 0;
   const server = http.createServer((req, res) => {
     handle(req, res).catch(() => {
@@ -154,6 +169,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       if (name === undefined) return refuse(401, 'ticket: unknown');
       if (ticket === null) return refuse(401, 'no ticket');
       if (!methodIn(['GET'])) return;
+      if (!live) return refuse(401, 'ticket: unknown');
       return live.stream(res, name, ticket, client, refuse);
     }
 
@@ -165,7 +181,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
 
     if (pathname === '/api/recordings') {
       const list = await files.list();
-      const index = seals.read();
+      const index = seals?.read();
       return sendJson(
         res,
         200,
@@ -174,19 +190,20 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     }
     try {
       if (ticketPath) {
-        const name = recordingPath(ticketPath[1]!);
+        const name = nameOf(ticketPath[1]!);
         if (name === undefined) return sendText(res, 400, 'bad recording name');
+        if (!live) return sendText(res, 404, 'no live view of a store: replay what it holds');
         return await live.ticket(res, name);
       }
       if (pathname.startsWith('/api/recordings/')) {
-        const name = recordingPath(pathname.slice('/api/recordings/'.length));
+        const name = nameOf(pathname.slice('/api/recordings/'.length));
         if (name === undefined) return sendText(res, 400, 'bad recording name');
         const summary = await files.summary(name);
         if (!summary) return sendText(res, 404, 'no such recording');
         return sendJson(res, 200, summary);
       }
       if (pathname.startsWith('/files/')) {
-        const name = recordingPath(pathname.slice('/files/'.length));
+        const name = nameOf(pathname.slice('/files/'.length));
         if (name === undefined) return sendText(res, 400, 'bad recording name');
         const lines = await files.openComplete(name);
         res.writeHead(200, {
@@ -228,12 +245,22 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     urlWithToken: `${url}#token=${options.token}`,
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      await live.close();
+      await live?.close();
       server.closeAllConnections();
       await closed;
       files.close();
     },
   };
+}
+
+/** Decodes a path part; undefined when it is malformed or empty. */
+function decoded(raw: string): string | undefined {
+  try {
+    const text = decodeURIComponent(raw);
+    return text === '' || text.includes('\0') ? undefined : text;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -37,3 +37,8 @@ export async function postJson<T>(url: string): Promise<T> {
 export function viewUrl(file: string): string {
   return `/view?file=${encodeURIComponent(file)}`;
 }
+
+/** How the server names a recording: its file name, or `DEVICE/NAME` in a collectors' store. */
+export function recordingRef(s: { file: string; device?: string | undefined }): string {
+  return s.device !== undefined ? `${s.device}/${s.file}` : s.file;
+}

@@ -29,6 +29,7 @@ function refuse(file: string, why: string, message: string): void {
 
 function describe(summary: Summary): string {
   return [
+    summary.device !== undefined ? `device ${summary.device}` : undefined,
     summary.localUser ?? 'unknown user',
     when(summary),
     duration(summary.duration),

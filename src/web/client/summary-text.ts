@@ -5,9 +5,9 @@ import { clockDuration, formatSize, localDate, localTime } from '../../text/unit
 
 /**
  * A recording as the server lists it; `sealed` only in a directory set up for sealing (null: its
- * ledger never saw it).
+ * ledger never saw it); `device` only when it serves a collectors' store.
  */
-export type Summary = CastSummary & { sealed?: SealMark | null };
+export type Summary = CastSummary & { sealed?: SealMark | null; device?: string };
 
 /** When it started (the file's time when the header has none), local time. */
 export function when(s: Summary): string {
