@@ -15,6 +15,8 @@ const e2e = [
   'test/hostile/**/*.test.ts',
   'test/ssh/auth-account.test.ts',
   'test/ssh/auth.test.ts',
+  'test/ssh/keys-as-user.test.ts',
+  'test/ssh/session-pam.test.ts',
   'test/testing/test-server.test.ts',
   'test/readme/readme.test.ts',
   'examples/**/*.test.ts',

@@ -49,13 +49,14 @@ export interface BenchServer {
 
 /**
  * Starts the built example server on a free port, recording into `dir` or not, with its host key
- * in `work` and logins from `authorizedKeys`; `args` are added.
+ * in `work` and logins from `authorizedKeys` (each account's own ~/.ssh/authorized_keys when
+ * absent); `args` are added.
  */
 export async function startBenchServer(options: {
   recording: boolean;
   dir: string;
   work: string;
-  authorizedKeys: string;
+  authorizedKeys?: string;
   args?: string[];
 }): Promise<BenchServer> {
   const env = { ...process.env };
@@ -71,8 +72,7 @@ export async function startBenchServer(options: {
       options.dir,
       '--host-key',
       path.join(options.work, 'host_key'),
-      '--authorized-keys',
-      options.authorizedKeys,
+      ...(options.authorizedKeys ? ['--authorized-keys', options.authorizedKeys] : []),
       ...(options.args ?? []),
     ],
     { env, stdio: ['ignore', 'pipe', 'pipe'] },

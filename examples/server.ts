@@ -10,15 +10,18 @@ import type { AddressInfo } from 'node:net';
 import ssh2 from 'ssh2';
 import {
   ConfigError,
+  DEFAULT_PAM_SERVICE,
   DEFAULT_RECORDING_DIR,
   ENABLE_VARIABLE,
   Recorder,
   authenticate,
   describeAuthPolicy,
+  describeLoginPolicy,
   generateEd25519KeyPair,
   hangUp,
   limitChannels,
   limitConnections,
+  pamUnavailable,
   parseSize,
   recordingEnabledFromEnv,
   serveSessions,
@@ -46,6 +49,8 @@ const USAGE = `usage: npm start -- [options]
                            session is refused when no collector accepts its upload, and ended
                            when its copy lags more than --remote-max-lag
   --remote-max-lag SECONDS the lag limit of the closed policy (default 30)
+  --pam-service NAME       PAM service of logins (default sshcast: /etc/pam.d/sshcast, see
+                           docs/pam.md; PAM uses /etc/pam.d/other when that file is missing)
   -h, --help               this help
 
 Recording is on when ${ENABLE_VARIABLE} is 1/true (Go's ParseBool).`;
@@ -72,6 +77,7 @@ function parseFlags() {
         'remote-device': { type: 'string' },
         'remote-policy': { type: 'string' },
         'remote-max-lag': { type: 'string' },
+        'pam-service': { type: 'string', default: DEFAULT_PAM_SERVICE },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -232,8 +238,19 @@ const authorizedKeysFile = flags['authorized-keys']
   : undefined;
 if (authorizedKeysFile && !fs.existsSync(authorizedKeysFile))
   fail(`--authorized-keys ${authorizedKeysFile} does not exist`);
-const authOptions = { log, ...(authorizedKeysFile ? { authorizedKeysFile } : {}) };
+const pam = { service: flags['pam-service']! };
+let loginPolicy: string[] = [];
+try {
+  loginPolicy = describeLoginPolicy({ pam });
+} catch (err) {
+  if (err instanceof ConfigError) fail(`--pam-service: ${err.message}`);
+  throw err;
+}
+const noPam = pamUnavailable();
+if (noPam) fail(`PAM: ${noPam}`);
+const authOptions = { log, pam, ...(authorizedKeysFile ? { authorizedKeysFile } : {}) };
 process.stdout.write(describeAuthPolicy(authOptions) + '\n');
+for (const line of loginPolicy) process.stdout.write(line + '\n');
 
 const connections = new Set<ssh2.Connection>();
 const server = new ssh2.Server({

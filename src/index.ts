@@ -14,7 +14,7 @@ export {
 } from './errors.js';
 export type { Logger } from './log.js';
 
-// Serving sessions: authentication, limits, the session handler, hanging up.
+// Serving sessions: authentication and PAM, limits, the session handler, hanging up.
 export {
   authenticate,
   describeAuthPolicy,
@@ -41,6 +41,14 @@ export {
   type SubsystemHandler,
 } from './ssh/session.js';
 export { recordChannel } from './ssh/record-channel.js';
+export {
+  checkLogin,
+  describeLoginPolicy,
+  refuseChannels,
+  type LoginInfo,
+  type LoginVerdict,
+} from './ssh/login.js';
+export { DEFAULT_PAM_SERVICE, pamUnavailable, type PamOptions } from './ssh/pam.js';
 export { hangUp, type HangUpOptions } from './ssh/connection.js';
 export type { Identity, KeyOptions } from './ssh/identity.js';
 export type { Account } from './ssh/account.js';

@@ -33,6 +33,18 @@ export interface PtyOptions {
   term: string;
   /** How long the drain after the exit waits for output held back (^S). Default 5000 ms. */
   drainTimeoutMs?: number;
+  /**
+   * Called once the terminal exists (the session launcher gives it to the account and records
+   * the login in utmp); what it returns is called just before the master is closed, on every
+   * path (the end of the output, a hangup, a terminal some leftover process holds).
+   */
+  onTerminal?: (terminal: PtyTerminal) => (() => void) | undefined;
+}
+
+/** A terminal as {@link PtyOptions.onTerminal} gets it: the master's descriptor, the slave's path. */
+export interface PtyTerminal {
+  fd: number;
+  path: string;
 }
 
 /** The events of a {@link PtyProcess}. */
@@ -61,10 +73,11 @@ function sendSignal(pid: number, signal: NodeJS.Signals): boolean {
 
 /**
  * Sends a signal to process `pid`'s process group, as sshd's `killpg` does, so the commands a
- * non-interactive shell runs get it too; to the process alone if it left its group.
+ * non-interactive shell runs get it too; to the process alone if it left its group. False when
+ * neither could be signalled (gone).
  */
-export function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  if (!sendSignal(-pid, signal)) sendSignal(pid, signal);
+export function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
+  return sendSignal(-pid, signal) || sendSignal(pid, signal);
 }
 
 export class PtyProcess extends EventEmitter<PtyProcessEvents> {
@@ -106,8 +119,16 @@ export class PtyProcess extends EventEmitter<PtyProcessEvents> {
     } catch {
       this.#slave = undefined;
     }
+    let release = options.onTerminal?.({ fd: internals.masterFd, path: internals.slavePath });
     const socket = internals.socket;
-    const destroy = socket.destroy.bind(socket);
+    const rawDestroy = socket.destroy.bind(socket);
+    // Every path that closes the master comes through here, so the release runs first, once.
+    const destroy = (...args: unknown[]) => {
+      const done = release;
+      release = undefined;
+      done?.();
+      return rawDestroy(...args);
+    };
     // Input is dropped once the process is gone and before the master is closed, so that no
     // retried write can reach a descriptor number that has been reused.
     this.#destroySocket = () => {

@@ -13,6 +13,9 @@ import type { Identity } from './identity.js';
 import type { AuthorizedKey } from './authorized-keys.js';
 import { loadAuthorizedKeys } from './authorized-keys-file.js';
 import { matchFrom, normalizeAddress } from './from-pattern.js';
+import { NOBODY, loadAuthorizedKeysAs } from './keys-as-user.js';
+import { checkLogin, pamServiceOf, refuseChannels } from './login.js';
+import type { PamOptions } from './pam.js';
 import { defaultLog, type Logger } from '../log.js';
 
 /** sshd's MaxAuthTries default. */
@@ -38,6 +41,11 @@ export interface AuthOptions {
   lookup?: (name: string) => Promise<Account | undefined>;
   /** The uid the server runs as; default `process.getuid()`. Not root: only that account logs in. */
   serverUid?: number;
+  /**
+   * PAM: once a key is verified, the account stage of this service (default `sshcast`) decides
+   * whether the login happens; its sessions then run PAM's session stage. `false`: no PAM.
+   */
+  pam?: PamOptions | false;
 }
 
 function serverUidOf(options: AuthOptions): number {
@@ -77,7 +85,11 @@ function loadKeysFor(account: Account, options: AuthOptions, warn: (m: string) =
     return loadAuthorizedKeys(options.authorizedKeysFile, { owners: [serverUid] }, warn);
   }
   const file = path.join(account.home, '.ssh', 'authorized_keys');
-  return loadAuthorizedKeys(file, { owners: [account.uid], stopAt: account.home }, warn);
+  const policy = { owners: [account.uid], stopAt: account.home };
+  // As root, the account's own file is read as the account (sshd's temporarily_use_uid).
+  if (serverUid === 0)
+    return loadAuthorizedKeysAs(account === NO_ACCOUNT ? NOBODY : account, file, policy, warn);
+  return loadAuthorizedKeys(file, policy, warn);
 }
 
 /**
@@ -87,7 +99,10 @@ function loadKeysFor(account: Account, options: AuthOptions, warn: (m: string) =
  * undefined, and ends the connection, after `maxAttempts` failures, after `timeoutMs`, or when
  * the client goes away first. Only `publickey` is offered. An unknown account, a numeric or
  * malformed login name, or (on a server not running as root) any account but the server's own
- * gets the same answer as a wrong key. Call it from the server's `connection` listener.
+ * gets the same answer as a wrong key. Once a key has proven itself, PAM's account stage
+ * (`options.pam`, service `sshcast` by default) decides whether the login happens: a refused one
+ * resolves undefined, and each session channel it opens is told why on stderr and exits 1. Call
+ * it from the server's `connection` listener.
  */
 export function authenticate(
   client: Connection,
@@ -99,6 +114,7 @@ export function authenticate(
   const log = options.log ?? defaultLog;
   const lookup = options.lookup ?? lookupAccount;
   const serverUid = serverUidOf(options);
+  pamServiceOf(options.pam); // a PAM service name PAM cannot use is the host's error, at once
   const peer = `${normalizeAddress(info.ip)}:${info.port}`;
 
   // Per connection and login name: the account and its keys, looked up once.
@@ -218,10 +234,21 @@ export function authenticate(
       }
       const verified = offered ? safeVerify(offered, ctx.blob, ctx.signature, ctx.hashAlgo) : false;
       if (usable && verified && account && entry) {
-        log(
-          `auth: ${peer}: accepted ${entry.type} key (line ${entry.line}${entry.comment ? `, ${printable(entry.comment)}` : ''}) for ${account.name}`,
-        );
-        finish({ account, keyOptions: entry.options });
+        const key = `${entry.type} key (line ${entry.line}${entry.comment ? `, ${printable(entry.comment)}` : ''})`;
+        // A login as the system defines it: PAM's account stage, before any channel.
+        const verdict = await checkLogin(account, normalizeAddress(info.ip), options.pam);
+        if (done) return;
+        if ('refusal' in verdict) {
+          log(
+            `auth: ${peer}: ${key} for ${account.name} verified; login refused by ${verdict.reason}`,
+          );
+          finish(undefined);
+          ctx.accept();
+          refuseChannels(client, verdict.refusal, () => hangUp(client));
+          return;
+        }
+        log(`auth: ${peer}: accepted ${key} for ${account.name}`);
+        finish({ account, keyOptions: entry.options, login: verdict.login });
         ctx.accept();
         return;
       }

@@ -26,6 +26,30 @@ export interface LoadResult {
   refused?: string;
 }
 
+/** An open authorized_keys file, as the loader uses it (node's FileHandle is one). */
+export interface KeysFileHandle {
+  stat(): Promise<{ uid: number; mode: number; size: number; isFile(): boolean }>;
+  read(
+    buf: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesRead: number }>;
+  close(): Promise<void>;
+}
+
+/**
+ * The file system calls the loader makes: by default the server's own (`node:fs/promises`);
+ * keys-as-user.ts answers them from what the account itself could see.
+ */
+export interface KeysFileSystem {
+  open(file: string, flags: number): Promise<KeysFileHandle>;
+  realpath(p: string): Promise<string>;
+  stat(p: string): Promise<{ uid: number; mode: number }>;
+}
+
+const SERVER_FS: KeysFileSystem = { open, realpath, stat };
+
 function ownerOk(uid: number, owners: number[]): boolean {
   return uid === 0 || owners.includes(uid);
 }
@@ -33,11 +57,14 @@ function ownerOk(uid: number, owners: number[]): boolean {
 async function checkDirectories(
   file: string,
   policy: OwnershipPolicy,
+  io: KeysFileSystem,
 ): Promise<string | undefined> {
-  let dir = await realpath(path.dirname(file));
-  const stopAt = policy.stopAt ? await realpath(policy.stopAt).catch(() => undefined) : undefined;
+  let dir = await io.realpath(path.dirname(file));
+  const stopAt = policy.stopAt
+    ? await io.realpath(policy.stopAt).catch(() => undefined)
+    : undefined;
   for (let depth = 0; depth < 64; depth++) {
-    const st = await stat(dir);
+    const st = await io.stat(dir);
     if (!ownerOk(st.uid, policy.owners)) return `bad ownership of directory ${dir}`;
     if (st.mode & 0o022) return `bad modes for directory ${dir} (writable by group or others)`;
     if (dir === stopAt || dir === '/') return undefined;
@@ -51,16 +78,18 @@ async function checkDirectories(
  * with O_NOFOLLOW|O_NONBLOCK (a symlink is refused, a FIFO opens at once), then must be a regular
  * file of at most MAX_AUTHORIZED_KEYS_BYTES, owned by root or one of `policy.owners`, not
  * writable by group or others; each directory up to `policy.stopAt` (or `/`) likewise. A missing
- * file gives no keys and no `refused`; any other problem gives no keys and the reason.
+ * file gives no keys and no `refused`; any other problem gives no keys and the reason. `io` is
+ * whose view of the file system is checked (the server's own by default).
  */
 export async function loadAuthorizedKeys(
   file: string,
   policy: OwnershipPolicy,
   warn: WarnFn = () => {},
+  io: KeysFileSystem = SERVER_FS,
 ): Promise<LoadResult> {
   let fh;
   try {
-    fh = await open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY);
+    fh = await io.open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return { keys: [] };
@@ -75,7 +104,7 @@ export async function loadAuthorizedKeys(
       return { keys: [], refused: `bad modes for ${file} (writable by group or others)` };
     if (st.size > MAX_AUTHORIZED_KEYS_BYTES)
       return { keys: [], refused: `${file} is larger than ${MAX_AUTHORIZED_KEYS_BYTES} bytes` };
-    const dirProblem = await checkDirectories(file, policy);
+    const dirProblem = await checkDirectories(file, policy, io);
     if (dirProblem) return { keys: [], refused: dirProblem };
     // Read at most one byte past the limit, so a file growing under us is still bounded.
     const buf = Buffer.alloc(Math.min(st.size, MAX_AUTHORIZED_KEYS_BYTES) + 1);

@@ -3,6 +3,7 @@
  * and the restrictions of the authorized_keys line that admitted it.
  */
 import type { Account } from './account.js';
+import type { LoginInfo } from './login.js';
 
 /** Restrictions from the options of the authorized_keys line that matched (sshd's semantics). */
 export interface KeyOptions {
@@ -22,4 +23,10 @@ export interface Identity {
   account: Account;
   /** Restrictions from the key that admitted the connection; empty for none. */
   keyOptions: KeyOptions;
+  /**
+   * The login as PAM's account stage admitted it (`authenticate` sets it): the client's address
+   * and the PAM service whose session stage runs around each session. Without it, sessions run
+   * with no PAM session stage and no utmp entry.
+   */
+  login?: LoginInfo;
 }

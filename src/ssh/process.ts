@@ -5,9 +5,10 @@
  */
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
 import os from 'node:os';
 import type { ProcessExit } from '../asciicast/event.js';
-import { PtyProcess, signalGroup } from '../pty/pty.js';
+import { PtyProcess, signalGroup, type PtyOptions } from '../pty/pty.js';
 import type { LaunchCommand } from './launcher.js';
 import { SshcastError } from '../errors.js';
 
@@ -59,22 +60,61 @@ export interface SpawnOptions {
 /** Starts a session process. Throws if it cannot be spawned. */
 export function spawnSession(options: SpawnOptions): SessionProcess {
   if (!options.pty) return new PipeProcess(options);
-  return new PtyProcess({
-    file: options.command.file,
-    args: options.command.args,
-    env: options.env,
-    cwd: options.cwd,
-    ...options.pty,
-  });
+  const { command } = options;
+  return new SessionPty(
+    {
+      file: command.file,
+      args: command.args,
+      env: options.env,
+      cwd: options.cwd,
+      ...options.pty,
+      // The launcher's hook: the terminal given to the account, the login recorded in utmp.
+      ...(command.terminal ? { onTerminal: command.terminal } : {}),
+    },
+    command.supervises,
+  );
+}
+
+/**
+ * Sends `signal` to the session's process group (see {@link signalGroup}). A launcher that
+ * `supervises` forwards what it can catch to its child's group; SIGKILL, which it cannot catch,
+ * goes to that group directly.
+ */
+function signalSession(pid: number, signal: NodeJS.Signals, supervises?: boolean): void {
+  if (supervises && signal === 'SIGKILL') {
+    let child: number | undefined;
+    try {
+      child = Number(fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ')[0]);
+    } catch {
+      child = undefined;
+    }
+    if (child && signalGroup(child, signal)) return;
+  }
+  signalGroup(pid, signal);
+}
+
+class SessionPty extends PtyProcess implements SessionProcess {
+  readonly #supervises: boolean | undefined;
+
+  constructor(options: PtyOptions, supervises: boolean | undefined) {
+    super(options);
+    this.#supervises = supervises;
+  }
+
+  override kill(signal: NodeJS.Signals): void {
+    signalSession(this.pid, signal, this.#supervises);
+  }
 }
 
 class PipeProcess extends EventEmitter<SessionProcessEvents> implements SessionProcess {
   readonly pid: number;
   readonly #child: ChildProcess;
+  readonly #supervises: boolean | undefined;
   #hungUp = false;
 
   constructor(options: SpawnOptions) {
     super();
+    this.#supervises = options.command.supervises;
     // detached: the command leads its own session and process group, as under sshd, so a
     // hangup reaches the whole group and the server's terminal signals never do.
     this.#child = spawnChild(options.command.file, options.command.args, {
@@ -121,7 +161,7 @@ class PipeProcess extends EventEmitter<SessionProcessEvents> implements SessionP
   resize(): void {}
 
   kill(signal: NodeJS.Signals): void {
-    signalGroup(this.pid, signal);
+    signalSession(this.pid, signal, this.#supervises);
   }
 
   hangup(): void {

@@ -3,7 +3,6 @@
  * exec and subsystem requests, and starts the shell or command as the connection's local account
  * (through the launcher) with its own recording; running-session.ts pumps it from there.
  */
-import fs from 'node:fs';
 import type ssh2 from 'ssh2';
 import { RecordingStartError } from '../errors.js';
 import type { Recorder } from '../recording/recorder.js';
@@ -157,6 +156,7 @@ class SessionRequests {
           ...(term ? { TERM: term.term } : {}),
         },
         ...(command !== undefined ? { command } : {}),
+        ...(identity.login ? { login: identity.login } : {}),
       });
     } catch (err) {
       log(`sshcast: ${(err as Error).message}`);
@@ -213,7 +213,7 @@ class SessionRequests {
       const proc = spawnSession({
         command: launch,
         env: launch.env,
-        cwd: homeOrRoot(identity.account.home),
+        cwd: launch.cwd ?? '/',
         ...(term ? { pty: term } : {}),
       });
       this.#running = new RunningSession(channel, proc, recording, term !== undefined, log);
@@ -238,14 +238,6 @@ class SessionRequests {
 
 function sanitizeTerm(name: string): string {
   return /^[A-Za-z0-9._+-]{1,64}$/.test(name) ? name : 'xterm';
-}
-
-function homeOrRoot(home: string): string {
-  try {
-    return fs.statSync(home).isDirectory() ? home : '/';
-  } catch {
-    return '/';
-  }
 }
 
 function refuse(

@@ -9,7 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const HERE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The checkout (also when these helpers run built, from dist/test/helpers, as the benchmarks do). */
+export const ROOT = path.basename(HERE) === 'dist' ? path.dirname(HERE) : HERE;
 export const SERVER_JS = path.join(ROOT, 'dist/examples/server.js');
 
 /** Fails (never skips) when a tool the test needs is missing. */
@@ -166,6 +168,50 @@ export async function authorizedKey(
   return { ...key, authorizedKeys };
 }
 
+/**
+ * Collects what `child` prints (stdout and stderr, whichever are pipes) and waits for text in it:
+ * `waitFor` rejects after `timeoutMs`, or once the child exited without printing it.
+ */
+export function watchOutput(
+  child: ChildProcess,
+  who: string,
+  exited: Promise<unknown>,
+): { output(): string; waitFor(text: string | RegExp, timeoutMs?: number): Promise<void> } {
+  let out = '';
+  const waiters = new Set<() => void>();
+  const onData = (d: Buffer) => {
+    out += d.toString();
+    for (const w of waiters) w();
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const waitFor = (text: string | RegExp, timeoutMs = 20_000) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (typeof text === 'string' ? out.includes(text) : text.test(out)) {
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`${who} did not print ${String(text)}; it printed:\n${out}`));
+      }, timeoutMs);
+      waiters.add(check);
+      void exited.then(() => {
+        check();
+        if (waiters.has(check)) {
+          waiters.delete(check);
+          clearTimeout(timer);
+          reject(new Error(`${who} exited before printing ${String(text)}:\n${out}`));
+        }
+      });
+      check();
+    });
+  return { output: () => out, waitFor };
+}
+
 /** Starts `node dist/examples/server.js --host 127.0.0.1 --port 0 ARGS` and waits for `listening on`. */
 export async function startExampleServer(options: ServerStart = {}): Promise<ExampleServer> {
   const env = { ...process.env, ...options.env };
@@ -184,45 +230,14 @@ export async function startExampleServer(options: ServerStart = {}): Promise<Exa
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
-  const waiters = new Set<() => void>();
-  const onData = (d: Buffer) => {
-    out += d.toString();
-    for (const w of waiters) w();
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => resolve(code)),
   );
-  const waitFor = (text: string | RegExp, timeoutMs = 20_000) =>
-    new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (typeof text === 'string' ? out.includes(text) : text.test(out)) {
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`server did not print ${String(text)}; it printed:\n${out}`));
-      }, timeoutMs);
-      waiters.add(check);
-      void exited.then(() => {
-        check();
-        if (waiters.has(check)) {
-          waiters.delete(check);
-          clearTimeout(timer);
-          reject(new Error(`server exited before printing ${String(text)}:\n${out}`));
-        }
-      });
-      check();
-    });
+  const { output, waitFor } = watchOutput(child, 'server', exited);
   const server: ExampleServer = {
     port: 0,
     child,
-    output: () => out,
+    output,
     waitFor,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -234,7 +249,7 @@ export async function startExampleServer(options: ServerStart = {}): Promise<Exa
     return server;
   }
   await waitFor(/listening on 127\.0\.0\.1:\d+/);
-  server.port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(out)![1]);
+  server.port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(output())![1]);
   return server;
 }
 
@@ -264,7 +279,10 @@ export function sshOptions(port: number, key: string): string[] {
   ];
 }
 
-/** Runs the real `ssh` client; `args` follow the destination (`-tt` etc. go in `pre`). */
+/**
+ * Runs the real `ssh` client; `args` follow the destination (`-tt` etc. go in `pre`, which comes
+ * before the defaults of sshOptions, so that `-o LogLevel=INFO` there wins: ssh takes the first).
+ */
 export function ssh(
   port: number,
   key: string,
@@ -274,8 +292,8 @@ export function ssh(
 ): Promise<{ stdout: Buffer; stderr: string; code: number | null }> {
   return new Promise((resolve, reject) => {
     const args = [
-      ...sshOptions(port, key),
       ...(options.pre ?? []),
+      ...sshOptions(port, key),
       `${user}@127.0.0.1`,
       ...(command !== undefined ? ['--', command] : []),
     ];

@@ -97,13 +97,16 @@ describe('per-account authorized_keys', () => {
   });
 
   it('refuses the file when another user owns it, or others can write it', async () => {
+    // Readable by the account (the file is read as the account), but another user's.
     chownSync(keysFile, 65534, 65534);
+    chmodSync(keysFile, 0o644);
     try {
       const o = await tryLogin(server.port, { username: name, privateKey: key.private });
       expect(o.result).toBe('refused');
       expect(logs.some((l) => l.includes(`bad ownership of ${keysFile}`))).toBe(true);
     } finally {
       chownSync(keysFile, account.uid, account.gid);
+      chmodSync(keysFile, 0o600);
     }
     chmodSync(keysFile, 0o646);
     try {

@@ -1,47 +1,70 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { once } from 'node:events';
 import { afterAll, expect, it } from 'vitest';
 import {
   AccountSwitchError,
   launchCommand,
   sessionEnvironment,
-  SETPRIV,
   PERL,
 } from '../../src/ssh/launcher.js';
 import { exitStatus } from '../../src/asciicast/event.js';
 import { signalFromClient, sshSignalName } from '../../src/ssh/exit.js';
 import { currentAccount } from '../../src/ssh/account.js';
+import { spawnSession } from '../../src/ssh/process.js';
 import { tempDir } from '../helpers/e2e.js';
+import { needs, notRoot } from '../helpers/needs.js';
 
 const alice = { name: 'alice', uid: 1001, gid: 1002, home: '/home/alice', shell: '/bin/bash' };
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
-/** The argv after the launcher's first `--`. */
-function target(args: string[]): string[] {
-  return args.slice(args.indexOf('--') + 1);
+/** The launcher's KEY=VALUE options, before its `--`. */
+function options(args: string[]): Record<string, string> {
+  return Object.fromEntries(
+    args
+      .slice(2, args.indexOf('--'))
+      .map((o) => [o.slice(0, o.indexOf('=')), o.slice(o.indexOf('=') + 1)]),
+  );
 }
 
-it('as root: launch (privileged), then setpriv with the account’s own groups, then the account’s stage', () => {
-  const { file, args, env } = launchCommand({
+it('as root: the launcher drops to the account by name; with a PAM login it runs the session stage and supervises', () => {
+  const login = { remoteAddress: '192.0.2.7', pamService: 'sshcast' };
+  const { file, args, env, cwd, supervises, terminal } = launchCommand({
     account: alice,
     pty: true,
     env: { LANG: 'C' },
     serverUid: 0,
+    login,
   });
   expect(file).toBe(PERL);
-  expect(args.slice(2, 7)).toEqual(['launch', 'tty', '1001', '1002', '--']);
-  const t = target(args);
-  expect(t.slice(0, 5)).toEqual([SETPRIV, '--reuid=1001', '--regid=1002', '--init-groups', '--']);
-  expect(t.slice(5, 7)).toEqual([PERL, '-e']);
-  // A login shell named as sshd names it.
-  expect(t.slice(-3)).toEqual(['exec', '/bin/bash', '-bash']);
+  expect(options(args)).toEqual({
+    user: 'alice',
+    uid: '1001',
+    gid: '1002',
+    home: '/home/alice',
+    become: '1',
+    tty: '1',
+    shell: '1',
+    pam: 'sshcast',
+    rhost: '192.0.2.7',
+  });
+  // A login shell named as sshd names it, started in / (the launcher enters HOME as the account).
+  expect(args.slice(args.indexOf('--') + 1)).toEqual(['/bin/bash', '-bash']);
+  expect(cwd).toBe('/');
+  expect(supervises).toBe(true);
+  expect(terminal).toBeTypeOf('function');
   // The launcher's own environment: PATH and the encoded session environment, nothing else.
   expect(Object.keys(env).sort()).toEqual(['PATH', 'SSHCAST_ENV']);
+  // Without PAM it becomes the session's process itself.
+  const plain = launchCommand({ account: alice, pty: false, env: {}, serverUid: 0 });
+  expect(options(plain.args).pam).toBeUndefined();
+  expect(plain.supervises).toBe(false);
+  expect(plain.terminal).toBeUndefined();
 });
 
-it('runs a command with SHELL -c, and leaves the terminal alone without a pty', () => {
+it('runs a command with SHELL -c', () => {
   const { args } = launchCommand({
     account: alice,
     pty: false,
@@ -50,12 +73,21 @@ it('runs a command with SHELL -c, and leaves the terminal alone without a pty', 
     serverUid: 0,
   });
   expect(args.slice(-4)).toEqual(['/bin/bash', 'bash', '-c', 'echo hi']);
-  expect(args[3]).toBe('-');
+  expect(options(args)).toMatchObject({ tty: '0', shell: '0' });
 });
 
-it('a server that is not root runs only its own account, without setpriv', () => {
-  const { args } = launchCommand({ account: alice, pty: true, env: {}, serverUid: 1001 });
-  expect(args).not.toContain(SETPRIV);
+it('a server that is not root runs only its own account, with no drop and no PAM session stage', () => {
+  const login = { remoteAddress: '192.0.2.7', pamService: 'sshcast' };
+  const { args, supervises } = launchCommand({
+    account: alice,
+    pty: true,
+    env: {},
+    serverUid: 1001,
+    login,
+  });
+  expect(options(args)).toMatchObject({ become: '0' });
+  expect(options(args).pam).toBeUndefined();
+  expect(supervises).toBe(false);
   expect(() => launchCommand({ account: alice, pty: true, env: {}, serverUid: 1000 })).toThrow(
     AccountSwitchError,
   );
@@ -124,6 +156,37 @@ it('a variable a user controls (a key’s environment=) never reaches a privileg
   const out = execFileSync(file, args, { env, encoding: 'utf8' });
   expect(out).toBe('-MEvil\n');
   expect(fs.existsSync(proof)).toBe(false);
+});
+
+it('the terminal is the account’s before its shell runs, however late the server gets to it', async (ctx) => {
+  needs(ctx, notRoot); // chown to the account and group tty
+  const me = await currentAccount();
+  const command = launchCommand({
+    account: { ...me, shell: '/bin/sh' },
+    pty: true,
+    env: sessionEnvironment(me),
+    command: 'stat -c "%U %G %a" $(tty)',
+  });
+  // The server gives the terminal once node-pty has started the launcher: on a busy machine the
+  // shell may be running by then. A server held up for 300 ms first shows what the shell sees.
+  const late = {
+    ...command,
+    terminal: (t: { fd: number; path: string }) => {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+      return command.terminal?.(t);
+    },
+  };
+  const proc = spawnSession({
+    command: late,
+    env: command.env,
+    cwd: '/',
+    pty: { cols: 80, rows: 24, term: 'xterm' },
+  });
+  let out = '';
+  proc.on('data', (chunk) => (out += chunk.toString()));
+  const [exit] = await once(proc, 'exit');
+  expect(exit).toEqual({ status: 0 });
+  expect(out).toBe(`${me.name} tty 620\r\n`);
 });
 
 it('maps signals between the process and the channel', () => {
