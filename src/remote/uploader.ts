@@ -166,6 +166,7 @@ interface Shipment {
   running?: Promise<void>;
 }
 
+const b64 = (s: string) => Buffer.from(s).toString('base64');
 const enc = (s: string) => s.split('/').map(encodeURIComponent).join('/');
 
 export class Uploader extends EventEmitter<UploaderEvents> {
@@ -481,7 +482,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     const base = this.#o.urls[this.#current]!.replace(/\/$/, '');
     const res = await this.#request(s, 'POST', `${base}/files`, {
       'upload-defer-length': '1',
-      'upload-metadata': `name ${Buffer.from(s.remote).toString('base64')}`,
+      'upload-metadata': `name ${b64(s.remote)},device ${b64(this.#o.device)}`,
     });
     if (res.status !== 201 && res.status !== 409)
       throw new HttpStatus(res.status, `creating ${s.remote}`, res.body);

@@ -208,6 +208,35 @@ describe('a session streamed to a collector (example server, OpenSSH, Swift)', (
   }, 120_000);
 });
 
+describe("the device's token, under policy closed", () => {
+  for (const [what, token, status] of [
+    ["another device's token", () => DEVICES.b.token, 403],
+    ['a wrong token', () => 'w'.repeat(48), 401],
+  ] as const) {
+    it(`${what}: the collector refuses it (${status}), so the session is refused`, async () => {
+      const file = path.join(work, `token-${status}`);
+      fs.writeFileSync(file, `${token()}\n`, { mode: 0o600 });
+      const dir = path.join(tempDir('remote-tok-'), 'rec');
+      const s = await startRecordingServer({
+        dir,
+        hostKey: path.join(work, 'host_key'),
+        authorizedKeys,
+        args: [
+          ...['--remote', collector.url, '--remote-token-file', file],
+          ...['--remote-device', DEVICES.a.device, '--remote-policy', 'closed'],
+        ],
+      });
+      cleanups.push(() => s.stop());
+      const r = await ssh(s.port, key.file, USER, 'echo should not run');
+      expect(r.code).toBe(1);
+      expect(r.stdout.toString()).toBe('');
+      expect(r.stderr).toContain(START_FAILURE_MESSAGE);
+      expect(s.output()).toContain(`HTTP ${status}`);
+      expect(recordings(dir)).toEqual([]);
+    }, 60_000);
+  }
+});
+
 describe('the example server refuses a bad --remote setup at start, in one line', () => {
   const start = async (args: string[]) => {
     const dir = path.join(tempDir('remote-bad-'), 'rec');
@@ -228,6 +257,14 @@ describe('the example server refuses a bad --remote setup at start, in one line'
     const out = await start(['--remote', collector.url, '--remote-token-file', open]);
     expect(out).toBe(
       `sshcast server: --remote-token-file ${open} is readable by others (mode 644); chmod 600 it`,
+    );
+  });
+
+  it('an empty token file', async () => {
+    const empty = path.join(work, 'token-empty');
+    fs.writeFileSync(empty, '', { mode: 0o600 });
+    expect(await start(['--remote', collector.url, '--remote-token-file', empty])).toBe(
+      `sshcast server: --remote-token-file ${empty}: expected one token of 16 to 512 printable characters`,
     );
   });
 
