@@ -18,7 +18,7 @@
  * {@link Uploader.grew} after each write with the bytes of complete lines in the file, and
  * {@link Uploader.closed} when it is finished.
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, SshcastError } from '../errors.js';
@@ -195,6 +195,8 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       log: (m) => (options.log ?? defaultLog)(`upload: ${m}`),
     };
     this.#state = state;
+    // Every request in flight listens to it: one per upload, any number of them.
+    setMaxListeners(0, this.#stop.signal);
   }
 
   /**
