@@ -44,7 +44,8 @@ function tempDir(tag: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `sshcast-bench-${tag}-`));
 }
 
-async function makeBucket(swift: SwiftServer): Promise<string> {
+/** A bucket with a fresh name in `swift`. */
+export async function makeBucket(swift: SwiftServer): Promise<string> {
   const name = `bench-${crypto.randomBytes(5).toString('hex')}`;
   const client = new S3Client({
     endpoint: swift.endpoint,

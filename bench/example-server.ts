@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ssh2 from 'ssh2';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SERVER_JS = path.join(root, 'dist/examples/server.js');
@@ -103,4 +104,23 @@ export async function startBenchServer(options: {
       }
     },
   };
+}
+
+/** An in-process ssh2 client logged in to the bench server on `port` with `keyFile`. */
+export function benchConnect(
+  port: number,
+  keyFile: string,
+  username = 'root',
+): Promise<ssh2.Client> {
+  return new Promise((resolve, reject) => {
+    const client = new ssh2.Client();
+    client.on('ready', () => resolve(client)).on('error', reject);
+    client.connect({
+      host: '127.0.0.1',
+      port,
+      username,
+      privateKey: fs.readFileSync(keyFile),
+      readyTimeout: 30_000,
+    });
+  });
 }

@@ -7,7 +7,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
 import ssh2 from 'ssh2';
-import { benchKey, benchWorkDir, startBenchServer, type BenchServer } from './example-server.js';
+import {
+  benchConnect,
+  benchKey,
+  benchWorkDir,
+  startBenchServer,
+  type BenchServer,
+} from './example-server.js';
 
 /** The section title in bench/RESULTS.md. */
 export const title = 'Server: memory, stalled-client burst, 100 concurrent sessions, echo latency';
@@ -37,19 +43,7 @@ function startServer(recording: boolean, name: string): Promise<Server> {
   });
 }
 
-function connect(port: number): Promise<ssh2.Client> {
-  return new Promise((resolve, reject) => {
-    const client = new ssh2.Client();
-    client.on('ready', () => resolve(client)).on('error', reject);
-    client.connect({
-      host: '127.0.0.1',
-      port,
-      username: 'root',
-      privateKey: fs.readFileSync(keyFile),
-      readyTimeout: 30_000,
-    });
-  });
-}
+const connect = (port: number) => benchConnect(port, keyFile);
 
 function exec(client: ssh2.Client, command: string, pty: boolean): Promise<ssh2.ClientChannel> {
   return new Promise((resolve, reject) =>

@@ -3,6 +3,7 @@
  * account and recorded as asciicast v2 when TS_DEBUG_LOG_SSH is true. `npm start -- --help`.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
@@ -34,6 +35,7 @@ import {
   type AccountBudget,
   type FreeSpaceFloor,
   type MaxStartups,
+  type RemoteOptions,
 } from '../src/index.js';
 
 /** Where the host key is kept unless --host-key says otherwise (never in the recordings directory). */
@@ -63,6 +65,13 @@ const USAGE = `usage: npm start -- [options]
   --account-budget SIZE[/WINDOW]
                            bytes of recordings one account may write per window (s, m, h, d;
                            default 1h), e.g. 1G/24h; default none
+  --remote URL[,URL...]    stream each recording to these collectors (sshcast collect), in order
+  --remote-token-file FILE this device's token at the collectors (mode 0600)
+  --remote-device NAME     this device's name at the collectors (default: the host name)
+  --remote-policy P        open (default): sessions never wait for the collector; closed: a
+                           session is refused when no collector accepts its upload, and ended
+                           when its copy lags more than --remote-max-lag
+  --remote-max-lag SECONDS the lag limit of the closed policy (default 30)
   --pam-service NAME       PAM service of logins (default sshcast: /etc/pam.d/sshcast, see
                            docs/pam.md; PAM uses /etc/pam.d/other when that file is missing)
   -h, --help               this help
@@ -90,6 +99,11 @@ function parseFlags() {
         'max-recording-size': { type: 'string' },
         'min-free': { type: 'string' },
         'account-budget': { type: 'string' },
+        remote: { type: 'string' },
+        'remote-token-file': { type: 'string' },
+        'remote-device': { type: 'string' },
+        'remote-policy': { type: 'string' },
+        'remote-max-lag': { type: 'string' },
         'pam-service': { type: 'string', default: DEFAULT_PAM_SERVICE },
         help: { type: 'boolean', short: 'h' },
       },
@@ -137,6 +151,55 @@ function loadHostKey(file: string): Buffer {
   return Buffer.from(key);
 }
 
+/** The --remote flags as the Recorder's `remote` option, or undefined without --remote. */
+function remoteOptions(): RemoteOptions | undefined {
+  const others = ['remote-token-file', 'remote-device', 'remote-policy', 'remote-max-lag'] as const;
+  if (flags.remote === undefined) {
+    const stray = others.find((f) => flags[f] !== undefined);
+    if (stray) fail(`--${stray} needs --remote`);
+    return undefined;
+  }
+  const urls = flags.remote.split(',').filter((u) => u !== '');
+  const tokenFile = flags['remote-token-file'];
+  if (!tokenFile) fail('--remote needs --remote-token-file');
+  const policy = flags['remote-policy'] ?? 'open';
+  if (policy !== 'open' && policy !== 'closed')
+    fail(`invalid --remote-policy ${JSON.stringify(policy)}: open or closed`);
+  const maxLag = number(flags['remote-max-lag'] ?? '30', '--remote-max-lag', 1, 86400);
+  return {
+    urls,
+    token: readToken(tokenFile),
+    device: flags['remote-device'] ?? os.hostname().split('.')[0]!,
+    policy,
+    maxLagMs: maxLag * 1000,
+  };
+}
+
+/** The token in `file`: a regular file that only its owner can read, one line. */
+function readToken(file: string): string {
+  let text: string;
+  try {
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) fail(`--remote-token-file ${file} is not a regular file`);
+      if ((st.mode & 0o077) !== 0)
+        fail(
+          `--remote-token-file ${file} is readable by others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`,
+        );
+      text = fs.readFileSync(fd, 'utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    fail(`cannot read --remote-token-file ${file}: ${(err as Error).message}`);
+  }
+  const token = text.trim();
+  if (!/^[\x21-\x7e]{16,512}$/.test(token))
+    fail(`--remote-token-file ${file}: expected one token of 16 to 512 printable characters`);
+  return token;
+}
+
 const flags = parseFlags();
 if (flags.help) {
   process.stdout.write(USAGE + '\n');
@@ -164,6 +227,7 @@ try {
   throw err;
 }
 const port = number(flags.port!, '--port', 0, 65535);
+const remote = remoteOptions();
 const keepalive = number(flags.keepalive!, '--keepalive', 0, 86400);
 const loginGraceMs = number(flags['login-grace-time']!, '--login-grace-time', 1, 86400) * 1000;
 const perSource = flags['per-source-max-startups'];
@@ -175,19 +239,27 @@ const perSourceMaxStartups =
       : number(perSource, '--per-source-max-startups', 1, 1_000_000);
 const dir = path.resolve(flags.dir ?? DEFAULT_RECORDING_DIR);
 
-const recorder = new Recorder({
-  enabled,
-  dir,
-  log,
-  ...(maxBytes !== undefined ? { maxBytes } : {}),
-  ...(minFree !== undefined ? { minFree } : {}),
-  ...(accountBudget ? { accountBudget } : {}),
-});
+let recorder: Recorder;
+try {
+  recorder = new Recorder({
+    enabled,
+    dir,
+    log,
+    ...(maxBytes !== undefined ? { maxBytes } : {}),
+    ...(minFree !== undefined ? { minFree } : {}),
+    ...(accountBudget ? { accountBudget } : {}),
+    ...(remote ? { remote } : {}),
+  });
+} catch (err) {
+  if (err instanceof ConfigError) fail(err.message);
+  throw err;
+}
 if (enabled) {
   try {
     recorder.check();
   } catch (err) {
     if (err instanceof SealingError) fail(`cannot seal ${dir}: ${err.message}`);
+    if (err instanceof ConfigError) fail(err.message);
     fail(
       `cannot record to ${dir}: ${(err as Error).message}; choose a directory this user can write with --dir`,
     );
@@ -206,6 +278,10 @@ if (enabled) {
       ? `sealing: on (interval ${formatInterval(sealing.interval)})\n`
       : `sealing: off (sshcast seal init ${dir} turns it on)\n`,
   );
+  if (remote)
+    process.stdout.write(
+      `streaming to ${remote.urls.join(',')} as ${remote.device}${remote.policy === 'closed' ? ' (policy closed)' : ''}\n`,
+    );
 } else {
   const value = process.env[ENABLE_VARIABLE];
   process.stdout.write(

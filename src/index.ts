@@ -65,6 +65,7 @@ export {
   Recorder,
   type RecorderEvents,
   type RecorderOptions,
+  type RemoteOptions,
   type SessionMeta,
 } from './recording/recorder.js';
 export {
@@ -78,8 +79,10 @@ export {
   ENABLE_VARIABLE,
   START_FAILURE_MESSAGE,
   WRITE_FAILURE_MESSAGE,
+  REMOTE_LAG_MESSAGE,
   parseSize,
   recordingEnabledFromEnv,
+  type RemotePolicy,
   type StartFailurePolicy,
   type WriteFailurePolicy,
 } from './recording/policy.js';
@@ -96,6 +99,15 @@ export {
 } from './recording/disk-limits.js';
 export type { Sink } from './recording/sink.js';
 export type { Clock } from './clock.js';
+
+// Off-device copies: the device's uploader to `sshcast collect`.
+export {
+  Uploader,
+  UploadStartError,
+  type UploaderEvents,
+  type UploaderOptions,
+  type UploadProgress,
+} from './remote/uploader.js';
 
 // The format: reading and writing asciicast.
 export {

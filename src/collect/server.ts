@@ -122,6 +122,10 @@ export async function startCollector(options: CollectorOptions): Promise<Collect
     namingFunction: (req, metadata) => {
       const device = deviceOf(req.headers.get('authorization'));
       const name = metadata?.name ?? '';
+      // A device says whose upload it makes: a token of another device is refused, not filed
+      // under that other device's name.
+      if (metadata?.device !== undefined && metadata.device !== device)
+        throw new TusError(403, `this token is not ${metadata.device ?? 'that device'}'s`);
       if (!uploadKind(name))
         throw new TusError(400, 'Upload-Metadata "name" must be a recording or ledger name');
       const id = uploadId(device, name);

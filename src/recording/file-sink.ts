@@ -56,6 +56,8 @@ export class FileSink extends EventEmitter implements Sink {
   #failed = false;
   #closing: Promise<void> | undefined;
   #idle: (() => void) | undefined;
+  /** Called with `bytesWritten` after each write that reached the file (complete lines only). */
+  onWritten: ((bytes: number) => void) | undefined;
 
   /** Takes ownership of `fd`, open for writing at offset 0; `name` is its path, for errors. */
   constructor(fd: number, name: string, options: FileSinkOptions = {}) {
@@ -119,6 +121,7 @@ export class FileSink extends EventEmitter implements Sink {
       throw new SinkWriteError(this.name, err);
     }
     this.#offset = done;
+    this.onWritten?.(done);
     return true;
   }
 
@@ -142,6 +145,7 @@ export class FileSink extends EventEmitter implements Sink {
     this.#writeAll(batch, size, 0, (err, written) => {
       if (err) return this.#fail(err, start + wholeLines(batch, written));
       this.#offset = start + size;
+      this.onWritten?.(this.#offset);
       if (this.#needDrain && this.#queued < this.#hwm) {
         this.#needDrain = false;
         this.emit('drain');

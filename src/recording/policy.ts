@@ -40,11 +40,25 @@ export type StartFailurePolicy = 'refuse' | 'continue';
  */
 export type WriteFailurePolicy = 'continue' | 'terminate';
 
+/**
+ * What the collector's state does to sessions when recordings are copied off the device: `open`
+ * (default) never refuses or ends a session because of the collector; `closed` refuses a session
+ * whose upload no collector accepts (START_FAILURE_MESSAGE) and ends one whose copy lags more than
+ * the limit (REMOTE_LAG_MESSAGE).
+ */
+export type RemotePolicy = 'open' | 'closed';
+
 /** The message a client sees when its session is refused because recording cannot start. */
 export const START_FAILURE_MESSAGE = "can't start new recording";
 
 /** The message a client sees when its session ends because recording failed. */
 export const WRITE_FAILURE_MESSAGE = 'recording failed; ending session';
+
+/**
+ * The message a client sees when its session ends because its recording's off-device copy lags
+ * more than the limit (remote policy `closed`).
+ */
+export const REMOTE_LAG_MESSAGE = 'recording is not reaching the collector; ending session';
 
 /** Parses a size with an optional K, M or G suffix (powers of 1024). */
 export function parseSize(text: string, name = 'size'): number {

@@ -29,6 +29,23 @@ import type { Sink } from './sink.js';
 import { RecorderSealing, type SealingStatus } from './sealing.js';
 import type { SealFileOps } from '../sealing/store.js';
 import { escapingLogger, type Logger } from '../log.js';
+import { Uploader, type UploaderOptions } from '../remote/uploader.js';
+import { REMOTE_LAG_MESSAGE, type RemotePolicy } from './policy.js';
+
+/**
+ * Where and how recordings are copied off the device while they are written (DESIGN section 8):
+ * the collectors (`sshcast collect`), this device's name and token there, the policy, and the
+ * uploader's knobs. The recording directory is the spool; the upload state is kept in its
+ * `.sshcast/`, and uploads a previous run left unfinished are finished.
+ */
+export interface RemoteOptions extends Omit<UploaderOptions, 'dir' | 'log' | 'now'> {
+  /** Default `open`. */
+  policy?: RemotePolicy;
+  /** `closed`: how long a session waits for a collector to accept its upload. Default 10 s. */
+  acceptTimeoutMs?: number;
+  /** How long `Recorder.close()` waits for the uploads to be acknowledged. Default 5 s. */
+  closeTimeoutMs?: number;
+}
 
 /** What a recording's header says about the session. */
 export interface SessionMeta {
@@ -89,6 +106,8 @@ export interface RecorderOptions {
   seal?: boolean;
   /** @internal File system calls for the sealing ledger and key state; injectable to test faults. */
   sealOps?: SealFileOps;
+  /** Copy every recording (and the ledger) to collectors while it is written. Default none. */
+  remote?: RemoteOptions;
 }
 
 export interface RecorderEvents {
@@ -116,6 +135,8 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   readonly #fileSinks = new Set<FileSink>();
   /** The directory's sealing: undefined until looked for, null when it is not set up. */
   #sealing: RecorderSealing | null | undefined;
+  #uploader: Uploader | undefined;
+  readonly #byName = new Map<string, Recording>();
 
   constructor(options: RecorderOptions = {}) {
     super();
@@ -163,7 +184,32 @@ export class Recorder extends EventEmitter<RecorderEvents> {
           ...(this.#options.sealOps ? { ops: this.#options.sealOps } : {}),
         }) ?? null;
     }
+    // The uploader opens once the directory passed its checks; it then finishes what a previous
+    // run left unshipped.
+    if (this.#options.remote && !this.#uploader && !this.#options.sink) this.#openUploader();
     return this.#directory;
+  }
+
+  #openUploader(): void {
+    const { policy, acceptTimeoutMs: _a, closeTimeoutMs: _c, ...o } = this.#options.remote!;
+    const uploader = Uploader.create({ ...o, dir: this.dir, log: this.#log });
+    const closed = policy === 'closed';
+    uploader.on('lagging', (name, lagMs) => {
+      const recording = this.#byName.get(name);
+      const why = `sshcast: ${name}: its copy lags ${Math.round(lagMs / 1000)} s behind`;
+      this.#log(`${why}; ${closed && recording ? 'ending session' : 'the session goes on'}`);
+      if (closed) recording?.endSession(REMOTE_LAG_MESSAGE);
+    });
+    uploader.on('caught-up', (name) => this.#log(`sshcast: ${name}: its copy caught up`));
+    this.#uploader = uploader;
+  }
+
+  /**
+   * The uploader of the `remote` option (undefined without one, or before the first recording or
+   * `check()`): its progress per recording, `flush()`, and its `lagging` and `shipped` events.
+   */
+  get remote(): Uploader | undefined {
+    return this.#uploader;
   }
 
   /**
@@ -251,6 +297,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       onWriteFailure: o.onWriteFailure ?? 'continue',
     });
     if (sealed) this.#sealing?.watch(sealed, recording, o.onWriteFailure ?? 'continue');
+    if (created !== undefined && this.#uploader) this.#ship(recording, created, sink as FileSink);
     recording.on('failure', (err) => {
       const goesOn =
         err instanceof SealWriteError
@@ -280,6 +327,45 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     return { size, free: free - queued };
   }
 
+  // Ships the recording's file as it grows; with the `closed` policy the session waits until a
+  // collector accepted it, and is refused (the file removed) when none does.
+  #ship(recording: Recording, name: string, sink: FileSink): void {
+    const uploader = this.#uploader!;
+    const remote = this.#options.remote!;
+    this.#byName.set(name, recording);
+    const saved = uploader.opened(name);
+    saved.catch((err: unknown) => this.#log(`sshcast: ${name}: ${(err as Error).message}`));
+    uploader.grew(name, sink.bytesWritten);
+    sink.onWritten = (bytes) => uploader.grew(name, bytes);
+    recording.once('close', () => {
+      this.#byName.delete(name);
+      uploader.closed(name, sink.bytesWritten);
+    });
+    if (remote.policy !== 'closed') return;
+    const accepted = Promise.all([
+      saved,
+      uploader.accepted(name, remote.acceptTimeoutMs ?? 10_000),
+    ]);
+    recording.waitFor(
+      accepted.then(
+        () => undefined,
+        async (err: unknown) => {
+          const error = new RecordingStartError(
+            `cannot start recording: ${(err as Error).message}`,
+            { cause: err },
+          );
+          this.#log(`sshcast: ${error.message}; session refused`);
+          this.emit('start-failure', error, true);
+          this.#byName.delete(name);
+          await uploader.forget(name);
+          await recording.finish();
+          this.#directory?.remove(name);
+          throw error;
+        },
+      ),
+    );
+  }
+
   #createFileSink(): [FileSink, string] {
     const dir = this.#dirHandle();
     const o = this.#options;
@@ -296,11 +382,28 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     return this.#open;
   }
 
-  /** Finishes every open recording (without an exit status) and releases the directory. */
+  /**
+   * Finishes every open recording (without an exit status) and releases the directory. With a
+   * remote, waits (up to its `closeTimeoutMs`) for the uploads to be acknowledged, then stops
+   * the uploader; what is left is shipped by the next Recorder on this directory.
+   */
   async close(): Promise<void> {
     await Promise.all([...this.#open].map((r) => r.finish()));
     await this.#sealing?.stop();
     this.#sealing = undefined;
+    const uploader = this.#uploader;
+    if (uploader) {
+      this.#uploader = undefined;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        uploader.flush(),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, this.#options.remote?.closeTimeoutMs ?? 5000);
+        }),
+      ]);
+      clearTimeout(timer);
+      await uploader.close();
+    }
     this.#directory?.close();
     this.#directory = undefined;
   }

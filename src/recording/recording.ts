@@ -31,6 +31,11 @@ export interface RecordingEvents {
   failure: [error: SinkWriteError, action: WriteFailurePolicy];
   /** The recording is finished and closed. */
   close: [];
+  /**
+   * The recorder's policy ends the session (a `closed` remote whose copy lags too far): the host
+   * tells the client `message` and hangs up. The recording goes on until the session ends.
+   */
+  'end-session': [message: string];
 }
 
 export class Recording extends EventEmitter<RecordingEvents> {
@@ -38,6 +43,7 @@ export class Recording extends EventEmitter<RecordingEvents> {
   readonly #recordInput: boolean;
   readonly #decoders = new Map<string, Utf8StreamDecoder>();
   #finished: Promise<void> | undefined;
+  #accepted: Promise<void> | undefined;
 
   /** @internal Use Recorder.start(), or Recording.inactive(). */
   constructor(
@@ -60,6 +66,26 @@ export class Recording extends EventEmitter<RecordingEvents> {
   /** Whether this recording writes anything (false when off, after a failure, or finished). */
   get active(): boolean {
     return this.#writer !== undefined && !this.#writer.failed && !this.#finished;
+  }
+
+  /**
+   * For a recorder whose remote policy is `closed`: resolves when a collector accepted this
+   * recording's upload, rejects (with an UploadStartError) when none did; the session must not
+   * start before, and is refused with START_FAILURE_MESSAGE on a rejection. Undefined otherwise:
+   * the session starts at once.
+   */
+  get accepted(): Promise<void> | undefined {
+    return this.#accepted;
+  }
+
+  /** @internal Set by the Recorder when the session must wait for a collector. */
+  waitFor(accepted: Promise<void>): void {
+    this.#accepted = accepted;
+  }
+
+  /** @internal The Recorder's policy ends the session with `message`. */
+  endSession(message: string): void {
+    if (!this.#finished) this.emit('end-session', message);
   }
 
   /** Whether input (`i` events) is recorded. */

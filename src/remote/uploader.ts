@@ -18,7 +18,7 @@
  * {@link Uploader.grew} after each write with the bytes of complete lines in the file, and
  * {@link Uploader.closed} when it is finished.
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, SshcastError } from '../errors.js';
@@ -135,6 +135,11 @@ class WriteTimes {
   }
 }
 
+interface AcceptWaiter {
+  resolve(): void;
+  reject(why: string): void;
+}
+
 interface Shipment {
   local: string;
   remote: string;
@@ -152,11 +157,16 @@ interface Shipment {
   lagging: boolean;
   writes: WriteTimes;
   wake?: () => void;
-  acceptedWaiters: (() => void)[];
+  acceptedWaiters: AcceptWaiter[];
+  /** The device state lists it. */
+  saved: Promise<void>;
+  /** Forgotten: stop. */
+  cancelled?: boolean;
   flushWaiters: { target: number; resolve: () => void }[];
   running?: Promise<void>;
 }
 
+const b64 = (s: string) => Buffer.from(s).toString('base64');
 const enc = (s: string) => s.split('/').map(encodeURIComponent).join('/');
 
 export class Uploader extends EventEmitter<UploaderEvents> {
@@ -167,6 +177,9 @@ export class Uploader extends EventEmitter<UploaderEvents> {
   #closed = false;
   readonly #stop = new AbortController();
   #lagTimer: NodeJS.Timeout | undefined;
+  #ledgerTimer: NodeJS.Timeout | undefined;
+  #ledgerSize = -1;
+  #resumed: Promise<void> = Promise.resolve();
 
   private constructor(options: UploaderOptions, state: DeviceState) {
     super();
@@ -182,6 +195,8 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       log: (m) => (options.log ?? defaultLog)(`upload: ${m}`),
     };
     this.#state = state;
+    // Every request in flight listens to it: one per upload, any number of them.
+    setMaxListeners(0, this.#stop.signal);
   }
 
   /**
@@ -189,6 +204,16 @@ export class Uploader extends EventEmitter<UploaderEvents> {
    * (recordings the last run did not finish shipping are finished at their size on disk).
    */
   static async open(options: UploaderOptions): Promise<Uploader> {
+    const uploader = Uploader.create(options);
+    await uploader.#resumed;
+    return uploader;
+  }
+
+  /**
+   * {@link Uploader.open} without waiting: the options and the state file are checked at once
+   * (a ConfigError), the unfinished uploads resumed in the background.
+   */
+  static create(options: UploaderOptions): Uploader {
     if (options.urls.length === 0) throw new ConfigError('no collector URL');
     for (const u of options.urls)
       if (!/^https?:\/\/[^/]+\/?$/.test(u))
@@ -196,9 +221,15 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     if (!DEVICE_PATTERN.test(options.device))
       throw new ConfigError(`device name ${JSON.stringify(options.device)} is not allowed`);
     const uploader = new Uploader(options, DeviceState.open(options.dir, options.device));
-    await uploader.#resume();
+    uploader.#resumed = uploader.#resume().catch((err: unknown) => {
+      uploader.#o.log(`resuming: ${err instanceof Error ? err.message : String(err)}`);
+    });
     uploader.#lagTimer = setInterval(() => uploader.#checkLag(), 1000);
     uploader.#lagTimer.unref();
+    // The ledger (section 7) grows without telling anyone: look at its size as often as a
+    // batch goes out.
+    uploader.#ledgerTimer = setInterval(() => uploader.#pollLedger(), uploader.#o.batchMs);
+    uploader.#ledgerTimer.unref();
     return uploader;
   }
 
@@ -230,33 +261,63 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     return `${this.#o.urls[this.#current]!.replace(/\/$/, '')}/files/${enc(`${this.#o.device}/${s.remote}`)}`;
   }
 
-  /** Resolves once the device state lists recording `name` (so a restart will finish it). */
-  async opened(name: string): Promise<void> {
-    if (this.#closed) throw new UploadStartError('the uploader is closed');
+  /**
+   * Starts shipping recording `name` (a file directly in the directory), at once; resolves once
+   * the device state lists it (so a restart will finish it).
+   */
+  opened(name: string): Promise<void> {
+    if (this.#closed) return Promise.reject(new UploadStartError('the uploader is closed'));
     if (!uploadKind(name) || name.includes('/'))
-      throw new ConfigError(`${name}: not a recording file name`);
-    if (this.#shipments.has(name)) return;
+      return Promise.reject(new ConfigError(`${name}: not a recording file name`));
+    const existing = this.#shipments.get(name);
+    if (existing) return existing.saved;
     const u: PendingUpload = { local: name, remote: name };
-    await this.#state.set(u);
-    this.#start(u, 0);
+    return this.#start(u, 0, this.#state.set(u)).saved;
   }
 
-  /** Resolves when a collector has accepted the upload of `name`; rejects after `timeoutMs`. */
+  /**
+   * Resolves when a collector has accepted the upload of `name` (created it). Rejects with an
+   * UploadStartError when every collector failed to, or after `timeoutMs`.
+   */
   accepted(name: string, timeoutMs: number): Promise<void> {
     const s = this.#shipments.get(name);
     if (!s) return Promise.reject(new UploadStartError(`${name} is not being uploaded`));
     if (s.created) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        s.acceptedWaiters.splice(s.acceptedWaiters.indexOf(done), 1);
-        reject(new UploadStartError(`no collector accepted ${name} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const done = () => {
+      const timer = setTimeout(
+        () => waiter.reject(`no collector accepted ${name} within ${timeoutMs} ms`),
+        timeoutMs,
+      );
+      const settle = () => {
         clearTimeout(timer);
-        resolve();
+        s.acceptedWaiters.splice(s.acceptedWaiters.indexOf(waiter), 1);
       };
-      s.acceptedWaiters.push(done);
+      const waiter: AcceptWaiter = {
+        resolve: () => {
+          settle();
+          resolve();
+        },
+        reject: (why) => {
+          settle();
+          reject(new UploadStartError(why));
+        },
+      };
+      s.acceptedWaiters.push(waiter);
     });
+  }
+
+  /**
+   * Stops shipping `name` and forgets it (a recording whose session was refused, its file
+   * removed); what a collector already has of it stays there.
+   */
+  async forget(name: string): Promise<void> {
+    const s = this.#shipments.get(name);
+    if (!s) return;
+    s.cancelled = true;
+    s.wake?.();
+    this.#shipments.delete(name);
+    await s.running;
+    await this.#state.remove(name);
   }
 
   /**
@@ -321,8 +382,25 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     this.#closed = true;
     this.#stop.abort();
     clearInterval(this.#lagTimer);
+    clearInterval(this.#ledgerTimer);
     for (const s of this.#shipments.values()) s.wake?.();
     await Promise.all([...this.#shipments.values()].map((s) => s.running));
+  }
+
+  // The ledger's complete lines: its size up to the last newline, read only past what was seen.
+  #pollLedger(): void {
+    if (this.#closed) return;
+    const file = path.join(this.#o.dir, LEDGER_FILE);
+    let size: number;
+    try {
+      size = fs.statSync(file).size;
+    } catch {
+      return;
+    }
+    if (size === this.#ledgerSize) return;
+    this.#ledgerSize = size;
+    const whole = completeLines(file, size);
+    if (whole > 0) this.grew(LEDGER_FILE, whole);
   }
 
   #ledger(): Shipment | undefined {
@@ -358,7 +436,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       );
   }
 
-  #start(u: PendingUpload, size: number): Shipment {
+  #start(u: PendingUpload, size: number, saved: Promise<void> = Promise.resolve()): Shipment {
     const s: Shipment = {
       local: u.local,
       remote: u.remote,
@@ -373,6 +451,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       writes: new WriteTimes(),
       acceptedWaiters: [],
       flushWaiters: [],
+      saved,
     };
     if (size > 0) s.writes.add(size, this.#o.now());
     this.#shipments.set(u.remote, s);
@@ -405,7 +484,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     const base = this.#o.urls[this.#current]!.replace(/\/$/, '');
     const res = await this.#request(s, 'POST', `${base}/files`, {
       'upload-defer-length': '1',
-      'upload-metadata': `name ${Buffer.from(s.remote).toString('base64')}`,
+      'upload-metadata': `name ${b64(s.remote)},device ${b64(this.#o.device)}`,
     });
     if (res.status !== 201 && res.status !== 409)
       throw new HttpStatus(res.status, `creating ${s.remote}`, res.body);
@@ -418,7 +497,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       created: true,
       ...(s.length !== undefined ? { length: s.length } : {}),
     });
-    for (const w of s.acceptedWaiters.splice(0)) w();
+    for (const w of [...s.acceptedWaiters]) w.resolve();
   }
 
   async #head(s: Shipment): Promise<void> {
@@ -492,7 +571,12 @@ export class Uploader extends EventEmitter<UploaderEvents> {
   async #run(s: Shipment): Promise<void> {
     let failures = 0;
     let tried = 0;
-    while (!this.#closed) {
+    try {
+      await s.saved; // listed in the state before its first request
+    } catch (err) {
+      this.#o.log(`saving the upload state: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    while (!this.#closed && !s.cancelled) {
       try {
         if (!s.created) await this.#create(s);
         if (s.acked === undefined) await this.#head(s);
@@ -517,7 +601,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
         failures = 0;
         tried = 0;
       } catch (err) {
-        if (this.#closed) return;
+        if (this.#closed || s.cancelled) return;
         const status = err instanceof HttpStatus ? err.status : undefined;
         s.acked = undefined;
         if (status === 409) continue; // the offset moved: ask it
@@ -527,8 +611,15 @@ export class Uploader extends EventEmitter<UploaderEvents> {
           this.#current = (this.#current + 1) % this.#o.urls.length;
           if (++tried < this.#o.urls.length) continue;
           tried = 0;
+          // Every collector failed: one waiting for a collector to accept it is told so.
+          if (!s.created)
+            for (const w of [...s.acceptedWaiters])
+              w.reject(`no collector accepted ${s.remote}: ${(err as Error).message}`);
         } else if (status !== 423) {
           this.#o.log((err as Error).message);
+          if (!s.created)
+            for (const w of [...s.acceptedWaiters])
+              w.reject(`no collector accepted ${s.remote}: ${(err as Error).message}`);
         }
         const delay = Math.min(this.#o.backoffMaxMs, this.#o.backoffMinMs * 2 ** failures++);
         await this.#sleep(s, delay * (0.5 + Math.random() / 2));
@@ -553,6 +644,29 @@ export class Uploader extends EventEmitter<UploaderEvents> {
         this.emit('lagging', s.remote, lag);
       }
     }
+  }
+}
+
+/** The bytes of `file` (of `size` bytes) up to and including its last newline; 0 if none. */
+function completeLines(file: string, size: number): number {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch {
+    return 0;
+  }
+  try {
+    const buf = Buffer.alloc(Math.min(size, 64 * 1024));
+    for (let end = size; end > 0;) {
+      const start = Math.max(0, end - buf.length);
+      const n = fs.readSync(fd, buf, 0, end - start, start);
+      const nl = buf.subarray(0, n).lastIndexOf(10);
+      if (nl >= 0) return start + nl + 1;
+      end = start;
+    }
+    return 0;
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

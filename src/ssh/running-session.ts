@@ -63,12 +63,17 @@ export class RunningSession {
     channel.on('error', () => this.#gone());
     recording.on('failure', (_err, action) => {
       this.#release('recording');
-      if (action === 'terminate' && !this.#terminated) {
-        this.#terminated = true;
-        if (!this.#clientGone) channel.stderr.write(WRITE_FAILURE_MESSAGE + (pty ? '\r\n' : '\n'));
-        proc.kill('SIGHUP');
-      }
+      if (action === 'terminate') this.#terminate(WRITE_FAILURE_MESSAGE);
     });
+    recording.on('end-session', (message) => this.#terminate(message));
+  }
+
+  // The policy ends the session: the client is told why, the process hung up.
+  #terminate(message: string): void {
+    if (this.#terminated || this.#done) return;
+    this.#terminated = true;
+    if (!this.#clientGone) this.#channel.stderr.write(message + (this.#pty ? '\r\n' : '\n'));
+    this.#proc.kill('SIGHUP');
   }
 
   resize(cols: number, rows: number): void {

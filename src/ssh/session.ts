@@ -181,6 +181,33 @@ class SessionRequests {
       void recording.finish();
       return;
     }
+    // A recorder that must have a collector's copy (remote policy `closed`) says when it has
+    // one. The channel is accepted first: ssh2 drops a late accept once the client has sent EOF,
+    // which OpenSSH does at once for `ssh host cmd </dev/null`. Until then its input waits.
+    const accepted = recording.accepted;
+    if (!accepted) return this.#run(channel, launch, recording);
+    let closed = false;
+    channel.once('close', () => (closed = true));
+    accepted.then(
+      () => {
+        if (!closed) return this.#run(channel, launch, recording);
+        void recording.finish();
+      },
+      () => {
+        void recording.finish();
+        if (!closed) endChannel(channel, 1, START_FAILURE_MESSAGE, term !== undefined);
+      },
+    );
+  }
+
+  #run(
+    channel: ssh2.ServerChannel,
+    launch: ReturnType<typeof launchCommand>,
+    recording: Recording,
+  ): void {
+    const identity = this.#identity;
+    const term = this.#term;
+    const log = this.#log;
     try {
       const proc = spawnSession({
         command: launch,

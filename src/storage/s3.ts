@@ -283,16 +283,18 @@ export class S3Store implements ObjectStore {
 
   async compose(key: string, pieces: Piece[], length: number): Promise<void> {
     if (length <= SINGLE_PUT_BYTES) {
-      await this.#send('put', key, () =>
-        this.#client.send(
+      await this.#send('put', key, () => {
+        const abort = new AbortController();
+        return this.#client.send(
           new PutObjectCommand({
             Bucket: this.#bucket,
             Key: this.#key(key),
-            Body: concatPieces(this, pieces),
+            Body: concatPieces(this, pieces, abort),
             ContentLength: length,
           }),
-        ),
-      );
+          { abortSignal: abort.signal },
+        );
+      });
       this.stats.uploadedBytes += length;
       return;
     }
@@ -323,18 +325,20 @@ export class S3Store implements ObjectStore {
           this.stats.copiedBytes += n;
           parts.push({ PartNumber, ETag: out.CopyPartResult?.ETag });
         } else {
-          const out = await this.#send('part', key, () =>
-            this.#client.send(
+          const out = await this.#send('part', key, () => {
+            const abort = new AbortController();
+            return this.#client.send(
               new UploadPartCommand({
                 Bucket: this.#bucket,
                 Key: this.#key(key),
                 UploadId: uploadId,
                 PartNumber,
-                Body: concatPieces(this, part.pieces),
+                Body: concatPieces(this, part.pieces, abort),
                 ContentLength: part.length,
               }),
-            ),
-          );
+              { abortSignal: abort.signal },
+            );
+          });
           this.stats.uploadedBytes += part.length;
           parts.push({ PartNumber, ETag: out.ETag });
         }
@@ -407,8 +411,16 @@ export function* planParts(pieces: Piece[], partBytes: number): Generator<Planne
 }
 
 /** One stream of the pieces' bytes in order, each read from the store when its turn comes. */
-export function concatPieces(store: ObjectStore, pieces: Piece[]): Readable {
+export function concatPieces(
+  store: ObjectStore,
+  pieces: Piece[],
+  abort?: AbortController,
+): Readable {
   const out = new PassThrough();
+  // A read that fails after the request consuming `out` gave up would be an 'error' nobody
+  // listens to, which ends the process (seen with a Swift too loaded to accept connections):
+  // the failure goes to `abort`, which cancels that request.
+  out.on('error', () => {});
   void (async () => {
     try {
       for (const p of pieces) {
@@ -425,6 +437,7 @@ export function concatPieces(store: ObjectStore, pieces: Piece[]): Readable {
       out.end();
     } catch (err) {
       out.destroy(err as Error);
+      abort?.abort(err);
     }
   })();
   return out;

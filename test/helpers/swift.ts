@@ -88,7 +88,19 @@ export async function makeBucket(info: SwiftInfo, prefix = 'sshcast'): Promise<s
   const name = `${prefix}-${crypto.randomBytes(6).toString('hex')}`;
   const client = s3Client(info);
   try {
-    await client.send(new CreateBucketCommand({ Bucket: name }));
+    // A Swift just started, on a loaded machine, may answer 503 ("Please reduce your request
+    // rate") while its container server settles: ask again, a bounded number of times.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await client.send(new CreateBucketCommand({ Bucket: name }));
+        break;
+      } catch (err) {
+        const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata
+          ?.httpStatusCode;
+        if (status !== 503 || attempt >= 10) throw err;
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+      }
+    }
   } finally {
     client.destroy();
   }

@@ -267,6 +267,22 @@ describe('Uploader', () => {
     expect((await current!.read(0, 1 << 20)).toString()).toBe(entry(0, 2000));
   }, 60_000);
 
+  it('ships the ledger untold, as sealing writes it: complete lines only', async () => {
+    const c = await collector();
+    const dir = tempDir('dev-');
+    const up = await uploader({ urls: [c.url], dir });
+    fs.mkdirSync(path.join(dir, '.sshcast'), { recursive: true, mode: 0o700 });
+    const ledger = path.join(dir, LEDGER_FILE);
+    const line = `{"seq":0,"epoch":0,"time":3000,"prev":"${'0'.repeat(64)}","kind":"init"}\n`;
+    // A whole line and the start of the next: only the whole line goes.
+    fs.writeFileSync(ledger, line + '{"seq":1,', { mode: 0o600 });
+    const stored = async () =>
+      (await openStored(c.store, DEVICES.a.device, '.sshcast/ledger-3000.jsonl'))?.read(0, 1 << 20);
+    await until(async () => (await stored())?.toString() === line);
+    fs.appendFileSync(ledger, '"time":3001}\n');
+    await until(async () => (await stored())?.equals(fs.readFileSync(ledger)) ?? false);
+  }, 60_000);
+
   it('backs off exponentially, capped at backoffMaxMs, while the collector fails', async () => {
     const seen: { method: string; at: number }[] = [];
     const failing = http.createServer((req, res) => {
