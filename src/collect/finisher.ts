@@ -19,7 +19,7 @@ import { receiptsOf } from '../storage/reader.js';
 import type { ObjectStore } from '../storage/objects.js';
 import type { FaultHook } from './faults.js';
 import type { UploadStore } from './tus-store.js';
-import type { Logger } from '../log.js';
+import { escapingLogger, type Logger } from '../log.js';
 
 export interface FinisherOptions {
   store: ObjectStore;
@@ -50,7 +50,7 @@ export class Finisher {
     this.#uploads = options.uploads;
     this.#idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
     this.#faults = options.faults ?? (() => {});
-    this.#log = options.log ?? (() => {});
+    this.#log = options.log ? escapingLogger(options.log) : () => {};
   }
 
   /** Composes `id` if it is complete; one run per upload at a time. Never rejects. */

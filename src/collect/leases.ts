@@ -26,7 +26,7 @@ import { genKey, segmentKey, uploadDir, type GenRecord } from '../storage/layout
 import type { ObjectStore } from '../storage/objects.js';
 import type { FaultHook } from './faults.js';
 import { TusError } from './errors.js';
-import type { Logger } from '../log.js';
+import { escapingLogger, type Logger } from '../log.js';
 
 export interface LeaseOptions {
   /** A lease not renewed for this long may be taken over. Default 10 s. */
@@ -89,7 +89,7 @@ export class Leases {
     this.#settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
     this.#faults = options.faults ?? (() => {});
     this.#now = options.now ?? (() => performance.now());
-    this.#log = options.log ?? (() => {});
+    this.#log = options.log ? escapingLogger(options.log) : () => {};
   }
 
   #lost(h: HeldUpload): void {

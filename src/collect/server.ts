@@ -25,7 +25,7 @@ import { bearer, type Tokens } from './tokens.js';
 import { UploadStore } from './tus-store.js';
 import { parseUploadId, uploadId, uploadKind } from '../storage/layout.js';
 import type { ObjectStore } from '../storage/objects.js';
-import { defaultLog, type Logger } from '../log.js';
+import { escapingLogger, type Logger } from '../log.js';
 
 /** The path uploads live under. */
 export const UPLOAD_PATH = '/files';
@@ -74,7 +74,7 @@ function reply(res: http.ServerResponse, status: number, text: string, headers =
 
 /** Starts a collector; resolves once it accepts connections. */
 export async function startCollector(options: CollectorOptions): Promise<Collector> {
-  const logTo = options.log ?? defaultLog;
+  const logTo = escapingLogger(options.log);
   const log: Logger = (m) => logTo(`collect: ${m}`);
   const { store, tokens } = options;
   const leases = new Leases(store, {

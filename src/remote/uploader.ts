@@ -25,7 +25,7 @@ import { ConfigError, SshcastError } from '../errors.js';
 import { DEVICE_PATTERN, LEDGER_NAME_PATTERN, ledgerName, uploadKind } from '../storage/layout.js';
 import { NetworkError, send, type Response } from './http.js';
 import { DeviceState, STATE_DIR, type PendingUpload } from './state.js';
-import { defaultLog, type Logger } from '../log.js';
+import { escapingLogger, type Logger } from '../log.js';
 
 /** The ledger's path in the recording directory (DESIGN.md section 7). */
 export const LEDGER_FILE = `${STATE_DIR}/ledger.jsonl`;
@@ -170,6 +170,8 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 const enc = (s: string) => s.split('/').map(encodeURIComponent).join('/');
 
 export class Uploader extends EventEmitter<UploaderEvents> {
+  /** One line to the log, escaped, as `upload: …`. */
+  readonly #log: Logger;
   readonly #o: Required<Omit<UploaderOptions, 'ca'>> & { ca?: string | Buffer };
   readonly #state: DeviceState;
   readonly #shipments = new Map<string, Shipment>();
@@ -183,6 +185,8 @@ export class Uploader extends EventEmitter<UploaderEvents> {
 
   private constructor(options: UploaderOptions, state: DeviceState) {
     super();
+    const log = escapingLogger(options.log);
+    this.#log = (m) => log(`upload: ${m}`);
     this.#o = {
       batchMs: 250,
       maxBatchBytes: 8 * 1024 * 1024,
@@ -192,7 +196,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       maxLagMs: 30_000,
       now: () => performance.now(),
       ...options,
-      log: (m) => (options.log ?? defaultLog)(`upload: ${m}`),
+      log: this.#log,
     };
     this.#state = state;
     // Every request in flight listens to it: one per upload, any number of them.
@@ -222,7 +226,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       throw new ConfigError(`device name ${JSON.stringify(options.device)} is not allowed`);
     const uploader = new Uploader(options, DeviceState.open(options.dir, options.device));
     uploader.#resumed = uploader.#resume().catch((err: unknown) => {
-      uploader.#o.log(`resuming: ${err instanceof Error ? err.message : String(err)}`);
+      uploader.#log(`resuming: ${err instanceof Error ? err.message : String(err)}`);
     });
     uploader.#lagTimer = setInterval(() => uploader.#checkLag(), 1000);
     uploader.#lagTimer.unref();
@@ -246,7 +250,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       try {
         size = fs.statSync(file).size;
       } catch {
-        this.#o.log(`${u.local} is gone from the device; what the collector has of it stays`);
+        this.#log(`${u.local} is gone from the device; what the collector has of it stays`);
         await this.#state.remove(u.remote);
         continue;
       }
@@ -432,7 +436,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     this.#state
       .set(u)
       .catch((err: unknown) =>
-        this.#o.log(`saving the upload state: ${err instanceof Error ? err.message : String(err)}`),
+        this.#log(`saving the upload state: ${err instanceof Error ? err.message : String(err)}`),
       );
   }
 
@@ -574,7 +578,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     try {
       await s.saved; // listed in the state before its first request
     } catch (err) {
-      this.#o.log(`saving the upload state: ${err instanceof Error ? err.message : String(err)}`);
+      this.#log(`saving the upload state: ${err instanceof Error ? err.message : String(err)}`);
     }
     while (!this.#closed && !s.cancelled) {
       try {
@@ -616,7 +620,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
             for (const w of [...s.acceptedWaiters])
               w.reject(`no collector accepted ${s.remote}: ${(err as Error).message}`);
         } else if (status !== 423) {
-          this.#o.log((err as Error).message);
+          this.#log((err as Error).message);
           if (!s.created)
             for (const w of [...s.acceptedWaiters])
               w.reject(`no collector accepted ${s.remote}: ${(err as Error).message}`);

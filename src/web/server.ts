@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream';
 import type { LivenessRule } from '../live/liveness.js';
-import { defaultLog, type Logger } from '../log.js';
+import { escapingLogger, type Logger } from '../log.js';
 import { LedgerIndexReader, sealMark } from '../sealing/ledger-index.js';
 import { bearerToken, hostAllowed, hostForUrl, sameSecret } from './access.js';
 import { Audit, clientOf } from './audit.js';
@@ -121,7 +121,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     files.close();
     throw err;
   }
-  const audit = new Audit(options.log ?? defaultLog);
+  const audit = new Audit(escapingLogger(options.log));
   const live =
     files instanceof RecordingFiles ? new LiveStreams(files, audit, options.live) : undefined;
   let port = 0;
