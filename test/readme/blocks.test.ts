@@ -46,7 +46,22 @@ describe('codeBlocks', () => {
     expect(blocks.length).toBeGreaterThanOrEqual(5);
     expect(blocks.filter((b) => 'file' in b.kind).map((b) => b.kind)).toEqual([
       { file: 'server.mjs' },
+      { file: 'sshcast.pam' },
       { file: 'greeter.test.mjs' },
     ]);
+  });
+
+  it('shows the PAM file the package ships, rule for rule (examples/pam.d/sshcast)', () => {
+    const block = codeBlocks(fs.readFileSync(README, 'utf8')).find(
+      (b) => 'file' in b.kind && b.kind.file === 'sshcast.pam',
+    );
+    const rules = (text: string) =>
+      text.split('\n').filter((l) => l.trim() !== '' && !l.trimStart().startsWith('#'));
+    const shipped = fs.readFileSync(
+      path.join(path.dirname(README), 'examples/pam.d/sshcast'),
+      'utf8',
+    );
+    expect(rules(block!.body)).toEqual(rules(shipped));
+    expect(rules(shipped).length).toBeGreaterThan(10);
   });
 });
