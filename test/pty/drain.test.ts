@@ -37,39 +37,35 @@ async function sentinelOf(fd: number): Promise<Buffer> {
   }, 'the sentinel to be written');
 }
 
+/** A drain on a FIFO "slave", what it passes on, how often it ended, and its sentinel. */
+async function startDrain() {
+  const fd = loop();
+  const out: Buffer[] = [];
+  const calls = { done: 0 };
+  const drain = new Drain(
+    fd,
+    (c) => out.push(Buffer.from(c)),
+    () => calls.done++,
+    60_000,
+  );
+  return { fd, out, calls, drain, sentinel: await sentinelOf(fd) };
+}
+
 describe('the drain', () => {
   it('takes the sentinel out of the output and passes the rest on, in order', async () => {
-    const fd = loop();
-    const out: Buffer[] = [];
-    let done = 0;
-    const drain = new Drain(
-      fd,
-      (c) => out.push(Buffer.from(c)),
-      () => done++,
-      60_000,
-    );
-    const sentinel = await sentinelOf(fd);
+    const { fd, out, calls, drain, sentinel } = await startDrain();
     drain.take(Buffer.concat([Buffer.from('done'), sentinel.subarray(0, 5)]));
     drain.take(Buffer.concat([sentinel.subarray(5), Buffer.from('!')]));
     expect(Buffer.concat(out).toString()).toBe('done!');
-    expect([done, drain.seen]).toEqual([1, true]);
+    expect([calls.done, drain.seen]).toEqual([1, true]);
     fs.closeSync(fd);
   });
 
   it('a sentinel that comes after the timeout is still taken out, once', async () => {
-    const fd = loop();
-    const out: Buffer[] = [];
-    let done = 0;
-    const drain = new Drain(
-      fd,
-      (c) => out.push(Buffer.from(c)),
-      () => done++,
-      60_000,
-    );
-    const sentinel = await sentinelOf(fd);
+    const { fd, out, calls, drain, sentinel } = await startDrain();
     drain.take(Buffer.from('done'));
     drain.end(); // the timeout: the drain gives up and lets the output end
-    expect([done, drain.seen]).toEqual([1, false]);
+    expect([calls.done, drain.seen]).toEqual([1, false]);
     // The sentinel comes out late, through the drain or past it (the pty's path after the end).
     drain.take(Buffer.concat([Buffer.from(' late '), sentinel, Buffer.from('tail')]));
     const later = Buffer.concat([Buffer.from('text that looks like it: '), sentinel]);
