@@ -6,6 +6,7 @@ import { isUtf8 } from 'node:buffer';
 import type { Event, EventCode, Header } from './event.js';
 import { DEFAULT_SIZE } from './terminal.js';
 import { formatTime } from './time.js';
+import { escapeBytes, escapedMax, escapeView } from './json-escape.js';
 
 /** A JSON string literal with any lone surrogate replaced by U+FFFD. */
 export function jsonString(text: string): string {
@@ -82,14 +83,7 @@ export function lineBuffer(line: string): Buffer {
   return take(slabUsed + slab.write(line, slabUsed, 'utf8'));
 }
 
-// For each byte, how JSON.stringify escapes it (an empty string: not at all).
-const ESCAPES: Uint8Array[] = Array.from({ length: 256 }, (_, b) =>
-  b < 0x20 || b === 0x22 || b === 0x5c
-    ? Buffer.from(JSON.stringify(String.fromCharCode(b)).slice(1, -1), 'latin1')
-    : new Uint8Array(0),
-);
 const KEEP_BOM = new TextDecoder('utf-8', { ignoreBOM: true });
-const ESCAPED = new Uint8Array(256).map((_, b) => ESCAPES[b]!.length);
 
 /**
  * Encodes one event line straight from UTF-8 bytes, byte for byte the same as
@@ -101,22 +95,20 @@ export function encodeEventBytes(time: number, code: EventCode, data: Uint8Array
   if (!isUtf8(data))
     return lineBuffer(encodeEvent({ time, code, data: KEEP_BOM.decode(data) } as Event));
   const head = `[${formatTime(time)},"${code}","`;
-  const most = head.length + data.length * 6 + 3;
+  // Escaped first where that can be done in place, so the line's buffer has its exact size.
+  const escaped = escapeView(data);
+  const most = head.length + (escaped ? escaped.length : escapedMax(data.length)) + 3;
   const out = reserve(most) ?? Buffer.allocUnsafe(most);
   let o = out === slab ? slabUsed : 0;
   o += out.write(head, o, 'latin1');
-  const n = data.length;
-  for (let i = 0; i < n; i++) {
-    const b = data[i]!;
-    const len = ESCAPED[b]!;
-    if (len === 0) out[o++] = b;
-    else {
-      const e = ESCAPES[b]!;
-      for (let k = 0; k < len; k++) out[o++] = e[k]!;
-    }
-  }
+  if (escaped) {
+    out.set(escaped, o);
+    o += escaped.length;
+  } else o = escapeBytes(data, out, o);
   out[o++] = 0x22; // "
   out[o++] = 0x5d; // ]
   out[o++] = 0x0a; // LF
-  return out === slab ? take(o) : out.subarray(0, o);
+  if (out === slab) return take(o);
+  // A long line escaped in pieces had room for the worst case: keep only what it needs.
+  return o * 2 < out.length ? Buffer.from(out.subarray(0, o)) : out.subarray(0, o);
 }
