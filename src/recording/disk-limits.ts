@@ -296,8 +296,10 @@ export class DiskLimits {
     const { soft, hard } = this.#floors!;
     if (free < hard) return 'hard';
     if (free < soft) return 'soft';
-    this.#cut.clear();
-    this.#sinceCut.clear();
+    // Cleared only when there is something to clear: clear() gives even an empty Map a new
+    // table, which at one call a line was most of this method's cost.
+    if (this.#cut.size > 0) this.#cut.clear();
+    if (this.#sinceCut.size > 0) this.#sinceCut.clear();
     this.#lastCutFree = undefined;
     return 'ok';
   }
