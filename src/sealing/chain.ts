@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import type { ChainPoint } from './ledger.js';
 
 /** Room behind the previous digest for a line hashed in one call (see {@link chainStep}). */
-export const SCRATCH_SIZE = 32 + 4096;
+export const SCRATCH_SIZE = 32 + 64 * 1024;
 
 /**
  * The chain's step: c(n) from c(n-1) (undefined for line 1) and line n. Self-contained (it uses
