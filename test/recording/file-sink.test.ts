@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileSink, type FileOps } from '../../src/recording/file-sink.js';
+import { BATCH_BYTES, FileSink, type FileOps } from '../../src/recording/file-sink.js';
 import { SinkWriteError } from '../../src/errors.js';
 
 let dir: string;
@@ -166,5 +166,71 @@ describe('FileSink', () => {
     sink.write(Buffer.from('x\n'));
     await sink.close();
     expect(order).toEqual(['fsync', 'close']);
+  });
+});
+
+describe('FileSink batches lines', () => {
+  function counting(): { ops: FileOps; calls: number[] } {
+    const calls: number[] = [];
+    const ops: FileOps = {
+      writev: (f, bufs, cb) => {
+        calls.push(bufs.length);
+        fs.writev(f, bufs, (err, n) => cb(err, n));
+      },
+      ftruncate: fs.ftruncate,
+      fsync: fs.fsync,
+      close: fs.close,
+    };
+    return { ops, calls };
+  }
+  const line = (i: number, n = 20) => Buffer.from(`[${i},"o","${'y'.repeat(n)}"]\n`);
+
+  it('writes the lines of a flood in few system calls, each line whole and in order', async () => {
+    const { fd, file } = open();
+    const { ops, calls } = counting();
+    const sink = new FileSink(fd, file, { fs: ops });
+    const lines = Array.from({ length: 200 }, (_, i) => line(i));
+    for (const l of lines) sink.write(l); // one turn of the event loop, as a flood comes
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls).toEqual([200]); // without the batch window: 1 line, then the other 199
+    await sink.close();
+    expect(fs.readFileSync(file)).toEqual(Buffer.concat(lines));
+  });
+
+  it('writes a line within its batch window even when nothing follows it', async () => {
+    const { fd, file } = open();
+    const { ops, calls } = counting();
+    const sink = new FileSink(fd, file, { fs: ops, batchMs: 5 });
+    sink.write(line(1));
+    expect(calls).toEqual([]);
+    await new Promise((r) => setTimeout(r, 40));
+    expect(calls).toEqual([1]);
+    expect(sink.bytesWritten).toBe(line(1).length);
+    await sink.close();
+  });
+
+  it(`writes ${BATCH_BYTES} bytes of waiting lines at once, and close() writes what waits`, async () => {
+    const { fd, file } = open();
+    const { ops, calls } = counting();
+    const sink = new FileSink(fd, file, { fs: ops, batchMs: 60_000 });
+    const big = line(1, BATCH_BYTES);
+    sink.write(line(0));
+    sink.write(big);
+    expect(calls).toEqual([2]); // the queue reached BATCH_BYTES: no wait
+    const last = line(2);
+    sink.write(last);
+    const started = Date.now();
+    await sink.close(); // does not wait the minute of the window
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(fs.readFileSync(file)).toEqual(Buffer.concat([line(0), big, last]));
+  });
+
+  it('writes each line at once with batchMs 0', async () => {
+    const { fd, file } = open();
+    const { ops, calls } = counting();
+    const sink = new FileSink(fd, file, { fs: ops, batchMs: 0 });
+    sink.write(line(1));
+    expect(calls).toEqual([1]);
+    await sink.close();
   });
 });
