@@ -5,8 +5,8 @@
  *
  * A flood of output is hashed on one worker thread per process, in batches of up to 256 KiB, so
  * the writer's thread keeps its speed (SHA-256 of every byte on the writer's thread cost a fifth of
- * its throughput); the few KiB a turn of an ordinary session are hashed on the writer's thread,
- * where they cost less than a message to the worker. The header is hashed at once, so a
+ * its throughput). Lines wait up to 2 ms for more: the few KiB an ordinary session gives in that
+ * time are hashed on the writer's thread, where they cost less than a message to the worker. The header is hashed at once, so a
  * recording's `open` entry can be written when it starts. Memory stays bounded: past
  * {@link MAX_IN_FLIGHT} bytes waiting for the worker, the writer waits for it.
  */
@@ -17,6 +17,11 @@ import type { ChainPoint } from './ledger.js';
 
 /** Lines are sent to the worker in batches of about this many bytes (or at the next turn). */
 const BATCH_BYTES = 256 * 1024;
+/**
+ * Lines wait this long for more before they are hashed (a batch also goes at BATCH_BYTES). A
+ * pty gives 4 KiB a turn of the event loop: hashed every turn, a flood never reached the worker.
+ */
+const BATCH_MS = 2;
 /** A flush of at most this many bytes is hashed on the writer's thread when the worker is idle. */
 const INLINE_BYTES = 64 * 1024;
 /** Bytes sent to the worker and not yet hashed, above which the writer waits. */
@@ -158,10 +163,16 @@ export class LineHasher {
   #inFlight = 0;
   #waiters: (() => void)[] = [];
   #disposed = false;
+  readonly #batchMs: number;
+  #workerBytes = 0;
 
-  /** `file` says how many bytes of whole lines are in the file (a FileSink's `bytesWritten`). */
-  constructor(file: WrittenBytes, options: { worker?: boolean } = {}) {
+  /**
+   * `file` says how many bytes of whole lines are in the file (a FileSink's `bytesWritten`).
+   * `batchMs` (default {@link BATCH_MS}): how long lines wait for more before they are hashed.
+   */
+  constructor(file: WrittenBytes, options: { worker?: boolean; batchMs?: number } = {}) {
     this.#file = file;
+    this.#batchMs = options.batchMs ?? BATCH_MS;
     this.#worker = options.worker === false ? undefined : HashWorker.get();
     this.#id =
       this.#worker?.register({
@@ -187,13 +198,18 @@ export class LineHasher {
     if (this.#pendingBytes >= BATCH_BYTES) this.#flush();
     else if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(() => this.#flush());
+      setTimeout(() => this.#flush(), this.#batchMs);
     }
   };
 
   /** The chain through the header, once the hook has seen it (in the file or not yet). */
   header(): ChainPoint | undefined {
     return this.#header;
+  }
+
+  /** @internal Bytes sent to the worker thread to hash. */
+  get workerBytes(): number {
+    return this.#workerBytes;
   }
 
   /** Lines the hook has seen. */
@@ -236,6 +252,7 @@ export class LineHasher {
     // With nothing out, this thread knows the chain's head (it may have hashed the last lines).
     const prev = this.#inFlight === 0 ? this.#last : undefined;
     this.#inFlight++;
+    this.#workerBytes += bytes;
     this.#worker.post(this.#id, prev, data, relative);
   }
 

@@ -204,7 +204,8 @@ describe('Recorder', () => {
     r.on('write-failure', (e) => hostSaw.push(e));
     rec.output('first');
     // Above the sink's high-water mark only if it queued: a batch written at once returns true.
-    if (!rec.output('x'.repeat(300_000))) await new Promise((res) => rec.once('drain', res));
+    if (!rec.output('x'.repeat(300_000)))
+      await new Promise<void>((res) => rec.once('drain', () => res()));
     fail = true;
     rec.output('second');
     await new Promise<void>((res) => (seen.length ? res() : rec.once('failure', () => res())));

@@ -53,4 +53,24 @@ describe('LineHasher', () => {
       h.dispose();
     });
   }
+
+  it('sends a flood that comes 4 KiB a turn, as from a pty, to the worker', async () => {
+    const file = { bytesWritten: 0 };
+    const h = new LineHasher(file, { batchMs: 50 });
+    const all: Buffer[] = [Buffer.from('{"version":2,"width":80,"height":24}\n')];
+    h.onLine(all[0]!);
+    for (let i = 0; i < 200 && h.workerBytes === 0; i++) {
+      const l = line(i, 4096);
+      all.push(l);
+      h.onLine(l);
+      await turn();
+    }
+    // With a batch each turn (setImmediate), every 4 KiB was hashed on this thread.
+    expect(h.workerBytes).toBeGreaterThan(64 * 1024);
+    await h.drained();
+    const whole = Buffer.concat(all);
+    file.bytesWritten = whole.length;
+    expect(h.point()?.chain).toBe(chainOf(whole).chain);
+    h.dispose();
+  });
 });
