@@ -29,9 +29,16 @@ export interface FinisherOptions {
   idleMs?: number;
   faults?: FaultHook;
   log?: Logger;
+  /** Uploads composed at once; the rest wait their turn. Default {@link DEFAULT_FINISHING}. */
+  concurrency?: number;
 }
 
 export const DEFAULT_IDLE_MS = 60 * 60 * 1000;
+/**
+ * Composing is a burst of requests per upload (list, read, write, delete): 300 sessions ending
+ * together on one Swift node, all composed at once, left half of them unfinished after 120 s.
+ */
+export const DEFAULT_FINISHING = 8;
 
 export class Finisher {
   readonly #store: ObjectStore;
@@ -43,6 +50,9 @@ export class Finisher {
   readonly #running = new Map<string, Promise<void>>();
   /** Finished uploads whose leftovers are gone (so a sweep skips them). */
   readonly #clean = new Set<string>();
+  readonly #concurrency: number;
+  #active = 0;
+  readonly #queue: (() => void)[] = [];
 
   constructor(options: FinisherOptions) {
     this.#store = options.store;
@@ -51,6 +61,23 @@ export class Finisher {
     this.#idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
     this.#faults = options.faults ?? (() => {});
     this.#log = options.log ? escapingLogger(options.log) : () => {};
+    this.#concurrency = Math.max(1, options.concurrency ?? DEFAULT_FINISHING);
+  }
+
+  /** Uploads being composed now (at most `concurrency`). */
+  get active(): number {
+    return this.#active;
+  }
+
+  async #turn<T>(run: () => Promise<T>): Promise<T> {
+    while (this.#active >= this.#concurrency) await new Promise<void>((r) => this.#queue.push(r));
+    this.#active++;
+    try {
+      return await run();
+    } finally {
+      this.#active--;
+      this.#queue.shift()?.();
+    }
   }
 
   /** Composes `id` if it is complete; one run per upload at a time. Never rejects. */
@@ -66,7 +93,7 @@ export class Finisher {
   #once(id: string, run: () => Promise<void>): Promise<void> {
     const running = this.#running.get(id);
     if (running) return running;
-    const p = run()
+    const p = this.#turn(run)
       .catch((err: unknown) =>
         this.#log(`finishing ${id}: ${err instanceof Error ? err.message : String(err)}`),
       )

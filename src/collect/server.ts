@@ -51,6 +51,8 @@ export interface CollectorOptions {
   segmentBytes?: number;
   /** PATCH bytes held in memory at once. */
   bufferBytes?: number;
+  /** Uploads composed at once (finisher.ts). Default 8. */
+  finishing?: number;
   faults?: FaultHook;
   log?: Logger;
   /** Milliseconds, monotonic, for lease renewals; injectable for simulations. */
@@ -103,6 +105,7 @@ export async function startCollector(options: CollectorOptions): Promise<Collect
     uploads,
     log,
     ...(options.idleMs !== undefined ? { idleMs: options.idleMs } : {}),
+    ...(options.finishing !== undefined ? { concurrency: options.finishing } : {}),
     ...(options.faults ? { faults: options.faults } : {}),
   });
 

@@ -131,3 +131,57 @@ describe('the finisher', () => {
     expect(store.stats.uploadedBytes / offset).toBeLessThanOrEqual(2.02);
   }, 120_000);
 });
+
+describe('the finisher under many endings at once', () => {
+  it('composes at most `finishing` uploads at a time, and finishes every one', async () => {
+    const root = tempDir('store-');
+    let now = 0;
+    let most = 0;
+    class CountingStore extends DirStore {
+      override async compose(...args: Parameters<DirStore['compose']>): Promise<void> {
+        most = Math.max(most, ++now);
+        try {
+          await new Promise((r) => setTimeout(r, 20)); // a slow store: composes overlap
+          return await super.compose(...args);
+        } finally {
+          now--;
+        }
+      }
+    }
+    const store = new CountingStore(root);
+    const c = await startCollector({
+      store,
+      tokens: parseTokens(TOKENS_TEXT),
+      finishing: 3,
+      sweepMs: 0,
+      log: () => {},
+    });
+    cleanups.push(() => c.close());
+    const dir = tempDir('dev-');
+    const up = await Uploader.open({
+      urls: [c.url],
+      token: DEVICES.a.token,
+      device: DEVICES.a.device,
+      dir,
+      batchMs: 20,
+      log: () => {},
+    });
+    cleanups.push(() => up.close());
+    const feeds = await Promise.all(
+      Array.from({ length: 12 }, () => startFeed(up, dir, { tickMs: 5 })),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    await Promise.all(feeds.map((f) => f.stop(true)));
+    for (const f of feeds) await shipped(up, f.name);
+    await until(async () => {
+      await c.finisher.idle();
+      return feeds.every((f) => fs.existsSync(`${root}/${DEVICES.a.device}/${f.name}`));
+    });
+    for (const f of feeds)
+      expect(fs.readFileSync(`${root}/${DEVICES.a.device}/${f.name}`)).toEqual(
+        fs.readFileSync(f.file),
+      );
+    expect(most).toBeGreaterThan(1); // they did overlap...
+    expect(most).toBeLessThanOrEqual(3); // ...but never more than three at once (12 without the bound)
+  });
+});
