@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Uploader } from '../../src/remote/uploader.js';
 import { botoGet } from '../helpers/boto.js';
-import { DEVICES, METRICS_TOKEN, TOKENS_TEXT } from '../helpers/collector.js';
+import { DEVICES, METRICS_TOKEN, TOKENS_TEXT, deviceUploader } from '../helpers/collector.js';
 import { tempDir } from '../helpers/e2e.js';
 import { shipped, startFeed } from '../helpers/recording-feed.js';
 import { makeBucket, s3Env, useSwift, type SwiftInfo } from '../helpers/swift.js';
@@ -232,14 +232,7 @@ describe('sshcast collect serving', () => {
       new RegExp(`^sshcast: another collector \\(pid ${c.child.pid}\\) uses ${store}\\n$`),
     );
     const dir = tempDir('dev-');
-    const up = await Uploader.open({
-      urls: [c.url],
-      token: DEVICES.b.token,
-      device: DEVICES.b.device,
-      dir,
-      batchMs: 20,
-      log: () => {},
-    });
+    const up = await deviceUploader(c.url, dir, DEVICES.b);
     const feed = await startFeed(up, dir, { tickMs: 5 });
     await acknowledged(up, feed.name, 2000);
     await feed.stop();

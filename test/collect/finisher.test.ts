@@ -8,13 +8,12 @@ import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startCollector } from '../../src/collect/server.js';
 import { parseTokens } from '../../src/collect/tokens.js';
-import { Uploader } from '../../src/remote/uploader.js';
 import { DirStore } from '../../src/storage/dir.js';
 import { uploadDir } from '../../src/storage/layout.js';
 import { s3Settings } from '../../src/storage/location.js';
 import { S3Store } from '../../src/storage/s3.js';
 import { botoGet, botoList } from '../helpers/boto.js';
-import { DEVICES, TOKENS_TEXT } from '../helpers/collector.js';
+import { DEVICES, TOKENS_TEXT, deviceUploader } from '../helpers/collector.js';
 import { tempDir } from '../helpers/e2e.js';
 import { recordingName, shipped, startFeed } from '../helpers/recording-feed.js';
 import { makeBucket, s3Env, useSwift } from '../helpers/swift.js';
@@ -51,14 +50,7 @@ describe('the finisher', () => {
       store.close();
     });
     const dir = tempDir('dev-');
-    const up = await Uploader.open({
-      urls: [c.url],
-      token: DEVICES.a.token,
-      device: DEVICES.a.device,
-      dir,
-      batchMs: 20,
-      log: () => {},
-    });
+    const up = await deviceUploader(c.url, dir);
     cleanups.push(() => up.close());
     const feed = await startFeed(up, dir, { tickMs: 5 });
     await until(() => (up.progress(feed.name)?.acknowledged ?? 0) > 2000);
@@ -158,14 +150,7 @@ describe('the finisher under many endings at once', () => {
     });
     cleanups.push(() => c.close());
     const dir = tempDir('dev-');
-    const up = await Uploader.open({
-      urls: [c.url],
-      token: DEVICES.a.token,
-      device: DEVICES.a.device,
-      dir,
-      batchMs: 20,
-      log: () => {},
-    });
+    const up = await deviceUploader(c.url, dir);
     cleanups.push(() => up.close());
     const feeds = await Promise.all(
       Array.from({ length: 12 }, () => startFeed(up, dir, { tickMs: 5 })),

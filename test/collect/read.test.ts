@@ -10,7 +10,13 @@ import { startCollector, type Collector } from '../../src/collect/server.js';
 import { parseTokens } from '../../src/collect/tokens.js';
 import { Uploader } from '../../src/remote/uploader.js';
 import { DirStore } from '../../src/storage/dir.js';
-import { DEVICES, METRICS_TOKEN, READ_TOKEN, TOKENS_TEXT } from '../helpers/collector.js';
+import {
+  DEVICES,
+  METRICS_TOKEN,
+  READ_TOKEN,
+  TOKENS_TEXT,
+  deviceUploader,
+} from '../helpers/collector.js';
 import { tempDir } from '../helpers/e2e.js';
 import { shipped, startFeed, type Feed } from '../helpers/recording-feed.js';
 
@@ -51,14 +57,7 @@ describe('GET /copies/', () => {
       log: () => {},
     });
     const dir = tempDir('dev-');
-    up = await Uploader.open({
-      urls: [collector.url],
-      token: DEVICES.a.token,
-      device: DEVICES.a.device,
-      dir,
-      batchMs: 20,
-      log: () => {},
-    });
+    up = await deviceUploader(collector.url, dir);
     done = await startFeed(up, dir, { tickMs: 5 });
     live = await startFeed(up, dir, { tickMs: 1000 });
     while ((up.progress(done.name)?.acknowledged ?? 0) < 1000)

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import type { FaultPoint } from '../../src/collect/faults.js';
+import { Uploader } from '../../src/remote/uploader.js';
 import { ROOT } from './e2e.js';
 import { s3Env, type SwiftInfo } from './swift.js';
 
@@ -107,4 +108,20 @@ export async function startCollectorProcess(o: CollectorProcessOptions): Promise
       clearTimeout(timer);
     },
   };
+}
+
+/** An Uploader for one of {@link DEVICES} shipping `dir` to `url`, quick to batch and quiet. */
+export function deviceUploader(
+  url: string,
+  dir: string,
+  device: { device: string; token: string } = DEVICES.a,
+): Promise<Uploader> {
+  return Uploader.open({
+    urls: [url],
+    token: device.token,
+    device: device.device,
+    dir,
+    batchMs: 20,
+    log: () => {},
+  });
 }
