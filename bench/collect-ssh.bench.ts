@@ -12,7 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ssh2 from 'ssh2';
-import { startSwift } from '../src/testing/swift.js';
+import { startSwift, type SwiftServer } from '../src/testing/swift.js';
+import { S3Store } from '../src/storage/s3.js';
 import { makeBucket } from './collect.bench.js';
 import {
   benchConnect,
@@ -85,6 +86,26 @@ function server(dir: string, remote: string | undefined): Promise<BenchServer> {
   });
 }
 
+/** User + system CPU seconds of process `pid` so far. */
+function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/**
+ * Sets the niceness of the collector and of Swift's processes: 19 makes them take only the CPU
+ * the device's side leaves idle, standing in for the other machines they would run on.
+ */
+function niceness(collectorPid: number, n: number): void {
+  const swift = execFileSync('pgrep', ['-f', '/usr/bin/swift-'], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean);
+  execFileSync('renice', ['-n', String(n), '-p', String(collectorPid), ...swift], {
+    stdio: 'ignore',
+  });
+}
+
 /** One `ssh -tt host cat FILE` to /dev/null: MB/s. */
 async function throughput(port: number, data: string): Promise<number> {
   const t0 = process.hrtime.bigint();
@@ -154,6 +175,40 @@ async function drained(dir: string, timeoutMs = 120_000): Promise<{ ms: number; 
   }
 }
 
+/**
+ * Waits until the collector has composed every finished upload and removed its segments (only
+ * `info` and `done` objects left under `.uploads/`), so that the next round does not share the
+ * machine with Swift copying the last one. Resolves with the milliseconds it took, or the number
+ * of uploads still being composed when it gave up.
+ */
+async function settled(
+  swift: SwiftServer,
+  bucket: string,
+  timeoutMs = 180_000,
+): Promise<{ ms: number; left: number }> {
+  const store = new S3Store({
+    bucket,
+    prefix: 'b/',
+    endpoint: swift.endpoint,
+    region: swift.region,
+    credentials: { accessKeyId: swift.accessKeyId, secretAccessKey: swift.secretAccessKey },
+  });
+  const t0 = Date.now();
+  try {
+    for (;;) {
+      const busy = new Set<string>();
+      for await (const e of store.list('.uploads/'))
+        if (!/\/(info|done)$/.test(e.key))
+          busy.add(e.key.replace(/\/(d|lease|l)\/.*$|\/lease$/, ''));
+      if (busy.size === 0 || Date.now() - t0 > timeoutMs)
+        return { ms: Date.now() - t0, left: busy.size };
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    store.close();
+  }
+}
+
 const drainText = (d: { ms: number; left: number }) =>
   d.left === 0
     ? `${(d.ms / 1000).toFixed(1)} s`
@@ -180,28 +235,42 @@ export async function run(): Promise<string> {
   const c = await collector(bucket, env);
   try {
     // 1. One big session, alternating off and on.
-    const off: number[] = [];
-    const on: number[] = [];
-    const ship: { ms: number; left: number }[] = [];
+    type Mode = 'off' | 'on' | 'on-nice';
+    const MODES: Mode[] = ['off', 'on', 'on-nice'];
+    const rate: Record<Mode, number[]> = { off: [], on: [], 'on-nice': [] };
+    const cpu: Record<Mode, number[]> = { off: [], on: [], 'on-nice': [] };
+    const ship: Record<Mode, { ms: number; left: number }[]> = { off: [], on: [], 'on-nice': [] };
+    const composed: { ms: number; left: number }[] = [];
     for (let i = 0; i < ROUNDS; i++) {
-      for (const remote of [undefined, c.url]) {
-        progress(
-          `${SIZE_MB} MiB through ssh -tt, streaming ${remote ? 'on' : 'off'}, round ${i + 1}`,
-        );
-        const dir = path.join(work, `rec-${i}-${remote ? 'on' : 'off'}`);
+      for (const mode of MODES) {
+        progress(`${SIZE_MB} MiB through ssh -tt, streaming ${mode}, round ${i + 1}`);
+        const remote = mode === 'off' ? undefined : c.url;
+        if (remote) niceness(c.child.pid!, mode === 'on-nice' ? 19 : 0);
+        const dir = path.join(work, `rec-${i}-${mode}`);
         fs.rmSync(dir, { recursive: true, force: true });
         const s = await server(dir, remote);
+        const cpu0 = cpuSeconds(s.pid);
         const mbps = await throughput(s.port, data);
+        cpu[mode].push(cpuSeconds(s.pid) - cpu0);
         progress(`  ${mbps.toFixed(1)} MB/s`);
-        (remote ? on : off).push(mbps);
-        if (remote) ship.push(await drained(dir));
+        rate[mode].push(mbps);
+        if (remote) {
+          ship[mode].push(await drained(dir));
+          niceness(c.child.pid!, 0);
+          composed.push(await settled(swift, bucket));
+        }
         await s.stop();
         fs.rmSync(dir, { recursive: true, force: true });
       }
     }
+    const off = rate.off;
+    const on = rate.on;
     // 2. 100 concurrent sessions of 1 MB.
     const tOff: number[] = [];
     const tOn: number[] = [];
+    const tNice: number[] = [];
+    let concShip = { ms: 0, left: -1 };
+    let concComposed = { ms: 0, left: -1 };
     const dirOff = path.join(work, 'conc-off');
     const dirOn = path.join(work, 'conc-on');
     for (const d of [dirOff, dirOn]) fs.rmSync(d, { recursive: true, force: true });
@@ -211,9 +280,19 @@ export async function run(): Promise<string> {
       progress(`100 concurrent sessions, round ${i + 1}`);
       tOff.push(await concurrent(sOff.port));
       tOn.push(await concurrent(sOn.port));
-      progress(`  off ${tOff.at(-1)!.toFixed(2)} s, on ${tOn.at(-1)!.toFixed(2)} s`);
+      // The next round starts once this one's copies are shipped and composed.
+      concShip = await drained(dirOn);
+      concComposed = await settled(swift, bucket);
+      niceness(c.child.pid!, 19);
+      tNice.push(await concurrent(sOn.port));
+      await drained(dirOn);
+      niceness(c.child.pid!, 0);
+      await settled(swift, bucket);
+      progress(
+        `  off ${tOff.at(-1)!.toFixed(2)} s, on ${tOn.at(-1)!.toFixed(2)} s, at nice 19 ${tNice.at(-1)!.toFixed(2)} s`,
+      );
     }
-    const concShip = await drained(dirOn);
+
     await sOff.stop();
     await sOn.stop();
 
@@ -258,9 +337,12 @@ export async function run(): Promise<string> {
       '| measure | streaming off | streaming on | on ÷ off | target |',
       '|---|---|---|---|---|',
       `| ${SIZE_MB} MiB through \`ssh -tt host cat FILE\`, MB/s | ${median(off).toFixed(1)} | ${median(on).toFixed(1)} | **${(median(on) / median(off)).toFixed(3)}** | ≥ 0.95 |`,
+      `| the same, the collector and Swift at nice 19 (standing in for other machines), MB/s | ${median(off).toFixed(1)} | ${median(rate['on-nice']).toFixed(1)} | **${(median(rate['on-nice']) / median(off)).toFixed(3)}** | ≥ 0.95 |`,
+      `| server CPU for the big session, s (off / on / on at nice 19) | ${median(cpu.off).toFixed(2)} | ${median(cpu.on).toFixed(2)} / ${median(cpu['on-nice']).toFixed(2)} | | |`,
       `| 100 concurrent sessions × 1 MB, sessions per second of wall time | ${(100 / median(tOff)).toFixed(1)} | ${(100 / median(tOn)).toFixed(1)} | **${(median(tOff) / median(tOn)).toFixed(3)}** | ≥ 0.9 |`,
+      `| the same, the collector and Swift at nice 19 | ${(100 / median(tOff)).toFixed(1)} | ${(100 / median(tNice)).toFixed(1)} | **${(median(tOff) / median(tNice)).toFixed(3)}** | ≥ 0.9 |`,
       '',
-      `After each big session ended, its upload was complete in ${ship.map(drainText).join(', ')}; after the last round of 100 sessions, every upload was complete in ${drainText(concShip)}.`,
+      `After each big session ended, its upload was complete in ${ship.on.map(drainText).join(', ')} (at nice 19: ${ship['on-nice'].map(drainText).join(', ')}), and composed in the bucket ${composed.map(drainText).join(', ')} later (the next round waited for it); after each round of 100 sessions (the last shown), every upload was complete in ${drainText(concShip)}, and all composed ${drainText(concComposed)} later.`,
       '',
       `A dead collector (it accepts connections and never answers) while one session printed ${mb(recorded)} in 60 s: the server's RSS ${mb(warm)} after 5 s, at most ${mb(peak)} after (growth ${mb(peak - warm)}): the backlog is on disk. The 10-minute version of this is the same loop for 600 s; memory does not depend on the length, since nothing but counters is kept per upload.`,
     ].join('\n');
