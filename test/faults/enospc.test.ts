@@ -132,8 +132,14 @@ describe('disk full mid-session (ENOSPC from writev)', () => {
     );
     const rec = recorder.start({ cols: 80, rows: 24 });
     const failed = once(rec, 'failure') as Promise<[SinkWriteError, string]>;
-    await new Promise((r) => setImmediate(r));
-    await feed(rec, 5, clock);
+    let done = false;
+    void failed.then(() => (done = true));
+    // Output in separate turns until the second writev (lines wait up to 2 ms for others, so
+    // one turn's lines, the header's included, may all go in the first).
+    for (let i = 0; i < 2000 && !done; i++) {
+      await feed(rec, 1, clock);
+      await new Promise((r) => setTimeout(r, 5));
+    }
     const [err, action] = await failed;
     expect(calls.faults).toBeGreaterThanOrEqual(1);
     expect(err.code).toBe('ERR_SINK_WRITE');
