@@ -26,6 +26,15 @@ async function readOnce(
       rel: o.key.slice(dir.length),
     })),
   );
+  // A collector finishing the upload meanwhile puts `done`, then removes the segments: a listing
+  // taken in between has segments but none from byte 0, or a declared length and no segment.
+  const segments = keys.filter((k) => /^d\/.*\/[0-9]{16}$/.test(k));
+  const declared = keys.find((k) => /\.len([0-9]{16})$/.test(k));
+  if (
+    (segments.length > 0 && chain.end === 0) ||
+    (declared !== undefined && !declared.endsWith('.len' + '0'.repeat(16)) && segments.length === 0)
+  )
+    throw new Error(`upload ${id} is being finished`);
   const bodies = new Map(objects.map((o) => [o.key, o.body]));
   return {
     bytes: Buffer.concat(
@@ -50,7 +59,8 @@ export async function storedBytes(
     try {
       return await readOnce(swift, bucket, prefix, id);
     } catch (err) {
-      if (attempt >= 2) throw err;
+      if (attempt >= 9) throw err;
+      await new Promise((r) => setTimeout(r, 200));
     }
   }
 }
