@@ -33,6 +33,57 @@ export class NetworkError extends SshcastError {
   }
 }
 
+/** Bytes read from the file at a time for a request body. */
+const READ_CHUNK = 1024 * 1024;
+/** Read buffers kept for reuse, over all requests. */
+const POOL_MAX = 4;
+const pool: Buffer[] = [];
+
+/**
+ * Writes bytes [start, end) of the file into `req` and ends it, from reused 1 MiB buffers: two
+ * per request at most, one being read while the other is written. A flood of uploads then
+ * allocates nothing per batch (a fresh buffer for every read, as a file stream makes, was memory
+ * the garbage collector had to chase at the rate of the upload).
+ */
+async function sendFile(
+  file: { path: string; start: number; end: number },
+  req: http.ClientRequest,
+) {
+  const fh = await fs.promises.open(file.path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  const taken: Buffer[] = [];
+  const take = () => {
+    const b = pool.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK);
+    taken.push(b);
+    return b;
+  };
+  const written = new Map<Buffer, Promise<void>>();
+  // A request that is torn down may never call its write callbacks: stop waiting for them.
+  const closed = new Promise<void>((resolve) => req.once('close', resolve));
+  try {
+    let pos = file.start;
+    let i = 0;
+    const bufs = [take(), file.end - file.start > READ_CHUNK ? take() : undefined];
+    while (pos < file.end) {
+      const buf = bufs[i++ % 2] ?? bufs[0]!;
+      // Its last piece is in the socket (or the request is gone): it can be read into again.
+      if (written.has(buf)) await Promise.race([written.get(buf), closed]);
+      if (req.destroyed) return;
+      const { bytesRead } = await fh.read(buf, 0, Math.min(READ_CHUNK, file.end - pos), pos);
+      if (bytesRead === 0) throw new Error(`file ends before byte ${file.end}`);
+      pos += bytesRead;
+      written.set(
+        buf,
+        new Promise<void>((resolve) => req.write(buf.subarray(0, bytesRead), () => resolve())),
+      );
+    }
+    await Promise.race([Promise.all(written.values()), closed]);
+    if (!req.destroyed) req.end();
+  } finally {
+    await fh.close();
+    for (const b of taken) if (pool.length < POOL_MAX) pool.push(b);
+  }
+}
+
 const agents = new Map<string, http.Agent>();
 
 function agentFor(url: URL, ca: string | Buffer | undefined): http.Agent {
@@ -97,12 +148,10 @@ export function send(target: string, options: RequestOptions): Promise<Response>
       });
     });
     if (options.file && length > 0) {
-      const src = fs.createReadStream(options.file.path, {
-        start: options.file.start,
-        end: options.file.end - 1,
-      });
-      src.once('error', (err) => fail(`reading ${options.file!.path}: ${err.message}`));
-      src.pipe(req);
+      const file = options.file;
+      sendFile(file, req).catch((err: unknown) =>
+        fail(`reading ${file.path}: ${err instanceof Error ? err.message : String(err)}`),
+      );
     } else {
       req.end();
     }
