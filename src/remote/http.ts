@@ -69,7 +69,8 @@ async function sendFile(
       if (written.has(buf)) await Promise.race([written.get(buf), closed]);
       if (req.destroyed) return;
       const { bytesRead } = await fh.read(buf, 0, Math.min(READ_CHUNK, file.end - pos), pos);
-      if (bytesRead === 0) throw new Error(`file ends before byte ${file.end}`);
+      if (bytesRead === 0)
+        throw new SshcastError('ERR_UPLOAD', `file ends before byte ${file.end}`);
       pos += bytesRead;
       written.set(
         buf,
