@@ -106,10 +106,7 @@ export class FileSink extends EventEmitter implements Sink {
     }
     this.#queue.push(lines);
     this.#queued += lines.length;
-    if (!this.#writing) {
-      if (this.#batchMs <= 0 || this.#queued >= BATCH_BYTES) this.#flushNow();
-      else this.#batchTimer ??= setTimeout(this.#flushNow, this.#batchMs);
-    }
+    if (!this.#writing) this.#writeOrWait();
     if (this.#queued >= this.#hwm) {
       this.#needDrain = true;
       return false;
@@ -147,15 +144,17 @@ export class FileSink extends EventEmitter implements Sink {
     if (!this.#writing) this.#flush();
   };
 
-  // After a write: a few lines that came meanwhile wait for more, as a first line does.
-  #next(): void {
-    if (this.#batchMs > 0 && !this.#closing && !this.#failed && this.#queue.length > 0) {
-      if (this.#queued < BATCH_BYTES) {
-        this.#writing = false;
-        this.#batchTimer ??= setTimeout(this.#flushNow, this.#batchMs);
-        return;
-      }
+  // A few queued lines wait for more (a first line, or those that came during a write); a full
+  // batch, a closing sink or an empty queue goes on at once.
+  #writeOrWait(): void {
+    const little = this.#queue.length > 0 && this.#queued < BATCH_BYTES;
+    if (this.#batchMs > 0 && little && !this.#closing && !this.#failed) {
+      this.#writing = false;
+      this.#batchTimer ??= setTimeout(this.#flushNow, this.#batchMs);
+      return;
     }
+    clearTimeout(this.#batchTimer);
+    this.#batchTimer = undefined;
     this.#flush();
   }
 
@@ -184,7 +183,7 @@ export class FileSink extends EventEmitter implements Sink {
         this.#needDrain = false;
         this.emit('drain');
       }
-      this.#next();
+      this.#writeOrWait();
     });
   }
 
