@@ -133,7 +133,7 @@ describe('the finisher under many endings at once', () => {
       override async compose(...args: Parameters<DirStore['compose']>): Promise<void> {
         most = Math.max(most, ++now);
         try {
-          await new Promise((r) => setTimeout(r, 20)); // a slow store: composes overlap
+          await new Promise((r) => setTimeout(r, 500)); // a slow store: composes overlap
           return await super.compose(...args);
         } finally {
           now--;
