@@ -91,14 +91,14 @@ export const ESCAPE_VIEW_MAX = INPUT_MAX;
  * for {@link escapedMax} bytes needed); returns the offset after the last byte written.
  */
 export function escapeBytes(data: Uint8Array, out: Uint8Array, o: number): number {
-  if (!wasm || data.length < WASM_MIN) return escapeBytesJs(data, out, o);
-  const { memory, escape } = wasm;
   for (let at = 0; at < data.length; at += INPUT_MAX) {
-    const piece = data.subarray(at, Math.min(at + INPUT_MAX, data.length));
-    memory.set(piece, INPUT);
-    const n = escape(piece.length);
-    out.set(memory.subarray(OUTPUT, OUTPUT + n), o);
-    o += n;
+    const piece = data.subarray(at, at + INPUT_MAX);
+    const view = escapeView(piece);
+    if (!view) o = escapeBytesJs(piece, out, o);
+    else {
+      out.set(view, o);
+      o += view.length;
+    }
   }
   return o;
 }
