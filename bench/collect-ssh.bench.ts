@@ -13,8 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ssh2 from 'ssh2';
 import { startSwift, type SwiftServer } from '../src/testing/swift.js';
-import { S3Store } from '../src/storage/s3.js';
-import { makeBucket } from './collect.bench.js';
+import { makeBucket, swiftEnv, swiftStore } from './collect.bench.js';
 import {
   benchConnect,
   benchKey,
@@ -186,20 +185,13 @@ async function settled(
   bucket: string,
   timeoutMs = 180_000,
 ): Promise<{ ms: number; left: number }> {
-  const store = new S3Store({
-    bucket,
-    prefix: 'b/',
-    endpoint: swift.endpoint,
-    region: swift.region,
-    credentials: { accessKeyId: swift.accessKeyId, secretAccessKey: swift.secretAccessKey },
-  });
+  const store = swiftStore(swift, bucket, 'b/');
   const t0 = Date.now();
   try {
     for (;;) {
       const busy = new Set<string>();
       for await (const e of store.list('.uploads/'))
-        if (!/\/(info|done)$/.test(e.key))
-          busy.add(e.key.replace(/\/(d|lease|l)\/.*$|\/lease$/, ''));
+        if (!/\/(info|done)$/.test(e.key)) busy.add(e.key.replace(/\/(d\/.*|lease)$/, ''));
       if (busy.size === 0 || Date.now() - t0 > timeoutMs)
         return { ms: Date.now() - t0, left: busy.size };
       await new Promise((r) => setTimeout(r, 250));
@@ -223,14 +215,7 @@ export async function run(): Promise<string> {
       `head -c ${Math.round((SIZE_MB * 2 ** 20 * 3) / 4)} /dev/urandom | base64 | head -c ${SIZE_MB * 2 ** 20} > ${data}`,
     ]);
   const swift = await startSwift();
-  const env = {
-    ...process.env,
-    AWS_ENDPOINT_URL: swift.endpoint,
-    AWS_REGION: swift.region,
-    AWS_ACCESS_KEY_ID: swift.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: swift.secretAccessKey,
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  };
+  const env = { ...swiftEnv(swift), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
   const bucket = await makeBucket(swift);
   const c = await collector(bucket, env);
   try {

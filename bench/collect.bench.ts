@@ -258,23 +258,38 @@ async function waitFor(check: () => boolean, timeoutMs: number): Promise<number>
   return performance.now() - start;
 }
 
-export async function run(): Promise<string> {
-  const swift = await startSwift();
-  const env = {
+/** The environment for an `sshcast collect` process storing in `swift` (the standard S3 variables). */
+export function swiftEnv(swift: SwiftServer): NodeJS.ProcessEnv {
+  return {
     ...process.env,
     AWS_ENDPOINT_URL: swift.endpoint,
     AWS_REGION: swift.region,
     AWS_ACCESS_KEY_ID: swift.accessKeyId,
     AWS_SECRET_ACCESS_KEY: swift.secretAccessKey,
   };
+}
+
+/** Our S3 store on `bucket` under `prefix` of `swift`, reached at `endpoint` (a proxy, say). */
+export function swiftStore(
+  swift: SwiftServer,
+  bucket: string,
+  prefix: string,
+  endpoint = swift.endpoint,
+): S3Store {
+  return new S3Store({
+    bucket,
+    prefix,
+    endpoint,
+    region: swift.region,
+    credentials: { accessKeyId: swift.accessKeyId, secretAccessKey: swift.secretAccessKey },
+  });
+}
+
+export async function run(): Promise<string> {
+  const swift = await startSwift();
+  const env = swiftEnv(swift);
   const s3 = (bucket: string, endpoint = swift.endpoint) =>
-    new S3Store({
-      bucket,
-      prefix: 'fleet/',
-      endpoint,
-      region: swift.region,
-      credentials: { accessKeyId: swift.accessKeyId, secretAccessKey: swift.secretAccessKey },
-    });
+    swiftStore(swift, bucket, 'fleet/', endpoint);
   const rows: string[] = [];
   try {
     // 1. Lag, uploader defaults (batches within 250 ms of a write).
