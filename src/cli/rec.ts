@@ -11,7 +11,7 @@ import os from 'node:os';
 import { DEFAULT_SIZE } from '../asciicast/terminal.js';
 import { PtyProcess } from '../pty/pty.js';
 import { CastWriter } from '../recording/writer.js';
-import { SyncFileSink } from './sync-file-sink.js';
+import { SyncFileSink } from '../recording/sync-file-sink.js';
 import { describeFsError, parseCommandArgs, sizeArg, UsageError } from './common.js';
 import { escapeControl } from '../text/escape.js';
 import { RecSession } from './rec-session.js';

@@ -24,6 +24,23 @@ export interface FileSinkOptions {
   fsync?: boolean;
   /** The file system calls, replaceable to inject faults in tests. */
   fs?: FileOps;
+  /**
+   * @internal Bytes of whole lines already in the file (a header written elsewhere, see
+   * {@link writeLinesSync}); the sink appends after them. Default 0.
+   */
+  offset?: number;
+  /** @internal `close()` leaves the descriptor open: its owner closes it (another thread's). */
+  keepOpen?: boolean;
+}
+
+/** How much of a file recording is on disk, and what waits to be written. */
+export interface WrittenFile {
+  /** Bytes of whole lines on disk. */
+  readonly bytesWritten: number;
+  /** Bytes accepted and not yet handed to the file system. */
+  readonly queuedBytes: number;
+  /** Called with `bytesWritten` after each write that reached the file (complete lines only). */
+  onWritten: ((bytes: number) => void) | undefined;
 }
 
 /** The file system calls a {@link FileSink} makes. */
@@ -52,13 +69,14 @@ const MAX_BATCH = 1024; // IOV_MAX on Linux
 export const BATCH_BYTES = 64 * 1024;
 const DEFAULT_BATCH_MS = 2;
 
-export class FileSink extends EventEmitter implements Sink {
+export class FileSink extends EventEmitter implements Sink, WrittenFile {
   readonly name: string;
   readonly #fd: number;
   readonly #hwm: number;
   readonly #fsync: boolean;
   readonly #ops: FileOps;
   readonly #batchMs: number;
+  readonly #keepOpen: boolean;
   #batchTimer: NodeJS.Timeout | undefined;
   #queue: Buffer[] = [];
   #queued = 0;
@@ -80,6 +98,8 @@ export class FileSink extends EventEmitter implements Sink {
     this.#fsync = options.fsync ?? false;
     this.#ops = options.fs ?? nodeOps;
     this.#batchMs = options.batchMs ?? DEFAULT_BATCH_MS;
+    this.#offset = options.offset ?? 0;
+    this.#keepOpen = options.keepOpen ?? false;
   }
 
   /** Bytes queued and not yet handed to the file system. */
@@ -115,26 +135,14 @@ export class FileSink extends EventEmitter implements Sink {
   }
 
   #writeFirst(lines: Buffer, writeSync: (fd: number, buffer: Buffer) => number): boolean {
-    let done = 0;
     try {
-      while (done < lines.length) {
-        const n = writeSync(this.#fd, lines.subarray(done));
-        if (n <= 0) throw new Error('write made no progress');
-        done += n;
-      }
+      writeLinesSync(this.#fd, this.name, lines, writeSync);
     } catch (err) {
       this.#failed = true;
-      if (done > 0) {
-        try {
-          fs.ftruncateSync(this.#fd, 0);
-        } catch {
-          // The caller removes the file anyway.
-        }
-      }
-      throw new SinkWriteError(this.name, err);
+      throw err;
     }
-    this.#offset = done;
-    this.onWritten?.(done);
+    this.#offset = lines.length;
+    this.onWritten?.(lines.length);
     return true;
   }
 
@@ -200,17 +208,7 @@ export class FileSink extends EventEmitter implements Sink {
       if (n === 0 && size - done > 0) return cb(new Error('write made no progress'), done);
       done += n;
       if (done >= size) return cb(null, done);
-      let skip = n;
-      const rest: Buffer[] = [];
-      for (const b of bufs) {
-        if (skip >= b.length) {
-          skip -= b.length;
-          continue;
-        }
-        rest.push(skip > 0 ? b.subarray(skip) : b);
-        skip = 0;
-      }
-      this.#writeAll(rest, size, done, cb);
+      this.#writeAll(unwritten(bufs, n), size, done, cb);
     });
   }
 
@@ -240,14 +238,66 @@ export class FileSink extends EventEmitter implements Sink {
           }),
         );
       }
-      await new Promise<void>((resolve) => this.#ops.close(this.#fd, () => resolve()));
+      if (!this.#keepOpen)
+        await new Promise<void>((resolve) => this.#ops.close(this.#fd, () => resolve()));
     })();
     return this.#closing;
   }
 }
 
+/**
+ * Writes `lines` at the start of the empty file `fd`, synchronously, or truncates the file back to
+ * empty and throws a SinkWriteError naming `name`: how a recording's header is written.
+ */
+export function writeLinesSync(
+  fd: number,
+  name: string,
+  lines: Buffer,
+  writeSync: (fd: number, buffer: Buffer) => number = fs.writeSync,
+): void {
+  let done = 0;
+  try {
+    while (done < lines.length) {
+      const n = writeSync(fd, lines.subarray(done));
+      if (n <= 0) throw new Error('write made no progress');
+      done += n;
+    }
+  } catch (err) {
+    if (done > 0) {
+      try {
+        fs.ftruncateSync(fd, 0);
+      } catch {
+        // The caller removes the file anyway.
+      }
+    }
+    throw new SinkWriteError(name, err);
+  }
+}
+
+/**
+ * A file system error as another thread reported it (its message and errno code): the cause of
+ * the SinkWriteError emitted here.
+ */
+export function reportedWriteError(message: string, code: string | undefined): Error {
+  return Object.assign(new Error(message), code === undefined ? {} : { code });
+}
+
+/** The buffers left of `bufs` once its first `n` bytes are written (a short write). */
+export function unwritten(bufs: Buffer[], n: number): Buffer[] {
+  const rest: Buffer[] = [];
+  for (const b of bufs) {
+    if (n >= b.length) {
+      n -= b.length;
+      continue;
+    }
+    rest.push(n > 0 ? b.subarray(n) : b);
+    n = 0;
+  }
+  return rest;
+}
+
 /** How many bytes of `lines` (each buffer whole lines) are whole lines within the first `written`. */
-function wholeLines(lines: Buffer[], written: number): number {
+export function wholeLines(lines: Buffer[], written: number): number {
   let whole = 0;
   for (const b of lines) {
     if (whole + b.length > written) break;

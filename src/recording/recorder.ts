@@ -4,7 +4,8 @@
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
-import { CastWriter } from './writer.js';
+import { CastWriter, type HeaderFields, type RecordingWriter } from './writer.js';
+import { ThreadWriter } from './thread/writer.js';
 import { RecordingStartError, SealWriteError, type SinkWriteError } from '../errors.js';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
@@ -17,7 +18,7 @@ import {
   type SpaceAmount,
   type SpaceInfo,
 } from './disk-limits.js';
-import { FileSink, type FileOps } from './file-sink.js';
+import { FileSink, type FileOps, type WrittenFile } from './file-sink.js';
 import {
   DEFAULT_RECORDING_DIR,
   recordingEnabledFromEnv,
@@ -93,6 +94,13 @@ export interface RecorderOptions {
   fsync?: boolean;
   /** The clock; injectable for tests. */
   clock?: Clock;
+  /**
+   * Encode, seal and write file recordings on a worker thread (one per process), so that the
+   * server's thread only stamps and copies what clients are shown. Default true; false (or
+   * `fileOps`) writes them on the server's thread. A disk limit then cuts a recording within a
+   * few milliseconds of output of the line that crossed it, rather than at that line.
+   */
+  thread?: boolean;
   /** Write to these sinks instead of files (for example a MemorySink). */
   sink?: (meta: SessionMeta) => Sink;
   /** @internal File system calls for file sinks; injectable to test faults. */
@@ -131,8 +139,8 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   readonly #log: Logger;
   readonly #open = new Set<Recording>();
   readonly #limits: DiskLimits;
-  /** The sinks of open file recordings, for the bytes they queued and have not written. */
-  readonly #fileSinks = new Set<FileSink>();
+  /** The open file recordings, for the bytes they queued and have not written. */
+  readonly #fileSinks = new Set<WrittenFile>();
   /** The directory's sealing: undefined until looked for, null when it is not set up. */
   #sealing: RecorderSealing | null | undefined;
   #uploader: Uploader | undefined;
@@ -228,7 +236,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   start(meta: SessionMeta): Recording {
     if (!this.enabled) return Recording.inactive();
     const o = this.#options;
-    const header: Parameters<CastWriter['start']>[0] = {
+    const header: HeaderFields = {
       width: meta.cols ?? 0,
       height: meta.rows ?? 0,
     };
@@ -240,43 +248,69 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       if (meta.shell !== undefined) header.env.SHELL = meta.shell;
     }
     if (meta.localUser !== undefined) header.localUser = meta.localUser;
-    let sink: Sink | undefined;
     let created: string | undefined;
-    let writer: CastWriter;
+    let writer: RecordingWriter | undefined;
+    let sink: Sink | undefined;
+    let file: WrittenFile | undefined;
     const account = meta.localUser ?? '';
     // Assigned before any event line can be admitted (the header is not).
     let recording: Recording | undefined;
     let sealed: ReturnType<RecorderSealing['track']> | undefined;
+    const admit = (n: number): string | undefined => {
+      const cut = this.#limits.admit(account, n);
+      if (cut !== undefined && recording) {
+        this.#log(`sshcast: recording ${recording.file} ${cut.replace(/^recording /, '')}`);
+        this.emit('cut', recording, cut);
+      }
+      return cut;
+    };
+    const clock = o.clock ?? systemClock;
+    const maxBytes = o.maxBytes !== undefined ? { maxBytes: o.maxBytes } : {};
     try {
       const problem = this.#limits.startProblem(account);
       if (problem !== undefined)
         throw new RecordingStartError(`cannot start recording: ${problem}`);
-      if (o.sink) sink = o.sink(meta);
-      else {
-        let file: FileSink;
-        [file, created] = this.#createFileSink();
-        sink = file;
-        sealed = this.#sealing?.track(created, file);
+      const threaded = !o.sink && o.thread !== false && !o.fileOps;
+      const made = o.sink ? undefined : this.#dirHandle().create(sessionFileName(clock.wall()));
+      created = made?.name;
+      const threadWriter =
+        made && threaded
+          ? ThreadWriter.create(made.fd, made.path, {
+              clock,
+              ...maxBytes,
+              ...(o.fsync !== undefined ? { fsync: o.fsync } : {}),
+              admit,
+            })
+          : undefined;
+      if (threadWriter) {
+        writer = file = threadWriter;
+        sealed = this.#sealing?.track(created!, threadWriter, { hashed: true });
+        if (sealed) threadWriter.sealWith(sealed.hasher);
+        threadWriter.start(header);
+      } else {
+        if (made) {
+          const fileSink = new FileSink(made.fd, made.path, {
+            ...(o.fsync !== undefined ? { fsync: o.fsync } : {}),
+            ...(o.fileOps ? { fs: o.fileOps } : {}),
+          });
+          sink = file = fileSink;
+          sealed = this.#sealing?.track(created!, fileSink);
+        } else sink = o.sink!(meta);
+        const castWriter = new CastWriter(sink!, {
+          clock,
+          ...maxBytes,
+          admit,
+          ...(sealed ? { onLine: sealed.onLine } : {}),
+        });
+        writer = castWriter;
+        // A file sink writes the header synchronously: a full disk fails here, at start.
+        castWriter.start(header);
       }
-      writer = new CastWriter(sink, {
-        clock: o.clock ?? systemClock,
-        ...(o.maxBytes !== undefined ? { maxBytes: o.maxBytes } : {}),
-        admit: (n) => {
-          const cut = this.#limits.admit(account, n);
-          if (cut !== undefined && recording) {
-            this.#log(`sshcast: recording ${recording.file} ${cut.replace(/^recording /, '')}`);
-            this.emit('cut', recording, cut);
-          }
-          return cut;
-        },
-        ...(sealed ? { onLine: sealed.onLine } : {}),
-      });
-      // A file sink writes the header synchronously: a full disk fails here, at start.
-      writer.start(header);
       sealed?.open();
     } catch (err) {
       if (sealed) this.#sealing?.abandon(sealed);
-      if (sink) void sink.close().catch(() => undefined);
+      if (writer) void writer.close().catch(() => undefined);
+      else if (sink) void sink.close().catch(() => undefined);
       if (created !== undefined) this.#directory?.remove(created);
       const error =
         err instanceof RecordingStartError
@@ -297,7 +331,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       onWriteFailure: o.onWriteFailure ?? 'continue',
     });
     if (sealed) this.#sealing?.watch(sealed, recording, o.onWriteFailure ?? 'continue');
-    if (created !== undefined && this.#uploader) this.#ship(recording, created, sink as FileSink);
+    if (created !== undefined && file && this.#uploader) this.#ship(recording, created, file);
     recording.on('failure', (err) => {
       const goesOn =
         err instanceof SealWriteError
@@ -309,11 +343,10 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       this.emit('write-failure', err, recording);
     });
     this.#open.add(recording);
-    const fileSink = sink instanceof FileSink ? sink : undefined;
-    if (fileSink) this.#fileSinks.add(fileSink);
+    if (file) this.#fileSinks.add(file);
     recording.once('close', () => {
       this.#open.delete(recording);
-      if (fileSink) this.#fileSinks.delete(fileSink);
+      if (file) this.#fileSinks.delete(file);
     });
     this.emit('start', recording);
     return recording;
@@ -329,7 +362,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
 
   // Ships the recording's file as it grows; with the `closed` policy the session waits until a
   // collector accepted it, and is refused (the file removed) when none does.
-  #ship(recording: Recording, name: string, sink: FileSink): void {
+  #ship(recording: Recording, name: string, sink: WrittenFile): void {
     const uploader = this.#uploader!;
     const remote = this.#options.remote!;
     this.#byName.set(name, recording);
@@ -364,17 +397,6 @@ export class Recorder extends EventEmitter<RecorderEvents> {
         },
       ),
     );
-  }
-
-  #createFileSink(): [FileSink, string] {
-    const dir = this.#dirHandle();
-    const o = this.#options;
-    const file = dir.create(sessionFileName((o.clock ?? systemClock).wall()));
-    const sink = new FileSink(file.fd, file.path, {
-      ...(o.fsync !== undefined ? { fsync: o.fsync } : {}),
-      ...(o.fileOps ? { fs: o.fileOps } : {}),
-    });
-    return [sink, file.name];
   }
 
   /** Recordings started and not yet finished. */

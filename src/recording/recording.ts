@@ -5,7 +5,7 @@
  * `continue` policy) accepts every call and records nothing, so call sites never branch.
  */
 import { EventEmitter } from 'node:events';
-import { CastWriter } from './writer.js';
+import type { RecordingWriter } from './writer.js';
 import { Utf8StreamDecoder } from './utf8.js';
 import type { SinkWriteError } from '../errors.js';
 import type { WriteFailurePolicy } from './policy.js';
@@ -39,7 +39,7 @@ export interface RecordingEvents {
 }
 
 export class Recording extends EventEmitter<RecordingEvents> {
-  readonly #writer: CastWriter | undefined;
+  readonly #writer: RecordingWriter | undefined;
   readonly #recordInput: boolean;
   readonly #decoders = new Map<string, Utf8StreamDecoder>();
   #finished: Promise<void> | undefined;
@@ -47,7 +47,7 @@ export class Recording extends EventEmitter<RecordingEvents> {
 
   /** @internal Use Recorder.start(), or Recording.inactive(). */
   constructor(
-    writer: CastWriter | undefined,
+    writer: RecordingWriter | undefined,
     options: { recordInput?: boolean; onWriteFailure?: WriteFailurePolicy } = {},
   ) {
     super();
@@ -86,6 +86,11 @@ export class Recording extends EventEmitter<RecordingEvents> {
   /** @internal The Recorder's policy ends the session with `message`. */
   endSession(message: string): void {
     if (!this.#finished) this.emit('end-session', message);
+  }
+
+  /** @internal Whether the recording thread writes this recording. */
+  get threaded(): boolean {
+    return this.#writer?.threaded ?? false;
   }
 
   /** Whether input (`i` events) is recorded. */

@@ -60,8 +60,8 @@ export class RecorderSealing implements SealingStatus {
   }
 
   /** Starts sealing the recording `file`; its `onLine` goes to the writer, then `open()`. */
-  track(file: string, written: WrittenBytes): SealedRecording {
-    return this.#sealer.track(file, written);
+  track(file: string, written: WrittenBytes, options: { hashed?: boolean } = {}): SealedRecording {
+    return this.#sealer.track(file, written, options);
   }
 
   /** Seals the recording's failures under `policy`, and its `close` when it is finished. */

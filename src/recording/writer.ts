@@ -39,12 +39,50 @@ export interface CastWriterOptions {
   admit?: (bytes: number) => string | undefined;
 }
 
+/** What a writer's `start()` takes: the header but its version, and with a default timestamp. */
+export type HeaderFields = Omit<Header, 'version'> & { version?: 2 };
+
+/** The header line, its timestamp `startWall` (milliseconds) unless the header has one. */
+export function headerLine(header: HeaderFields, startWall: number): Buffer {
+  return lineBuffer(
+    encodeHeader({
+      ...header,
+      version: 2,
+      timestamp: header.timestamp ?? Math.floor(startWall / 1000),
+    }),
+  );
+}
+
+/**
+ * What a Recording asks of its writer: a {@link CastWriter} here, or one that hands the events to
+ * the recording thread (thread/writer.ts).
+ */
+export interface RecordingWriter {
+  /** Whether the recording thread encodes and writes (thread/writer.ts). */
+  readonly threaded: boolean;
+  readonly bytes: number;
+  readonly lines: number;
+  readonly startTime: number;
+  readonly failed: boolean;
+  readonly sinkName: string;
+  output(data: string): boolean;
+  outputUtf8(data: Uint8Array): boolean;
+  event(code: EventCode, data: string): boolean;
+  resize(cols: number, rows: number): boolean;
+  marker(label: string): boolean;
+  exit(status: number): boolean;
+  close(): Promise<void>;
+  on(event: 'drain', listener: () => void): this;
+  on(event: 'error', listener: (err: SinkWriteError) => void): this;
+}
+
 /**
  * Writes one recording. `start()` writes the header; event methods return false when the caller
  * should wait for `'drain'`. A sink failure is emitted once as `'error'` (a SinkWriteError); after
  * it the writer accepts and drops events, so a session can go on unrecorded.
  */
-export class CastWriter extends EventEmitter {
+export class CastWriter extends EventEmitter implements RecordingWriter {
+  readonly threaded = false;
   readonly #sink: Sink;
   readonly #clock: Clock;
   readonly #maxBytes: number;
@@ -104,21 +142,25 @@ export class CastWriter extends EventEmitter {
   }
 
   /** Writes the header; `timestamp` defaults to the clock's wall time. Call once. */
-  start(header: Omit<Header, 'version'> & { version?: 2 }): boolean {
+  start(header: HeaderFields): boolean {
     if (this.#state !== 'new')
       throw new SshcastError('ERR_INVALID_STATE', 'CastWriter.start() called twice');
     this.#origin = this.#clock.monotonic();
     this.#startWall = this.#clock.wall();
     this.#state = 'live';
-    return this.#emitLine(
-      lineBuffer(
-        encodeHeader({
-          ...header,
-          version: 2,
-          timestamp: header.timestamp ?? Math.floor(this.#startWall / 1000),
-        }),
-      ),
-    );
+    return this.#emitLine(headerLine(header, this.#startWall));
+  }
+
+  /**
+   * @internal Goes on from a header (`lines` lines, `bytes` bytes) that another writer wrote to
+   * the sink's file, with times on the clock's scale (origin 0): the recording thread's writer.
+   */
+  resume(bytes: number, lines: number): void {
+    if (this.#state !== 'new')
+      throw new SshcastError('ERR_INVALID_STATE', 'CastWriter.resume() after start');
+    this.#state = 'live';
+    this.#bytes = bytes;
+    this.#lines = lines;
   }
 
   /** Microseconds since start, never less than the last event's. */
@@ -157,6 +199,16 @@ export class CastWriter extends EventEmitter {
       }
     }
     return this.#emitLine(line);
+  }
+
+  /**
+   * @internal Cuts the recording now, as `admit` would have: one `m` event labelled `label` at
+   * the last event's time, then only the final `x`.
+   */
+  cut(label: string): boolean {
+    if (this.#state !== 'live' || this.#exited) return true;
+    this.#state = 'capped';
+    return this.#emitLine(lineBuffer(encodeEvent({ time: this.#last, code: 'm', data: label })));
   }
 
   /** Output the client was shown. */

@@ -202,6 +202,20 @@ export class LineHasher {
     }
   };
 
+  /**
+   * @internal Lines hashed elsewhere (the recording thread, after the header this hook saw): each
+   * one's end offset in the file, and its chain digest, 32 bytes each, in order.
+   */
+  add(ends: ArrayLike<number>, digests: Buffer): void {
+    if (this.#disposed || ends.length === 0) return;
+    const firstLine = this.#lines + 1;
+    this.#lines += ends.length;
+    this.#bytes = ends[ends.length - 1]!;
+    this.#last = digests.subarray(digests.length - 32);
+    this.#batches.push({ firstLine, ends: Array.from(ends), digests });
+    this.#trim();
+  }
+
   /** The chain through the header, once the hook has seen it (in the file or not yet). */
   header(): ChainPoint | undefined {
     return this.#header;

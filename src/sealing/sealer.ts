@@ -190,14 +190,15 @@ export class Sealer extends EventEmitter<SealerEvents> {
     this.#schedule();
   }
 
-  /** Starts sealing one recording; pass its `onLine` to the writer, then call `open()`. */
-  track(file: string, written: WrittenBytes): SealedRecording {
+  /**
+   * Starts sealing one recording; pass its `onLine` to the writer, then call `open()`. `hashed`:
+   * after the header, the writer hashes the lines and gives their digests to `hasher.add()`.
+   */
+  track(file: string, written: WrittenBytes, options: { hashed?: boolean } = {}): SealedRecording {
     if (this.#state !== 'running') throw new SealingError('sealing is not running');
-    const rec = new SealedRecording(
-      this,
-      file,
-      new LineHasher(written, { worker: this.#hashWorker }),
-    );
+    // Lines hashed by the recording thread come with their digests (LineHasher.add).
+    const worker = options.hashed ? false : this.#hashWorker;
+    const rec = new SealedRecording(this, file, new LineHasher(written, { worker }));
     this.#recordings.add(rec);
     return rec;
   }

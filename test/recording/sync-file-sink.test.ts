@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { SinkWriteError } from '../../src/errors.js';
-import { SyncFileSink } from '../../src/cli/sync-file-sink.js';
-import { tempDir } from './helpers.js';
+import { SyncFileSink } from '../../src/recording/sync-file-sink.js';
+import { tempDir } from '../cli/helpers.js';
 
 describe('SyncFileSink', () => {
   it('writes each line at once, in order', async () => {
