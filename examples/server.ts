@@ -65,6 +65,8 @@ const USAGE = `usage: npm start -- [options]
   --account-budget SIZE[/WINDOW]
                            bytes of recordings one account may write per window (s, m, h, d;
                            default 1h), e.g. 1G/24h; default none
+  --record-thread          encode, seal and write recordings on a thread of their own, off the
+                           connections' thread: for a host with cores to spare (default: off)
   --remote URL[,URL...]    stream each recording to these collectors (sshcast collect), in order
   --remote-token-file FILE this device's token at the collectors (mode 0600)
   --remote-device NAME     this device's name at the collectors (default: the host name)
@@ -99,6 +101,7 @@ function parseFlags() {
         'max-recording-size': { type: 'string' },
         'min-free': { type: 'string' },
         'account-budget': { type: 'string' },
+        'record-thread': { type: 'boolean' },
         remote: { type: 'string' },
         'remote-token-file': { type: 'string' },
         'remote-device': { type: 'string' },
@@ -249,6 +252,7 @@ try {
     ...(minFree !== undefined ? { minFree } : {}),
     ...(accountBudget ? { accountBudget } : {}),
     ...(remote ? { remote } : {}),
+    ...(flags['record-thread'] ? { thread: true } : {}),
   });
 } catch (err) {
   if (err instanceof ConfigError) fail(err.message);

@@ -96,9 +96,10 @@ export interface RecorderOptions {
   clock?: Clock;
   /**
    * Encode, seal and write file recordings on a worker thread (one per process), so that the
-   * server's thread only stamps and copies what clients are shown. Default true; false (or
-   * `fileOps`) writes them on the server's thread. A disk limit then cuts a recording within a
-   * few milliseconds of output of the line that crossed it, rather than at that line.
+   * server's thread only stamps and copies what clients are shown: for a host with cores to
+   * spare. Default false: on a 2-core machine the thread cost more than it saved (see
+   * docs/performance.md). Not with `fileOps`. A disk limit then cuts a recording as the thread
+   * is handed its output, counting what the thread has not yet written as the most it can be.
    */
   thread?: boolean;
   /** Write to these sinks instead of files (for example a MemorySink). */
@@ -270,7 +271,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       const problem = this.#limits.startProblem(account);
       if (problem !== undefined)
         throw new RecordingStartError(`cannot start recording: ${problem}`);
-      const threaded = !o.sink && o.thread !== false && !o.fileOps;
+      const threaded = !o.sink && o.thread === true && !o.fileOps;
       const made = o.sink ? undefined : this.#dirHandle().create(sessionFileName(clock.wall()));
       created = made?.name;
       const threadWriter =

@@ -27,6 +27,9 @@ const INLINE_BYTES = 64 * 1024;
 /** Bytes sent to the worker and not yet hashed, above which the writer waits. */
 export const MAX_IN_FLIGHT = 32 * 1024 * 1024;
 
+/** Lines `firstLine`… hashed: each one's end offset in the file and 32-byte chain digest. */
+type Hashed = (firstLine: number, ends: number[], digests: Buffer) => void;
+
 /** What the hasher needs to know of the file: how many bytes of whole lines it holds. */
 export interface WrittenBytes {
   readonly bytesWritten: number;
@@ -164,15 +167,21 @@ export class LineHasher {
   #waiters: (() => void)[] = [];
   #disposed = false;
   readonly #batchMs: number;
+  readonly #onHashed: Hashed | undefined;
   #workerBytes = 0;
 
   /**
    * `file` says how many bytes of whole lines are in the file (a FileSink's `bytesWritten`).
    * `batchMs` (default {@link BATCH_MS}): how long lines wait for more before they are hashed.
+   * `onHashed`: told each run of lines once hashed, in order (the recording thread sends them on).
    */
-  constructor(file: WrittenBytes, options: { worker?: boolean; batchMs?: number } = {}) {
+  constructor(
+    file: WrittenBytes,
+    options: { worker?: boolean; batchMs?: number; onHashed?: Hashed } = {},
+  ) {
     this.#file = file;
     this.#batchMs = options.batchMs ?? BATCH_MS;
+    this.#onHashed = options.onHashed;
     this.#worker = options.worker === false ? undefined : HashWorker.get();
     this.#id =
       this.#worker?.register({
@@ -190,6 +199,7 @@ export class LineHasher {
       this.#last = this.#stepper.step(undefined, line);
       this.#header = { lines: 1, bytes: line.length, chain: this.#last.toString('hex') };
       this.#batches.push({ firstLine: 1, ends: [this.#bytes], digests: this.#last });
+      this.#onHashed?.(1, [this.#bytes], this.#last);
       return;
     }
     this.#pending.push(line);
@@ -253,6 +263,7 @@ export class LineHasher {
       }
       this.#last = c;
       this.#batches.push({ firstLine, ends, digests });
+      this.#onHashed?.(firstLine, ends, digests);
       this.#trim();
       return;
     }
@@ -272,7 +283,10 @@ export class LineHasher {
 
   #answered(digests: Buffer): void {
     const batch = this.#batches.find((b) => b.digests === undefined);
-    if (batch) batch.digests = digests;
+    if (batch) {
+      batch.digests = digests;
+      this.#onHashed?.(batch.firstLine, batch.ends, digests);
+    }
     this.#inFlight--;
     if (this.#inFlight === 0) this.#last = Buffer.from(digests.subarray(digests.length - 32));
     this.#trim();

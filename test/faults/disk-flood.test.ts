@@ -153,94 +153,99 @@ describe('a flood of recordings from one account', () => {
     }
   });
 
-  it('with the defaults: the flood is cut at the soft floor, saying why; the other account still logs in', async (ctx) => {
-    needs(ctx, problem);
-    expect(freeBytes(fsys!.dir)).toBeGreaterThan(SIZE - 2 * MiB);
-    const { s, dir } = await server([]);
-    expect(s.output()).toContain(
-      'disk: below 5% of the file system free the account writing most is cut',
-    );
-    const t0 = performance.now();
-    const f = await flood(s.port, mallory.name, malloryKey.file, CHANNELS);
-    try {
-      await until(() => (cuts(s) >= CHANNELS ? true : undefined), 'every flood recording cut', {
-        on: [
-          [s.child.stdout!, 'data'],
-          [s.child.stderr!, 'data'],
-        ],
-        timeout: 60_000,
-      });
-      // A cut is decided as the recording thread is handed the output (src/recording/thread/):
-      // what it was handed before lands in the file, before the cut's m event.
-      await until(() => (recordings(dir).every(endsCut) ? true : undefined), 'the cuts written', {
-        watch: dir,
-      });
-      const seconds = (performance.now() - t0) / 1000;
-      const written = totalSize(dir);
-      const free = freeBytes(fsys!.dir);
-      ctx.annotate(
-        `defaults: flood cut after ${seconds.toFixed(1)} s, ${written} bytes of recordings, ${free} bytes free of ${SIZE}`,
+  // The defaults, with recordings written on the server's thread and on the recording thread.
+  for (const flags of [[], ['--record-thread']]) {
+    it(`with the defaults${flags.length ? ` and ${flags[0]}` : ''}: the flood is cut at the soft floor, saying why; the other account still logs in`, async (ctx) => {
+      needs(ctx, problem);
+      expect(freeBytes(fsys!.dir)).toBeGreaterThan(SIZE - 2 * MiB);
+      const { s, dir } = await server(flags);
+      expect(s.output()).toContain(
+        'disk: below 5% of the file system free the account writing most is cut',
       );
-      // Cut near the soft floor (5%, 3.2 MiB), above the hard one (2.5%); no ENOSPC. Near: the
-      // thread's batches not yet written count as large as their lines can be, so a cut may come
-      // up to a batch (64 KiB of NULs, 384 KiB of line) before the floor.
-      expect(free).toBeGreaterThan(0.025 * SIZE);
-      expect(free).toBeLessThan(0.05 * SIZE + 384 * 1024);
-      expect(s.output()).not.toMatch(/ENOSPC/);
-      const sizeThen = totalSize(dir);
+      const t0 = performance.now();
+      const f = await flood(s.port, mallory.name, malloryKey.file, CHANNELS);
+      try {
+        await until(() => (cuts(s) >= CHANNELS ? true : undefined), 'every flood recording cut', {
+          on: [
+            [s.child.stdout!, 'data'],
+            [s.child.stderr!, 'data'],
+          ],
+          timeout: 60_000,
+        });
+        // A cut is decided as the recording thread is handed the output (src/recording/thread/):
+        // what it was handed before lands in the file, before the cut's m event.
+        await until(() => (recordings(dir).every(endsCut) ? true : undefined), 'the cuts written', {
+          watch: dir,
+        });
+        const seconds = (performance.now() - t0) / 1000;
+        const written = totalSize(dir);
+        const free = freeBytes(fsys!.dir);
+        ctx.annotate(
+          `defaults: flood cut after ${seconds.toFixed(1)} s, ${written} bytes of recordings, ${free} bytes free of ${SIZE}`,
+        );
+        // Cut near the soft floor (5%, 3.2 MiB), above the hard one (2.5%); no ENOSPC. Near: the
+        // thread's batches not yet written count as large as their lines can be, so a cut may come
+        // up to a batch (64 KiB of NULs, 384 KiB of line) before the floor.
+        expect(free).toBeGreaterThan(0.025 * SIZE);
+        expect(free).toBeLessThan(0.05 * SIZE + 384 * 1024);
+        expect(s.output()).not.toMatch(/ENOSPC/);
+        const sizeThen = totalSize(dir);
 
-      // Another account's new session starts and is recorded.
-      const before = recordings(dir);
-      const r = await ssh(s.port, aliceKey.file, alice.name, 'echo in');
-      expect(r.stdout.toString()).toBe('in\n');
-      expect(r.code).toBe(0);
-      const aliceFile = await until(
+        // Another account's new session starts and is recorded.
+        const before = recordings(dir);
+        const r = await ssh(s.port, aliceKey.file, alice.name, 'echo in');
+        expect(r.stdout.toString()).toBe('in\n');
+        expect(r.code).toBe(0);
+        const aliceFile = await until(
+          () => {
+            const f2 = recordings(dir).filter((x) => !before.includes(x));
+            return f2.length === 1 && fs.readFileSync(f2[0]!, 'utf8').includes('"x"')
+              ? f2[0]
+              : undefined;
+          },
+          "alice's recording",
+          { watch: dir },
+        );
+        const aliceCast = parseCast(fs.readFileSync(aliceFile, 'utf8'));
+        expect(aliceCast.header.localUser).toBe(alice.name);
+        expect(aliceCast.events.map((e) => e.code)).toEqual(['o', 'x']);
+        // The flooder's own new session is refused (the default start policy) while below the floor.
+        const m = await ssh(s.port, malloryKey.file, mallory.name, 'echo in');
+        expect(m.stderr).toContain(START_FAILURE_MESSAGE);
+        expect(m.stdout.toString()).toBe('');
+        await s.waitFor(new RegExp(`account ${mallory.name} wrote the most; session refused`));
+        // All along the flood went on, unrecorded, and the disk did not fill.
+        expect(children.filter((c) => c.exitCode === null && c.signalCode === null)).toHaveLength(
+          CHANNELS + 1,
+        );
+        expect(totalSize(dir)).toBeLessThan(sizeThen + 64 * 1024);
+      } finally {
+        f.stop();
+      }
+      // Each flood recording says where and why it was cut, then ends with its exit status.
+      const floods = await until(
         () => {
-          const f2 = recordings(dir).filter((x) => !before.includes(x));
-          return f2.length === 1 && fs.readFileSync(f2[0]!, 'utf8').includes('"x"')
-            ? f2[0]
+          const all = recordings(dir).map((file) => fs.readFileSync(file, 'utf8'));
+          const mine = all.filter((t) => t.includes(`"localUser":"${mallory.name}"`));
+          return mine.length === CHANNELS &&
+            mine.every((t) => t.endsWith(']\n') && t.includes('"x"'))
+            ? mine
             : undefined;
         },
-        "alice's recording",
-        { watch: dir },
+        'the flood recordings finished',
+        { watch: dir, timeout: 30_000 },
       );
-      const aliceCast = parseCast(fs.readFileSync(aliceFile, 'utf8'));
-      expect(aliceCast.header.localUser).toBe(alice.name);
-      expect(aliceCast.events.map((e) => e.code)).toEqual(['o', 'x']);
-      // The flooder's own new session is refused (the default start policy) while below the floor.
-      const m = await ssh(s.port, malloryKey.file, mallory.name, 'echo in');
-      expect(m.stderr).toContain(START_FAILURE_MESSAGE);
-      expect(m.stdout.toString()).toBe('');
-      await s.waitFor(new RegExp(`account ${mallory.name} wrote the most; session refused`));
-      // All along the flood went on, unrecorded, and the disk did not fill.
-      expect(children.filter((c) => c.exitCode === null && c.signalCode === null)).toHaveLength(
-        CHANNELS + 1,
-      );
-      expect(totalSize(dir)).toBeLessThan(sizeThen + 64 * 1024);
-    } finally {
-      f.stop();
-    }
-    // Each flood recording says where and why it was cut, then ends with its exit status.
-    const floods = await until(
-      () => {
-        const all = recordings(dir).map((file) => fs.readFileSync(file, 'utf8'));
-        const mine = all.filter((t) => t.includes(`"localUser":"${mallory.name}"`));
-        return mine.length === CHANNELS && mine.every((t) => t.endsWith(']\n') && t.includes('"x"'))
-          ? mine
-          : undefined;
-      },
-      'the flood recordings finished',
-      { watch: dir, timeout: 30_000 },
-    );
-    for (const text of floods) {
-      const events = parseCast(text).events;
-      const marker = events.at(-2)!;
-      expect(marker.code).toBe('m');
-      expect(marker.data).toMatch(
-        /^recording cut: disk nearly full \(.* free of 64 MiB, below the soft floor of 5%\); this account wrote the most$/,
-      );
-      expect(events.at(-1)!.code).toBe('x');
-    }
-    await s.stop();
-  });
+      for (const text of floods) {
+        const events = parseCast(text).events;
+        const marker = events.at(-2)!;
+        expect(marker.code).toBe('m');
+        expect(marker.data).toMatch(
+          /^recording cut: disk nearly full \(.* free of 64 MiB, below the soft floor of 5%\); this account wrote the most$/,
+        );
+        expect(events.at(-1)!.code).toBe('x');
+      }
+      await s.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+  }
 });

@@ -11,6 +11,8 @@ import { ManualClock } from '../../src/clock.js';
 import { parseCast } from '../../src/asciicast/reader.js';
 import { HIGH_WATER } from '../../src/recording/thread/writer.js';
 import type { Recording } from '../../src/recording/recording.js';
+import { initSealing } from '../../src/sealing/setup.js';
+import { verifyDirectory } from '../../src/sealing/verify-directory.js';
 
 let base: string;
 beforeEach(() => {
@@ -70,7 +72,7 @@ describe('the recording thread', () => {
 
   it('says wait past its high-water mark while the thread is busy, then drains', async () => {
     const dir = path.join(base, 'bp');
-    const r = new Recorder({ enabled: true, dir, log: quiet });
+    const r = new Recorder({ enabled: true, dir, log: quiet, thread: true });
     const rec = r.start({});
     const chunk = Buffer.alloc(4096, 0x63);
     let n = 0;
@@ -94,6 +96,7 @@ describe('the recording thread', () => {
       enabled: true,
       dir,
       log: quiet,
+      thread: true,
       accountBudget: { bytes: 64 * 1024, windowMs: 3_600_000 },
     };
     const r = new Recorder(options);
@@ -116,5 +119,27 @@ describe('the recording thread', () => {
     expect(kept).toBeLessThan(200);
     expect(() => r.start({ localUser: 'mallory' })).toThrow(/used its recording budget/);
     await r.close();
+  });
+
+  it('seals a flood hashed on the thread (and its hashing thread) as verify reads the file', async () => {
+    const dir = path.join(base, 'sealed');
+    fs.mkdirSync(dir, { mode: 0o700 });
+    const { key } = initSealing(dir, { interval: 3600, now: Math.floor(Date.now() / 1000) });
+    const r = new Recorder({ enabled: true, dir, log: quiet, thread: true });
+    const rec = r.start({ localUser: 'alice' });
+    expect(rec.threaded).toBe(true);
+    const chunk = Buffer.from('\x1b[1m€ x\r\n'.repeat(300));
+    // Past the hashing thread's batch and the writer's high-water mark, waiting as told.
+    for (let sent = 0; sent < 24 * 1024 * 1024; sent += chunk.length) {
+      if (!rec.output(chunk)) await new Promise<void>((resolve) => rec.once('drain', resolve));
+    }
+    await rec.finish(0);
+    await r.close();
+    const lines = fs.readFileSync(rec.file!, 'utf8').split('\n').length - 1;
+    const report = await verifyDirectory(dir, key);
+    expect(report.recordings).toMatchObject([
+      { finding: 'ok', detail: `sealed through line ${lines}` },
+    ]);
+    expect(report.exitCode).toBe(0);
   });
 });

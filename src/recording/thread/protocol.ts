@@ -27,8 +27,8 @@ export type ToThread =
       fsync: boolean;
       /** An Int32 the thread adds 1 to as it writes each batch. */
       done: SharedArrayBuffer;
-      /** The chain through the header, when the recording is sealed. */
-      chain: ArrayBuffer | undefined;
+      /** The header line, when the recording is sealed: the thread's chain starts with it. */
+      header: ArrayBuffer | undefined;
     }
   | { t: 'data'; id: number; buf: ArrayBuffer; used: number }
   | { t: 'finish'; id: number };

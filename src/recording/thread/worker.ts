@@ -7,17 +7,15 @@
  * known at once (what the report says is in the file is); the server's thread owns the file's
  * descriptor and closes it once the thread is done with it.
  */
-import crypto from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { SyncFileSink } from '../sync-file-sink.js';
 import { CastWriter } from '../writer.js';
-import { chainStep, SCRATCH_SIZE } from '../../sealing/chain.js';
+import { LineHasher } from '../../sealing/hasher.js';
 import type { SinkWriteError } from '../../errors.js';
 import type { EventCode } from '../../asciicast/event.js';
 import { CUT, RECORD_HEAD, type FromThread, type ToThread } from './protocol.js';
 
 const port = parentPort!;
-const scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
 const O = 0x6f; // 'o'
 
 function post(m: FromThread, transfer: ArrayBuffer[] = []): void {
@@ -32,17 +30,18 @@ class ThreadRecording {
   #time = 0;
   #admitted = 0;
   #processed = 0;
-  #chain: Buffer | undefined;
-  readonly #sealed: boolean;
+  /** A sealed recording's chain: hashed on a thread of its own (sealing/hasher.ts). */
+  readonly #hasher: LineHasher | undefined;
   readonly #done: Int32Array;
+  /** While a batch is written: a report follows anyway. */
+  #inBatch = false;
+  #reportSoon = false;
   #ends: number[] = [];
   #digests: Buffer[] = [];
 
   constructor(m: Extract<ToThread, { t: 'open' }>) {
     this.#id = m.id;
-    this.#sealed = m.chain !== undefined;
     this.#done = new Int32Array(m.done);
-    if (m.chain) this.#chain = Buffer.from(m.chain);
     this.#sink = new SyncFileSink(m.fd, m.path, {
       offset: m.bytes,
       fsync: m.fsync,
@@ -50,6 +49,13 @@ class ThreadRecording {
       // open gets a warning from Node).
       keepOpen: true,
     });
+    if (m.header) {
+      // It hashes the header again (the server's thread did): the chain goes on from there.
+      this.#hasher = new LineHasher(this.#sink, {
+        onHashed: (first, ends, digests) => this.#hashed(first, ends, digests),
+      });
+      this.#hasher.onLine(Buffer.from(m.header));
+    }
     this.#writer = new CastWriter(this.#sink, {
       clock: { monotonic: () => this.#time, wall: () => 0 },
       maxBytes: m.maxBytes,
@@ -57,7 +63,7 @@ class ThreadRecording {
         this.#admitted += n;
         return undefined;
       },
-      ...(this.#sealed ? { onLine: (line: Buffer) => this.#hash(line) } : {}),
+      ...(this.#hasher ? { onLine: this.#hasher.onLine } : {}),
     });
     this.#writer.resume(m.bytes, 1);
     this.#writer.on('error', (err: SinkWriteError) => {
@@ -71,13 +77,21 @@ class ThreadRecording {
     });
   }
 
-  #hash(line: Buffer): void {
-    this.#chain = chainStep(crypto, scratch, this.#chain, line);
-    this.#digests.push(this.#chain);
-    this.#ends.push(this.#writer.bytes);
+  // Digests go to the server's thread with the next report; one comes soon when none is due.
+  #hashed(first: number, ends: number[], digests: Buffer): void {
+    const skip = first === 1 ? 1 : 0; // the header's: the server's thread has it
+    for (let i = skip; i < ends.length; i++) this.#ends.push(ends[i]!);
+    if (ends.length > skip) this.#digests.push(digests.subarray(32 * skip, 32 * ends.length));
+    if (this.#inBatch || this.#reportSoon) return;
+    this.#reportSoon = true;
+    setImmediate(() => {
+      this.#reportSoon = false;
+      if (this.#ends.length > 0) this.#report(0);
+    });
   }
 
   data(buf: Buffer): void {
+    this.#inBatch = true;
     this.#sink.cork();
     for (let at = 0; at < buf.length;) {
       const code = buf[at]!;
@@ -94,6 +108,7 @@ class ThreadRecording {
     Atomics.add(this.#done, 0, 1);
     this.#sink.uncork();
     this.#processed += buf.length;
+    this.#inBatch = false;
     this.#report(buf.length);
   }
 
@@ -104,8 +119,9 @@ class ThreadRecording {
     if (this.#ends.length > 0) {
       ends = Float64Array.from(this.#ends);
       // A buffer of its own (Buffer.concat may give a slice of the shared pool) to hand over.
-      const own = Buffer.allocUnsafeSlow(32 * this.#digests.length);
-      this.#digests.forEach((d, i) => d.copy(own, 32 * i));
+      const own = Buffer.allocUnsafeSlow(32 * this.#ends.length);
+      let at = 0;
+      for (const d of this.#digests) at += d.copy(own, at);
       digests = own.buffer as ArrayBuffer;
       transfer.push(ends.buffer as ArrayBuffer, digests);
       this.#ends = [];
@@ -131,6 +147,11 @@ class ThreadRecording {
 
   async finish(): Promise<void> {
     await this.#writer.close();
+    if (this.#hasher) {
+      await this.#hasher.drained();
+      this.#hasher.dispose();
+      if (this.#ends.length > 0) this.#report(0);
+    }
     post({ t: 'closed', id: this.#id, bytes: this.#writer.bytes, lines: this.#writer.lines });
   }
 }

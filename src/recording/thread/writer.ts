@@ -22,11 +22,11 @@ import { headerLine, type HeaderFields, type RecordingWriter } from '../writer.j
 import { CUT, RECORD_HEAD, type FromThread, type ToThread } from './protocol.js';
 
 /** A batch goes to the thread when it holds this many bytes... */
-export const BATCH_BYTES = 256 * 1024;
+export const BATCH_BYTES = 64 * 1024;
 /** ...or when its first event has waited this long (milliseconds). */
-export const BATCH_MS = 10;
+export const BATCH_MS = 2;
 /** Bytes sent to the thread and not taken by its file's queue, past which `output()` is false. */
-export const HIGH_WATER = 1024 * 1024;
+export const HIGH_WATER = 512 * 1024;
 
 const O = 0x6f; // 'o'
 const X = 0x78; // 'x'
@@ -232,7 +232,6 @@ export class ThreadWriter extends EventEmitter implements RecordingWriter, Writt
     this.#bytes = this.#written = line.length;
     this.#lines = 1;
     hasher?.onLine(line);
-    const chain = hasher?.header()?.chain;
     this.#id = this.#thread.register(this);
     this.#thread.post({
       t: 'open',
@@ -243,7 +242,7 @@ export class ThreadWriter extends EventEmitter implements RecordingWriter, Writt
       maxBytes: this.#options.maxBytes ?? Infinity,
       fsync: this.#options.fsync ?? false,
       done: this.#done.buffer as SharedArrayBuffer,
-      chain: chain === undefined ? undefined : new Uint8Array(Buffer.from(chain, 'hex')).buffer,
+      header: hasher ? new Uint8Array(line).buffer : undefined,
     });
     this.onWritten?.(line.length);
     return true;
