@@ -3,10 +3,11 @@
  * line hook sees them, and tracking what is actually in the file: a seal covers only lines that
  * are both hashed and written (a write that failed and was cut back is never sealed).
  *
- * A flood of output is hashed on one worker thread per process, in batches of up to 256 KiB, so
+ * A flood of output is hashed on one worker thread per process, in batches of up to 1 MiB, so
  * the writer's thread keeps its speed (SHA-256 of every byte on the writer's thread cost a fifth of
- * its throughput). Lines wait up to 2 ms for more: the few KiB an ordinary session gives in that
- * time are hashed on the writer's thread, where they cost less than a message to the worker. The header is hashed at once, so a
+ * its throughput). Lines wait up to 20 ms for more: the few KiB an ordinary session gives in that
+ * time are hashed on the writer's thread, where they cost less than a message to the worker (a
+ * message and its answer cost the writer's thread 40–70 µs here). The header is hashed at once, so a
  * recording's `open` entry can be written when it starts. Memory stays bounded: past
  * {@link MAX_IN_FLIGHT} bytes waiting for the worker, the writer waits for it.
  */
@@ -16,12 +17,15 @@ import { ChainStepper, chainStep, SCRATCH_SIZE } from './chain.js';
 import type { ChainPoint } from './ledger.js';
 
 /** Lines are sent to the worker in batches of about this many bytes (or at the next turn). */
-const BATCH_BYTES = 256 * 1024;
+const BATCH_BYTES = 1024 * 1024;
 /**
  * Lines wait this long for more before they are hashed (a batch also goes at BATCH_BYTES). A
- * pty gives 4 KiB a turn of the event loop: hashed every turn, a flood never reached the worker.
+ * pty gives 4 KiB a turn of the event loop: hashed every turn, a flood never reached the worker;
+ * every 2 ms, a flood through SSH was a message each way per 100 KB. What waits is bounded by the
+ * output's rate (50 MB/s is 1 MB in 20 ms, however many sessions share it), and a seal, at most
+ * once a second, covers what is hashed by then.
  */
-const BATCH_MS = 2;
+const BATCH_MS = 20;
 /** A flush of at most this many bytes is hashed on the writer's thread when the worker is idle. */
 const INLINE_BYTES = 64 * 1024;
 /** Bytes sent to the worker and not yet hashed, above which the writer waits. */

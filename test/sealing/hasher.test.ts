@@ -59,7 +59,7 @@ describe('LineHasher', () => {
     const h = new LineHasher(file, { batchMs: 50 });
     const all: Buffer[] = [Buffer.from('{"version":2,"width":80,"height":24}\n')];
     h.onLine(all[0]!);
-    for (let i = 0; i < 200 && h.workerBytes === 0; i++) {
+    for (let i = 0; i < 400 && h.workerBytes === 0; i++) {
       const l = line(i, 4096);
       all.push(l);
       h.onLine(l);
