@@ -14,7 +14,8 @@ type Write = (...args: unknown[]) => boolean;
  * Records everything written to `channel` (and to `channel.stderr`) into `recording` before it
  * is sent, the client's input when the recording records input, and the status given to
  * `channel.exit()`; the recording is finished when the channel closes. Returns the channel.
- * Writes keep the channel's own backpressure; the recording's is not applied.
+ * A write returns false when the channel's buffer or the recording's queue is full (a disk slower
+ * than the client): wait for the channel's `'drain'`, emitted again when the recording drained.
  *
  * The recorder's policies apply as to a spawned session. With the `closed` remote policy nothing
  * reaches the client before a collector accepted the recording: until then writes are held and
@@ -42,12 +43,30 @@ export function recordChannel<C extends ssh2.ServerChannel>(channel: C, recordin
     }
     return stream === 'stdout' ? rawWrite(...args) : rawWriteErr(...args);
   };
+  // The recording's queue is full: the host is told to wait, and 'drain' comes when it drained
+  // (or can take no more: a failure, the end).
+  let full = false;
+  const drained = () => {
+    if (!full) return;
+    full = false;
+    recording.off('drain', drained);
+    if (ended) return;
+    channel.emit('drain');
+    stderr.emit('drain');
+  };
   const tee =
     (stream: 'stdout' | 'stderr') =>
     (chunk: unknown, ...rest: unknown[]) => {
       if (ended) return false;
-      if (typeof chunk === 'string' || chunk instanceof Uint8Array) recording.output(chunk, stream);
-      return send(stream, [chunk, ...rest]);
+      let recorded = true;
+      if (typeof chunk === 'string' || chunk instanceof Uint8Array)
+        recorded = recording.output(chunk, stream);
+      const sent = send(stream, [chunk, ...rest]);
+      if (!recorded && !full) {
+        full = true;
+        recording.on('drain', drained);
+      }
+      return sent && recorded;
     };
   channel.write = tee('stdout') as C['write'];
   stderr.write = tee('stderr') as typeof stderr.write;
@@ -86,6 +105,7 @@ export function recordChannel<C extends ssh2.ServerChannel>(channel: C, recordin
   );
   recording.on('failure', (_err, action) => {
     if (action === 'terminate') end(WRITE_FAILURE_MESSAGE);
+    else drained(); // it records no more: nothing to wait for
   });
   recording.on('end-session', (message) => end(message));
   if (recording.recordsInput) channel.on('data', (d: Buffer | string) => recording.input(d));

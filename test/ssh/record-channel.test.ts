@@ -2,6 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Recording } from '../../src/recording/recording.js';
 import { parseCast } from '../../src/asciicast/reader.js';
 import { recordChannel } from '../../src/ssh/record-channel.js';
+import { EventEmitter } from 'node:events';
+import { Recorder } from '../../src/recording/recorder.js';
+import type { Sink } from '../../src/recording/sink.js';
 import { memoryRecorder, startTestServer } from '../../src/testing/index.js';
 import { run } from '../helpers/inprocess.js';
 
@@ -107,4 +110,46 @@ describe('recordChannel under the recorder’s policies', () => {
     expect(r.code).toBe(1);
     await recorder.waitForRecordings(1);
   });
+});
+
+/** A sink as slow as a stalled disk: every write says wait, until release(). */
+class StalledSink extends EventEmitter implements Sink {
+  readonly name = 'stalled';
+  readonly lines: string[] = [];
+  write(lines: Buffer): boolean {
+    this.lines.push(lines.toString());
+    return false;
+  }
+  release(): void {
+    this.emit('drain');
+  }
+  async close(): Promise<void> {}
+}
+
+it("tells the host to wait while the recording's queue is full, and drains when it did", async () => {
+  const sink = new StalledSink();
+  const recorder = new Recorder({ enabled: true, sink: () => sink, log: () => {} });
+  const steps: string[] = [];
+  const server = await startTestServer({
+    session: (session) =>
+      session.on('shell', (acceptShell) => {
+        const channel = recordChannel(acceptShell(), recorder.start({ localUser: 'host' }));
+        // A few bytes: ssh2's own window takes them; only the recording says wait.
+        steps.push(`write ${channel.write('hello')}`);
+        channel.once('drain', () => {
+          steps.push('drain');
+          channel.exit(0);
+          channel.end();
+        });
+        setImmediate(() => {
+          steps.push('released');
+          sink.release();
+        });
+      }),
+  });
+  const r = await run(server.client.connection, undefined, { keepOpen: true });
+  expect(r.stdout.toString()).toBe('hello');
+  expect(steps).toEqual(['write false', 'released', 'drain']);
+  expect(sink.lines.join('')).toContain('"o","hello"');
+  await server.close();
 });
