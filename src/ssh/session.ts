@@ -188,10 +188,16 @@ class SessionRequests {
     if (!accepted) return this.#run(channel, launch, recording);
     let closed = false;
     channel.once('close', () => (closed = true));
+    const size = term && { cols: term.cols, rows: term.rows };
     accepted.then(
       () => {
-        if (!closed) return this.#run(channel, launch, recording);
-        void recording.finish();
+        if (closed) return void recording.finish();
+        // The window changed while the session waited: the process starts at the new size, and
+        // the recording says so after the header's.
+        const now = this.#term;
+        if (size && now && (now.cols !== size.cols || now.rows !== size.rows))
+          recording.resize(now.cols, now.rows);
+        return this.#run(channel, launch, recording);
       },
       () => {
         void recording.finish();

@@ -278,6 +278,40 @@ describe('pty sessions', () => {
   });
 });
 
+describe('a session that waits for its recording to be accepted (remote policy closed)', () => {
+  it('starts at the window size the client changed to meanwhile, and records the change', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const recorder = memoryRecorder();
+    // As a closed remote policy does: the session may not start before the gate opens.
+    recorder.on('start', (recording) => recording.waitFor(gate));
+    const waiting = await startTestServer({
+      identity: { account, keyOptions: {} },
+      recorder,
+      log: () => {},
+    });
+    const c = await connect(waiting.port);
+    try {
+      const r = await run(c, 'stty size', {
+        pty: { cols: 80, rows: 24 },
+        onChannel: (ch) => {
+          ch.setWindow(30, 100, 0, 0);
+          // A request the server answers: packets are handled in order, so once it is answered
+          // the window change has been too. Then the gate opens.
+          c.openssh_noMoreSessions(() => open());
+        },
+      });
+      expect(r.stdout.toString()).toBe('30 100\r\n');
+      const cast = await lastCast();
+      expect(cast.header).toMatchObject({ width: 80, height: 24 });
+      expect(cast.events[0]).toMatchObject({ code: 'r', data: '100x30' });
+    } finally {
+      c.end();
+      await waiting.close();
+    }
+  });
+});
+
 describe('requests that are refused', () => {
   it('rejects a subsystem without a handler, and agent forwarding, without hanging', async () => {
     const err = await new Promise<Error | undefined>((resolve) =>
