@@ -77,11 +77,39 @@ export interface RecordingWriter {
 }
 
 /**
+ * The events a {@link RecordingWriter} writes through its `event()`: the one place their codes
+ * and data are spelled, for the writer here and the recording thread's.
+ */
+export abstract class EventKinds extends EventEmitter {
+  abstract event(code: EventCode, data: string): boolean;
+
+  /** Output the client was shown. */
+  output(data: string): boolean {
+    return data === '' ? true : this.event('o', data);
+  }
+
+  /** A window size change. */
+  resize(cols: number, rows: number): boolean {
+    return this.event('r', `${cols}x${rows}`);
+  }
+
+  /** A marker with a label. */
+  marker(label: string): boolean {
+    return this.event('m', label);
+  }
+
+  /** The last event: the exit status (128 + n for signal n). Later events are dropped. */
+  exit(status: number): boolean {
+    return this.event('x', String(status));
+  }
+}
+
+/**
  * Writes one recording. `start()` writes the header; event methods return false when the caller
  * should wait for `'drain'`. A sink failure is emitted once as `'error'` (a SinkWriteError); after
  * it the writer accepts and drops events, so a session can go on unrecorded.
  */
-export class CastWriter extends EventEmitter implements RecordingWriter {
+export class CastWriter extends EventKinds implements RecordingWriter {
   readonly threaded = false;
   readonly #sink: Sink;
   readonly #clock: Clock;
@@ -211,11 +239,6 @@ export class CastWriter extends EventEmitter implements RecordingWriter {
     return this.#emitLine(lineBuffer(encodeEvent({ time: this.#last, code: 'm', data: label })));
   }
 
-  /** Output the client was shown. */
-  output(data: string): boolean {
-    return data === '' ? true : this.event('o', data);
-  }
-
   /**
    * Output the client was shown, as UTF-8 bytes of complete characters (from
    * Utf8StreamDecoder.complete()); writes the same line as `output()` of the decoded text, faster.
@@ -225,21 +248,6 @@ export class CastWriter extends EventEmitter implements RecordingWriter {
     if (this.#state !== 'live' || this.#exited || data.length === 0) return true;
     const time = this.now();
     return this.#emitCapped(encodeEventBytes(time, 'o', data), time);
-  }
-
-  /** A window size change. */
-  resize(cols: number, rows: number): boolean {
-    return this.event('r', `${cols}x${rows}`);
-  }
-
-  /** A marker with a label. */
-  marker(label: string): boolean {
-    return this.event('m', label);
-  }
-
-  /** The last event: the exit status (128 + n for signal n). Later events are dropped. */
-  exit(status: number): boolean {
-    return this.event('x', String(status));
   }
 
   #emitLine(buf: Buffer): boolean {

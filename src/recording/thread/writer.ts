@@ -9,7 +9,6 @@
  * start. Backpressure is end to end: past {@link HIGH_WATER} bytes the thread has not taken,
  * `output()` returns false, and the thread takes no more while its file's queue is full.
  */
-import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -18,7 +17,7 @@ import type { Clock } from '../../clock.js';
 import { SinkWriteError, SshcastError } from '../../errors.js';
 import type { LineHasher } from '../../sealing/hasher.js';
 import { reportedWriteError, writeLinesSync, type WrittenFile } from '../file-sink.js';
-import { headerLine, type HeaderFields, type RecordingWriter } from '../writer.js';
+import { EventKinds, headerLine, type HeaderFields, type RecordingWriter } from '../writer.js';
 import { CUT, RECORD_HEAD, type FromThread, type ToThread } from './protocol.js';
 
 /** A batch goes to the thread when it holds this many bytes... */
@@ -117,7 +116,7 @@ export interface ThreadWriterOptions {
 }
 
 /** One recording written by the recording thread. Use {@link ThreadWriter.create}. */
-export class ThreadWriter extends EventEmitter implements RecordingWriter, WrittenFile {
+export class ThreadWriter extends EventKinds implements RecordingWriter, WrittenFile {
   readonly threaded = true;
   readonly sinkName: string;
   readonly #thread: RecordingThread;
@@ -318,28 +317,12 @@ export class ThreadWriter extends EventEmitter implements RecordingWriter, Writt
     this.#thread.post({ t: 'data', id: this.#id, buf, used }, [buf]);
   }
 
-  output(data: string): boolean {
-    return data === '' ? true : this.#append(O, data);
-  }
-
   outputUtf8(data: Uint8Array): boolean {
     return data.length === 0 ? true : this.#append(O, data);
   }
 
   event(code: EventCode, data: string): boolean {
     return this.#append(code.charCodeAt(0), data);
-  }
-
-  resize(cols: number, rows: number): boolean {
-    return this.event('r', `${cols}x${rows}`);
-  }
-
-  marker(label: string): boolean {
-    return this.event('m', label);
-  }
-
-  exit(status: number): boolean {
-    return this.event('x', String(status));
   }
 
   /** Sends what waits and the end; resolves when the thread has written and closed the file. */
