@@ -47,8 +47,6 @@ export type FromThread =
       written: number;
       /** Bytes of the event lines written so far, for the disk limits (the header not counted). */
       admitted: number;
-      /** Batch bytes the thread made them from. */
-      processed: number;
       /** Whether the size cap or a cut ended the recording (only its `x` is still written). */
       capped: boolean;
       /** Sealed recordings: each new line's end offset, and its 32-byte chain digest. */

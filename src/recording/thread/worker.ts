@@ -29,7 +29,6 @@ class ThreadRecording {
   /** The time of the record being written: the writer's clock. */
   #time = 0;
   #admitted = 0;
-  #processed = 0;
   /** A sealed recording's chain: hashed on a thread of its own (sealing/hasher.ts). */
   readonly #hasher: LineHasher | undefined;
   readonly #done: Int32Array;
@@ -107,7 +106,6 @@ class ThreadRecording {
     // system has it, or is taking it.
     Atomics.add(this.#done, 0, 1);
     this.#sink.uncork();
-    this.#processed += buf.length;
     this.#inBatch = false;
     this.#report(buf.length);
   }
@@ -136,7 +134,6 @@ class ThreadRecording {
         lines: this.#writer.lines,
         written: this.#sink.bytesWritten,
         admitted: this.#admitted,
-        processed: this.#processed,
         capped: this.#writer.capped,
         ends,
         digests,

@@ -153,6 +153,8 @@ export class ThreadWriter extends EventKinds implements RecordingWriter, Written
   #corrected = 0;
   /** Bytes of lines per batch byte so far, as the thread reports them. */
   #weight = 1;
+  /** Batch bytes the thread has written. */
+  #taken = 0;
   #closed: (() => void) | undefined;
   #closing: Promise<void> | undefined;
   #hasher: LineHasher | undefined;
@@ -367,7 +369,8 @@ export class ThreadWriter extends EventKinds implements RecordingWriter, Written
     this.#lines = m.lines;
     if (m.ends && m.digests) this.#hasher?.add(m.ends, Buffer.from(m.digests));
     if (m.capped) this.#cut = true;
-    if (m.processed > 0) this.#weight = Math.max(1, m.admitted / m.processed);
+    this.#taken += m.acked;
+    if (this.#taken > 0) this.#weight = Math.max(1, m.admitted / this.#taken);
     // Escapes made lines longer than admitted: admit the difference (it may cut the recording).
     const extra = m.admitted - this.#estimated - this.#corrected;
     if (extra > 0 && !this.#cut && this.#state === 'live') {
