@@ -24,6 +24,7 @@ import path from 'node:path';
 import { ConfigError, SshcastError } from '../errors.js';
 import { DEVICE_PATTERN, LEDGER_NAME_PATTERN, ledgerName, uploadKind } from '../storage/layout.js';
 import { NetworkError, send, type Response } from './http.js';
+import { sendOffThread } from './http-thread.js';
 import { DeviceState, STATE_DIR, type PendingUpload } from './state.js';
 import { escapingLogger, type Logger } from '../log.js';
 
@@ -57,6 +58,11 @@ export interface UploaderOptions {
   log?: Logger;
   /** Milliseconds, monotonic; injectable for tests. */
   now?: () => number;
+  /**
+   * Send on the process's upload thread (reading batches back from their files and writing them
+   * to the collector's connection off the calling thread). Default true.
+   */
+  thread?: boolean;
 }
 
 /** How far one upload has got. */
@@ -195,6 +201,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       requestTimeoutMs: 10_000,
       maxLagMs: 30_000,
       now: () => performance.now(),
+      thread: true,
       ...options,
       log: this.#log,
     };
@@ -474,7 +481,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     headers: Record<string, string>,
     file?: { path: string; start: number; end: number },
   ): Promise<Response> {
-    return send(target, {
+    return (this.#o.thread ? sendOffThread : send)(target, {
       method,
       headers: this.#headers(headers),
       timeoutMs: this.#o.requestTimeoutMs,

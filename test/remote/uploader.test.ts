@@ -16,6 +16,7 @@ import {
   UploadStartError,
   type UploaderOptions,
 } from '../../src/remote/uploader.js';
+import { endUploadThreadForTests } from '../../src/remote/http-thread.js';
 import { DirStore } from '../../src/storage/dir.js';
 import { listStored, openStored, readLedgerReceipts } from '../../src/storage/reader.js';
 import { DEVICES, TOKENS_TEXT } from '../helpers/collector.js';
@@ -316,3 +317,64 @@ async function deadUrl(): Promise<string> {
   await new Promise((r) => s.close(r));
   return `http://127.0.0.1:${port}`;
 }
+
+/** Counts the HTTP requests this thread makes while `fn` runs. */
+async function countingRequests(fn: () => Promise<void>): Promise<number> {
+  const original = http.request;
+  let n = 0;
+  http.request = ((...args: Parameters<typeof http.request>) => {
+    n++;
+    return original(...args);
+  }) as typeof http.request;
+  try {
+    await fn();
+  } finally {
+    http.request = original;
+  }
+  return n;
+}
+
+async function shipOne(options: Partial<UploaderOptions> = {}) {
+  const c = await collector();
+  const up = await uploader({ urls: [c.url], batchMs: 20, ...options });
+  const feed = await startFeed(up, up.dir, { tickMs: 5, linesPerTick: 50, lineBytes: 200 });
+  await new Promise((r) => setTimeout(r, 300));
+  await feed.stop();
+  await shipped(up, feed.name);
+  expect((await finished(c, feed.name)).equals(fs.readFileSync(feed.file))).toBe(true);
+}
+
+// The requests go out from the upload thread (reading the batch back and writing it to the
+// collector's connection off the server's thread); a thread that ends mid-request costs a retry.
+describe('the upload thread', () => {
+  it('sends every request: none goes out from the calling thread (with thread: false, all do)', async () => {
+    expect(await countingRequests(() => shipOne())).toBe(0);
+    expect(await countingRequests(() => shipOne({ thread: false }))).toBeGreaterThan(2);
+  }, 60_000);
+
+  it('ending mid-request: the request fails, the offset is asked, every byte is shipped once', async () => {
+    const c = await collector();
+    const proxy = await startProxy(c.url);
+    cleanups.push(() => proxy.close());
+    const up = await uploader({ urls: [proxy.url], batchMs: 20, requestTimeoutMs: 2000 });
+    const feed = await startFeed(up, up.dir, { tickMs: 5, linesPerTick: 50, lineBytes: 200 });
+    await up.accepted(feed.name, 10_000);
+    // A request held in flight by the network, then the thread ends under it.
+    proxy.freeze();
+    await new Promise((r) => setTimeout(r, 200));
+    const acknowledged = up.progress(feed.name)!.acknowledged;
+    const opened = proxy.connections();
+    await endUploadThreadForTests();
+    proxy.thaw();
+    await new Promise((r) => setTimeout(r, 200));
+    await feed.stop();
+    await shipped(up, feed.name);
+    // Everything written during the freeze was still to send when the thread ended.
+    expect(acknowledged).toBeLessThan(fs.statSync(feed.file).size);
+    // The new thread's connections: the offset asked first, never a PATCH at a guessed offset.
+    const later = proxy.sniffed.filter((r) => r.connection > opened).map((r) => r.request);
+    expect(later[0]).toMatch(/^HEAD /);
+    expect(later.some((r) => r.startsWith('PATCH '))).toBe(true);
+    expect((await finished(c, feed.name)).equals(fs.readFileSync(feed.file))).toBe(true);
+  }, 60_000);
+});

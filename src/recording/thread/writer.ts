@@ -10,11 +10,11 @@
  * `output()` returns false, and the thread takes no more while its file's queue is full.
  */
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { EventCode } from '../../asciicast/event.js';
 import type { Clock } from '../../clock.js';
 import { SinkWriteError, SshcastError } from '../../errors.js';
+import { workerScript } from '../../worker-script.js';
 import type { LineHasher } from '../../sealing/hasher.js';
 import { reportedWriteError, writeLinesSync, type WrittenFile } from '../file-sink.js';
 import { EventKinds, headerLine, type HeaderFields, type RecordingWriter } from '../writer.js';
@@ -40,18 +40,6 @@ const LINE_OVERHEAD = 24;
 /** A byte of data is at most this many bytes of its line (a control character's `\u00XX`). */
 const MOST_PER_BYTE = 6;
 
-// The thread runs compiled JavaScript. Under vitest this module is the TypeScript source, and the
-// thread is the build beside it (`npm test` builds first).
-function threadScript(): string {
-  const here = fileURLToPath(import.meta.url);
-  return here.endsWith('.ts')
-    ? here.replace(
-        /([\\/])src([\\/]recording[\\/]thread[\\/])writer\.ts$/,
-        '$1dist$1src$2worker.js',
-      )
-    : fileURLToPath(new URL('./worker.js', import.meta.url));
-}
-
 /** The process's recording thread, started with the first threaded recording. */
 class RecordingThread {
   static #instance: RecordingThread | null | undefined;
@@ -72,7 +60,7 @@ class RecordingThread {
   /** The thread; undefined where it cannot run (no build of it beside this module). */
   static get(): RecordingThread | undefined {
     if (RecordingThread.#instance === undefined) {
-      const script = threadScript();
+      const script = workerScript(import.meta.url, 'worker.js');
       RecordingThread.#instance = fs.existsSync(script) ? new RecordingThread(script) : null;
     }
     return RecordingThread.#instance ?? undefined;
