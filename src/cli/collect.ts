@@ -10,6 +10,7 @@ import { s3Settings } from '../storage/location.js';
 import type { ObjectStore } from '../storage/objects.js';
 import { UsageError, parseCommandArgs, positiveNumber } from './common.js';
 import { ConfigError, SshcastError } from '../errors.js';
+import { escapeControl } from '../text/escape.js';
 
 /** Usage text for `sshcast collect`. */
 export const help = `Usage: sshcast collect --listen HOST:PORT --tokens FILE (--dir DIR | --s3 s3://BUCKET/PREFIX)
@@ -34,6 +35,7 @@ Options:
   --lease SECONDS      how long an upload stays with a collector that stopped answering (10)
   --idle-finish SECONDS
                        copy an open upload to its object after this much silence (3600)
+  --device-requests N  requests one device may have open at once; more get 429 (256)
   -h, --help           show this help
 
 Do not add a lifecycle rule that aborts incomplete multipart uploads or expires objects under
@@ -72,6 +74,7 @@ export async function run(args: string[]): Promise<number> {
     'tls-key': { type: 'string' },
     lease: { type: 'string' },
     'idle-finish': { type: 'string' },
+    'device-requests': { type: 'string' },
   });
   if (positionals.length > 0)
     throw new UsageError('collect: takes no positional arguments (see sshcast collect --help)');
@@ -90,6 +93,11 @@ export async function run(args: string[]): Promise<number> {
     values['idle-finish'] !== undefined
       ? positiveNumber('collect', '--idle-finish', values['idle-finish']) * 1000
       : undefined;
+  const perDevice = values['device-requests'];
+  if (perDevice !== undefined && !/^[1-9][0-9]{0,6}$/.test(perDevice))
+    throw new UsageError(
+      `collect: --device-requests needs a whole number from 1, not ${JSON.stringify(escapeControl(perDevice))}`,
+    );
   const tokens = loadTokens(values.tokens);
   const tls = values['tls-cert']
     ? {
@@ -131,6 +139,7 @@ export async function run(args: string[]): Promise<number> {
       ...(tls ? { tls } : {}),
       ...(leaseMs !== undefined ? { leaseMs } : {}),
       ...(idleMs !== undefined ? { idleMs } : {}),
+      ...(perDevice !== undefined ? { maxRequestsPerDevice: Number(perDevice) } : {}),
     });
   } catch (err) {
     release();

@@ -1,7 +1,8 @@
 /**
  * The collector's numbers per device, for GET /metrics in Prometheus' text format: when it was
  * last heard from, the bytes it sent that were stored, and how long its last write took from the
- * request's start to the acknowledgement. Kept in memory: each collector reports what it saw.
+ * request's start to the acknowledgement, and how often it was told to wait (too many of its
+ * requests open at once). Kept in memory: each collector reports what it saw.
  */
 
 interface DeviceNumbers {
@@ -9,6 +10,7 @@ interface DeviceNumbers {
   bytes: number;
   ackLagMs: number;
   requests: number;
+  refusedBusy: number;
 }
 
 export class CollectorMetrics {
@@ -17,7 +19,7 @@ export class CollectorMetrics {
   #of(device: string): DeviceNumbers {
     let d = this.#devices.get(device);
     if (!d) {
-      d = { lastHeardMs: 0, bytes: 0, ackLagMs: 0, requests: 0 };
+      d = { lastHeardMs: 0, bytes: 0, ackLagMs: 0, requests: 0, refusedBusy: 0 };
       this.#devices.set(device, d);
     }
     return d;
@@ -28,6 +30,11 @@ export class CollectorMetrics {
     const d = this.#of(device);
     d.lastHeardMs = atMs;
     d.requests++;
+  }
+
+  /** A request from `device` was refused: too many of its requests were open (429). */
+  refusedBusy(device: string): void {
+    this.#of(device).refusedBusy++;
   }
 
   /** `bytes` from `device` were stored. */
@@ -79,6 +86,12 @@ export class CollectorMetrics {
           'counter',
           'Requests from the device.',
           (d) => d.requests,
+        ),
+        family(
+          'sshcast_collect_refused_busy_total',
+          'counter',
+          'Requests from the device refused because too many of its requests were open (429).',
+          (d) => d.refusedBusy,
         ),
       ].join('\n') + '\n'
     );

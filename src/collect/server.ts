@@ -53,6 +53,13 @@ export interface CollectorOptions {
   bufferBytes?: number;
   /** Uploads composed at once (finisher.ts). Default 8. */
   finishing?: number;
+  /**
+   * Requests one device may have open at once; past it, 429 with `Retry-After`. A device's
+   * uploader has one request open per recording being shipped, so this is a device's concurrent
+   * sessions (and its ledger); a device's token cannot take more of the collector than that.
+   * Default 256.
+   */
+  maxRequestsPerDevice?: number;
   faults?: FaultHook;
   log?: Logger;
   /** Milliseconds, monotonic, for lease renewals; injectable for simulations. */
@@ -166,6 +173,9 @@ export async function startCollector(options: CollectorOptions): Promise<Collect
     },
   });
 
+  const maxOpen = options.maxRequestsPerDevice ?? 256;
+  const open = new Map<string, number>();
+
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0]!;
     if (path === '/metrics') {
@@ -202,6 +212,21 @@ export async function startCollector(options: CollectorOptions): Promise<Collect
         });
       }
       metrics.heard(device);
+      const opened = open.get(device) ?? 0;
+      if (opened >= maxOpen) {
+        metrics.refusedBusy(device);
+        return reply(res, 429, `more than ${maxOpen} requests from ${device} at once; retry`, {
+          'retry-after': '1',
+          'tus-resumable': '1.0.0',
+        });
+      }
+      open.set(device, opened + 1);
+      const who = device;
+      res.once('close', () => {
+        const n = open.get(who)! - 1;
+        if (n > 0) open.set(who, n);
+        else open.delete(who);
+      });
       if (req.method === 'PATCH') {
         const started = performance.now();
         res.once('finish', () => {

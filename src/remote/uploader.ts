@@ -626,7 +626,9 @@ export class Uploader extends EventEmitter<UploaderEvents> {
           if (!s.created)
             for (const w of [...s.acceptedWaiters])
               w.reject(`no collector accepted ${s.remote}: ${(err as Error).message}`);
-        } else if (status !== 423) {
+        } else if (status !== 423 && status !== 429) {
+          // (423: another collector holds the upload's lease; 429: this device has too many
+          // requests open at that collector. Both mean later: those wait, quietly.)
           this.#log((err as Error).message);
           if (!s.created)
             for (const w of [...s.acceptedWaiters])

@@ -91,6 +91,10 @@ describe('sshcast collect refuses a bad start with one line', () => {
     [['--listen', '127.0.0.1:0', '--tokens', 'T', '--dir', 'D', '--s3', 's3://b/p'], /one of/],
     [['--listen', 'nowhere', '--tokens', 'T', '--dir', 'D'], /--listen must be HOST:PORT/],
     [['--listen', '127.0.0.1:0', '--tokens', 'T', '--dir', 'D', '--tls-cert', 'C'], /go together/],
+    [
+      ['--listen', '127.0.0.1:0', '--tokens', 'T', '--dir', 'D', '--device-requests', '0'],
+      /--device-requests needs a whole number from 1, not "0"/,
+    ],
   ])('usage: %j', async (args, message) => {
     const r = await runCli(['collect', ...args]);
     expect(r.code).toBe(2);

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import type { FaultPoint } from '../../src/collect/faults.js';
-import { Uploader } from '../../src/remote/uploader.js';
+import { Uploader, type UploaderOptions } from '../../src/remote/uploader.js';
 import { ROOT } from './e2e.js';
 import { s3Env, type SwiftInfo } from './swift.js';
 
@@ -115,6 +115,7 @@ export function deviceUploader(
   url: string,
   dir: string,
   device: { device: string; token: string } = DEVICES.a,
+  options: Partial<UploaderOptions> = {},
 ): Promise<Uploader> {
   return Uploader.open({
     urls: [url],
@@ -123,5 +124,6 @@ export function deviceUploader(
     dir,
     batchMs: 20,
     log: () => {},
+    ...options,
   });
 }
