@@ -27,38 +27,54 @@ class HttpThread {
   readonly #worker: Worker;
   readonly #waiting = new Map<number, Waiter>();
   #nextId = 1;
+  /** Whether this thread ever answered: one that ends before it does cannot run here. */
+  #answered = false;
 
   private constructor(script: string) {
     this.#worker = new Worker(script);
     this.#worker.on('message', (m: FromHttpThread) => {
       const w = this.#waiting.get(m.id);
+      this.#answered = true;
       if (!w) return;
       this.#settled(m.id);
       if ('response' in m) w.resolve(m.response);
       else w.reject(new NetworkError(m.error));
     });
     // Only a bug ends the thread: its requests fail as a dropped connection would (the uploader
-    // asks the offset and resumes), and later ones start another thread.
+    // asks the offset and resumes), and later ones start another thread. A thread that ends
+    // before its first answer (its script does not load, threads cannot start) is not started
+    // again: requests are sent on the calling thread from then on.
     this.#worker.on('error', (err) => this.#dead(err.message));
     this.#worker.on('exit', (code) => this.#dead(`exit code ${code}`));
     this.#worker.unref();
   }
 
+  /** The thread's script; another one only in tests. */
+  static script = workerScript(import.meta.url, 'http-worker.js');
+
   static get(): HttpThread | undefined {
     if (HttpThread.#instance === undefined) {
-      const script = workerScript(import.meta.url, 'http-worker.js');
-      HttpThread.#instance = fs.existsSync(script) ? new HttpThread(script) : null;
+      const script = HttpThread.script;
+      try {
+        HttpThread.#instance = fs.existsSync(script) ? new HttpThread(script) : null;
+      } catch {
+        HttpThread.#instance = null; // no thread can start here (resource limits)
+      }
     }
     return HttpThread.#instance ?? undefined;
   }
 
-  static async end(): Promise<void> {
+  static async end(script?: string): Promise<void> {
     const thread = HttpThread.#instance;
     if (thread) await thread.#worker.terminate();
+    if (script !== undefined) {
+      HttpThread.script = script;
+      HttpThread.#instance = undefined;
+    }
   }
 
   #dead(why: string): void {
-    if (HttpThread.#instance === this) HttpThread.#instance = undefined;
+    if (HttpThread.#instance === this) HttpThread.#instance = this.#answered ? undefined : null;
     const waiting = [...this.#waiting.values()];
     this.#waiting.clear();
     for (const w of waiting) w.reject(new NetworkError(`the upload thread ended: ${why}`));
@@ -95,8 +111,11 @@ export function sendOffThread(target: string, options: RequestOptions): Promise<
 
 /**
  * Ends the upload thread as a crash would (for tests): its requests in flight fail, and the next
- * request starts another thread.
+ * request starts another thread, from `script` when given (the build's by default).
  */
-export async function endUploadThreadForTests(): Promise<void> {
-  await HttpThread.end();
+export async function endUploadThreadForTests(script?: string): Promise<void> {
+  await HttpThread.end(script);
 }
+
+/** The build's upload thread script (for tests). */
+export const UPLOAD_THREAD_SCRIPT = HttpThread.script;

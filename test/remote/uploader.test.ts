@@ -16,7 +16,7 @@ import {
   UploadStartError,
   type UploaderOptions,
 } from '../../src/remote/uploader.js';
-import { endUploadThreadForTests } from '../../src/remote/http-thread.js';
+import { UPLOAD_THREAD_SCRIPT, endUploadThreadForTests } from '../../src/remote/http-thread.js';
 import { DirStore } from '../../src/storage/dir.js';
 import { listStored, openStored, readLedgerReceipts } from '../../src/storage/reader.js';
 import { DEVICES, TOKENS_TEXT } from '../helpers/collector.js';
@@ -376,5 +376,17 @@ describe('the upload thread', () => {
     expect(later[0]).toMatch(/^HEAD /);
     expect(later.some((r) => r.startsWith('PATCH '))).toBe(true);
     expect((await finished(c, feed.name)).equals(fs.readFileSync(feed.file))).toBe(true);
+  }, 60_000);
+
+  it('a thread that cannot run (its script fails to load): requests go out from the calling thread', async () => {
+    const broken = path.join(tempDir('thread-'), 'broken.js');
+    fs.writeFileSync(broken, 'throw new Error("this thread cannot start");\n');
+    await endUploadThreadForTests(broken);
+    cleanups.push(() => endUploadThreadForTests(UPLOAD_THREAD_SCRIPT));
+    // The first request fails with the thread, as a dropped connection; the rest go out here.
+    expect(await countingRequests(() => shipOne())).toBeGreaterThan(2);
+    // Once it runs again, none does.
+    await endUploadThreadForTests(UPLOAD_THREAD_SCRIPT);
+    expect(await countingRequests(() => shipOne())).toBe(0);
   }, 60_000);
 });
