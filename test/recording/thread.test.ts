@@ -9,7 +9,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Recorder, type RecorderOptions } from '../../src/recording/recorder.js';
 import { ManualClock } from '../../src/clock.js';
 import { parseCast } from '../../src/asciicast/reader.js';
-import { HIGH_WATER } from '../../src/recording/thread/writer.js';
+import {
+  HIGH_WATER,
+  RECORDING_THREAD_SCRIPT,
+  endRecordingThreadForTests,
+} from '../../src/recording/thread/writer.js';
 import type { Recording } from '../../src/recording/recording.js';
 import { initSealing } from '../../src/sealing/setup.js';
 import { verifyDirectory } from '../../src/sealing/verify-directory.js';
@@ -142,4 +146,33 @@ describe('the recording thread', () => {
     ]);
     expect(report.exitCode).toBe(0);
   });
+
+  it('a thread that cannot run (its script fails to load): later recordings are written on the server thread', async () => {
+    const broken = path.join(base, 'broken.js');
+    fs.writeFileSync(broken, 'throw new Error("this thread cannot start");\n');
+    await endRecordingThreadForTests(broken);
+    try {
+      const clock = new ManualClock(1_700_000_000_000);
+      const dir = path.join(base, 'fallback');
+      const r = new Recorder({ enabled: true, dir, clock, log: quiet, thread: true });
+      // The first threaded recording is lost with its thread (under the failure policy)...
+      const first = r.start({ cols: 80, rows: 24 });
+      expect(first.threaded).toBe(true);
+      const failed = new Promise<void>((f) => first.once('failure', () => f()));
+      first.output('lost with the thread\r\n');
+      await failed;
+      expect(first.active).toBe(false);
+      await first.finish(0);
+      // ...the next ones are written here, whole.
+      const next = r.start({ cols: 80, rows: 24 });
+      expect(next.threaded).toBe(false);
+      next.output('written inline\r\n');
+      await next.finish(0);
+      await r.close();
+      const texts = fs.readdirSync(dir).map((f) => fs.readFileSync(path.join(dir, f), 'utf8'));
+      expect(texts.some((t) => t.includes('written inline') && t.includes('"x"'))).toBe(true);
+    } finally {
+      await endRecordingThreadForTests(RECORDING_THREAD_SCRIPT);
+    }
+  }, 60_000);
 });

@@ -46,12 +46,21 @@ class RecordingThread {
   readonly #worker: Worker;
   readonly #writers = new Map<number, ThreadWriter>();
   #nextId = 1;
+  /** Whether this thread ever reported: one that ends before it does cannot run here. */
+  #answered = false;
+  /** The thread's script; another one only in tests. */
+  static script = workerScript(import.meta.url, 'worker.js');
 
   private constructor(script: string) {
     this.#worker = new Worker(script);
-    this.#worker.on('message', (m: FromThread) => this.#writers.get(m.id)?.receive(m));
+    this.#worker.on('message', (m: FromThread) => {
+      this.#answered = true;
+      this.#writers.get(m.id)?.receive(m);
+    });
     // Only a bug ends the thread: its recordings fail (each under its policy); later ones start
-    // another thread.
+    // another thread. A thread that ends before its first report (its script does not load,
+    // threads cannot start) is not started again: later recordings are written on the
+    // server's thread.
     this.#worker.on('error', (err) => this.#dead(err));
     this.#worker.on('exit', (code) => this.#dead(`exit code ${code}`));
     this.#worker.unref();
@@ -60,14 +69,27 @@ class RecordingThread {
   /** The thread; undefined where it cannot run (no build of it beside this module). */
   static get(): RecordingThread | undefined {
     if (RecordingThread.#instance === undefined) {
-      const script = workerScript(import.meta.url, 'worker.js');
-      RecordingThread.#instance = fs.existsSync(script) ? new RecordingThread(script) : null;
+      const script = RecordingThread.script;
+      try {
+        RecordingThread.#instance = fs.existsSync(script) ? new RecordingThread(script) : null;
+      } catch {
+        RecordingThread.#instance = null; // no thread can start here (resource limits)
+      }
     }
     return RecordingThread.#instance ?? undefined;
   }
 
+  /** For tests: ends the thread as a crash would; the next one starts from `script`. */
+  static async end(script: string): Promise<void> {
+    const thread = RecordingThread.#instance;
+    if (thread) await thread.#worker.terminate();
+    RecordingThread.script = script;
+    RecordingThread.#instance = undefined;
+  }
+
   #dead(why: unknown): void {
-    if (RecordingThread.#instance === this) RecordingThread.#instance = undefined;
+    if (RecordingThread.#instance === this)
+      RecordingThread.#instance = this.#answered ? undefined : null;
     const writers = [...this.#writers.values()];
     this.#writers.clear();
     for (const w of writers) w.lost(why);
@@ -101,6 +123,17 @@ export interface ThreadWriterOptions {
    * event with that label, then only the final `x`).
    */
   admit?: (bytes: number) => string | undefined;
+}
+
+/** The build's recording thread script (for tests). */
+export const RECORDING_THREAD_SCRIPT = RecordingThread.script;
+
+/**
+ * Ends the recording thread as a crash would (for tests); the next threaded recording starts
+ * one from `script`.
+ */
+export async function endRecordingThreadForTests(script: string): Promise<void> {
+  await RecordingThread.end(script);
 }
 
 /** One recording written by the recording thread. Use {@link ThreadWriter.create}. */
