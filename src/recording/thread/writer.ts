@@ -10,11 +10,11 @@
  * `output()` returns false, and the thread takes no more while its file's queue is full.
  */
 import fs from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { EventCode } from '../../asciicast/event.js';
 import type { Clock } from '../../clock.js';
 import { SinkWriteError, SshcastError } from '../../errors.js';
-import { workerScript } from '../../worker-script.js';
+import { ProcessThread, workerScript } from '../../process-thread.js';
 import type { LineHasher } from '../../sealing/hasher.js';
 import { reportedWriteError, writeLinesSync, type WrittenFile } from '../file-sink.js';
 import { EventKinds, headerLine, type HeaderFields, type RecordingWriter } from '../writer.js';
@@ -42,69 +42,44 @@ const MOST_PER_BYTE = 6;
 
 /** The process's recording thread, started with the first threaded recording. */
 class RecordingThread {
-  static #instance: RecordingThread | null | undefined;
-  readonly #worker: Worker;
-  readonly #writers = new Map<number, ThreadWriter>();
-  #nextId = 1;
-  /** Whether this thread ever reported: one that ends before it does cannot run here. */
-  #answered = false;
-  /** The thread's script; another one only in tests. */
-  static script = workerScript(import.meta.url, 'worker.js');
-
-  private constructor(script: string) {
-    this.#worker = new Worker(script);
-    this.#worker.on('message', (m: FromThread) => {
-      this.#answered = true;
-      this.#writers.get(m.id)?.receive(m);
-    });
-    // Only a bug ends the thread: its recordings fail (each under its policy); later ones start
-    // another thread. A thread that ends before its first report (its script does not load,
-    // threads cannot start) is not started again: later recordings are written on the
-    // server's thread.
-    this.#worker.on('error', (err) => this.#dead(err));
-    this.#worker.on('exit', (code) => this.#dead(`exit code ${code}`));
-    this.#worker.unref();
-  }
+  static readonly #writers = new Map<number, ThreadWriter>();
+  static #nextId = 1;
+  // When it ends, its recordings fail (each under its policy); later ones start another thread,
+  // or are written on the server's thread where none can run (process-thread.ts).
+  static readonly thread = new ProcessThread<FromThread>(
+    workerScript(import.meta.url, 'worker.js'),
+    {
+      message: (m) => RecordingThread.#writers.get(m.id)?.receive(m),
+      ended: (why) => {
+        const writers = [...RecordingThread.#writers.values()];
+        RecordingThread.#writers.clear();
+        for (const w of writers) w.lost(why);
+      },
+    },
+  );
 
   /** The thread; undefined where it cannot run (no build of it beside this module). */
   static get(): RecordingThread | undefined {
-    if (RecordingThread.#instance === undefined) {
-      const script = RecordingThread.script;
-      try {
-        RecordingThread.#instance = fs.existsSync(script) ? new RecordingThread(script) : null;
-      } catch {
-        RecordingThread.#instance = null; // no thread can start here (resource limits)
-      }
-    }
-    return RecordingThread.#instance ?? undefined;
+    const worker = RecordingThread.thread.get();
+    return worker && new RecordingThread(worker);
   }
 
-  /** For tests: ends the thread as a crash would; the next one starts from `script`. */
-  static async end(script: string): Promise<void> {
-    const thread = RecordingThread.#instance;
-    if (thread) await thread.#worker.terminate();
-    RecordingThread.script = script;
-    RecordingThread.#instance = undefined;
-  }
+  readonly #worker: Worker;
 
-  #dead(why: unknown): void {
-    if (RecordingThread.#instance === this)
-      RecordingThread.#instance = this.#answered ? undefined : null;
-    const writers = [...this.#writers.values()];
-    this.#writers.clear();
-    for (const w of writers) w.lost(why);
+  private constructor(worker: Worker) {
+    this.#worker = worker;
   }
 
   register(writer: ThreadWriter): number {
-    const id = this.#nextId++;
+    const id = RecordingThread.#nextId++;
     // Held only while recordings are open, so an idle thread never keeps the process alive.
-    if (this.#writers.size === 0) this.#worker.ref();
-    this.#writers.set(id, writer);
+    RecordingThread.thread.hold();
+    RecordingThread.#writers.set(id, writer);
     return id;
   }
 
   release(id: number): void {
-    if (this.#writers.delete(id) && this.#writers.size === 0) this.#worker.unref();
+    if (RecordingThread.#writers.delete(id)) RecordingThread.thread.release();
   }
 
   post(m: ToThread, transfer: ArrayBuffer[] = []): void {
@@ -126,14 +101,14 @@ export interface ThreadWriterOptions {
 }
 
 /** The build's recording thread script (for tests). */
-export const RECORDING_THREAD_SCRIPT = RecordingThread.script;
+export const RECORDING_THREAD_SCRIPT = RecordingThread.thread.script;
 
 /**
  * Ends the recording thread as a crash would (for tests); the next threaded recording starts
  * one from `script`.
  */
 export async function endRecordingThreadForTests(script: string): Promise<void> {
-  await RecordingThread.end(script);
+  await RecordingThread.thread.end(script);
 }
 
 /** One recording written by the recording thread. Use {@link ThreadWriter.create}. */
