@@ -99,14 +99,16 @@ function mainThreadCpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
+/** The collector's process and Swift's: the store side. */
+function storeSidePids(collectorPid: number): number[] {
+  const swift = execFileSync('pgrep', ['-f', '/usr/bin/swift-'], { encoding: 'utf8' });
+  return [collectorPid, ...swift.split('\n').filter(Boolean).map(Number)];
+}
+
 /** CPU seconds of the collector and of Swift's processes so far. */
 function storeSideCpuSeconds(collectorPid: number): number {
-  const swift = execFileSync('pgrep', ['-f', '/usr/bin/swift-'], { encoding: 'utf8' })
-    .split('\n')
-    .filter(Boolean)
-    .map(Number);
   let total = 0;
-  for (const pid of [collectorPid, ...swift]) {
+  for (const pid of storeSidePids(collectorPid)) {
     try {
       total += cpuSeconds(pid);
     } catch {
@@ -131,10 +133,7 @@ function machineBusySeconds(): number {
 type Priority = 'normal' | 'nice' | 'idle';
 
 function prioritise(collectorPid: number, p: Priority): void {
-  const swift = execFileSync('pgrep', ['-f', '/usr/bin/swift-'], { encoding: 'utf8' })
-    .split('\n')
-    .filter(Boolean);
-  const pids = [String(collectorPid), ...swift];
+  const pids = storeSidePids(collectorPid).map(String);
   // Back to the normal policy first (SCHED_IDLE ignores niceness), then the niceness.
   for (const pid of pids)
     execFileSync('chrt', ['-a', p === 'idle' ? '-i' : '-o', '-p', '0', pid], { stdio: 'ignore' });

@@ -45,7 +45,7 @@ export class ProcessThread<M> {
     this.#handlers = handlers;
   }
 
-  /** The build's script. */
+  /** The script threads start from (the build's, unless a test gave another). */
   get script(): string {
     return this.#script;
   }

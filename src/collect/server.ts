@@ -221,11 +221,10 @@ export async function startCollector(options: CollectorOptions): Promise<Collect
         });
       }
       open.set(device, opened + 1);
-      const who = device;
       res.once('close', () => {
-        const n = open.get(who)! - 1;
-        if (n > 0) open.set(who, n);
-        else open.delete(who);
+        const n = open.get(device)! - 1;
+        if (n > 0) open.set(device, n);
+        else open.delete(device);
       });
       if (req.method === 'PATCH') {
         const started = performance.now();

@@ -4,6 +4,7 @@
  * device is served all the while. The attack first, against a collector without the cap: a
  * compromised device holds as many slow requests open as it likes.
  */
+import fs from 'node:fs';
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startCollector } from '../../src/collect/server.js';
@@ -12,7 +13,6 @@ import { DirStore } from '../../src/storage/dir.js';
 import { DEVICES, METRICS_TOKEN, TOKENS_TEXT, deviceUploader } from '../helpers/collector.js';
 import { tempDir } from '../helpers/e2e.js';
 import { shipped, startFeed } from '../helpers/recording-feed.js';
-import fs from 'node:fs';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -55,7 +55,6 @@ async function create(base: string, token: string, name: string): Promise<number
 /** A PATCH that sends half its body and holds the rest: open until `release()`. */
 function heldPatch(base: string, name: string) {
   const body = Buffer.alloc(2000, 0x61);
-  let status: Promise<number>;
   const r = http.request(`${base}/files/${DEVICES.a.device}/${name}`, {
     method: 'PATCH',
     headers: {
@@ -66,7 +65,7 @@ function heldPatch(base: string, name: string) {
       'content-length': String(body.length),
     },
   });
-  status = new Promise<number>((resolve, reject) => {
+  const status = new Promise<number>((resolve, reject) => {
     r.on('response', (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode!));
@@ -78,18 +77,26 @@ function heldPatch(base: string, name: string) {
   return { status, release: () => r.end(body.subarray(1000)) };
 }
 
-/** The requests the collector is serving, as far as a client can tell: wait until it answers. */
-async function settle(): Promise<void> {
-  await new Promise((r) => setTimeout(r, 300));
+/** `device`'s value of the collector's /metrics family `name` (0 when it has none). */
+async function metric(base: string, name: string, device: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`, { headers: auth(METRICS_TOKEN) })).text();
+  const m = new RegExp(`^${name}\\{device="${device}"\\} (\\d+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
 }
 
-async function refusedBusy(base: string, device: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`, { headers: auth(METRICS_TOKEN) })).text();
-  const m = new RegExp(
-    `^sshcast_collect_refused_busy_total\\{device="${device}"\\} (\\d+)$`,
-    'm',
-  ).exec(text);
-  return m ? Number(m[1]) : 0;
+const refusedBusy = (base: string, device: string) =>
+  metric(base, 'sshcast_collect_refused_busy_total', device);
+
+/**
+ * Waits (bounded) until the collector has taken `n` requests of device A: the held ones are
+ * then open in its handler, counted against the cap.
+ */
+async function heard(base: string, n: number): Promise<void> {
+  for (let i = 0; i < 250; i++) {
+    if ((await metric(base, 'sshcast_collect_requests_total', DEVICES.a.device)) >= n) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`the collector did not take ${n} requests of ${DEVICES.a.device} in 5 s`);
 }
 
 describe('requests open at once, per device', () => {
@@ -97,7 +104,7 @@ describe('requests open at once, per device', () => {
     const c = await collector(Infinity);
     for (let i = 0; i < 20; i++) expect(await create(c.url, DEVICES.a.token, nameOf(i))).toBe(201);
     const held = Array.from({ length: 20 }, (_, i) => heldPatch(c.url, nameOf(i)));
-    await settle();
+    await heard(c.url, 40);
     // A 21st request is taken too: nothing stops a device from opening more.
     expect(await create(c.url, DEVICES.a.token, nameOf(99))).toBe(201);
     for (const h of held) h.release();
@@ -108,7 +115,7 @@ describe('requests open at once, per device', () => {
     const c = await collector(4);
     for (let i = 0; i < 6; i++) expect(await create(c.url, DEVICES.a.token, nameOf(i))).toBe(201);
     const held = Array.from({ length: 4 }, (_, i) => heldPatch(c.url, nameOf(i)));
-    await settle();
+    await heard(c.url, 10);
     // The fifth open request of device A: refused at once, its body never read.
     const fifth = heldPatch(c.url, nameOf(4));
     fifth.release();
