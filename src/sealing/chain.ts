@@ -11,6 +11,19 @@ import type { ChainPoint } from './ledger.js';
 export const SCRATCH_SIZE = 32 + 64 * 1024;
 
 /**
+ * A digest as a string of 32 latin1 characters, one per byte. The chain's steps pass digests on
+ * in this form: `crypto.hash` gives a string in under a microsecond, while making a Buffer for
+ * its result cost 2 µs more a line (measured here: 0.7 against 2.5 µs a call), as much as
+ * hashing 3 KiB. (`'binary'` is the name Node's types give latin1 as a digest's encoding.)
+ */
+export type Digest = string;
+
+/** A digest as 64 lowercase hex digits (the ledger's form). */
+export function digestHex(d: Digest): string {
+  return Buffer.from(d, 'latin1').toString('hex');
+}
+
+/**
  * The chain's step: c(n) from c(n-1) (undefined for line 1) and line n. Self-contained (it uses
  * only its arguments) because the hashing worker runs this very function from its source.
  * Short lines are copied behind the previous digest into `scratch` and hashed with one
@@ -19,18 +32,36 @@ export const SCRATCH_SIZE = 32 + 64 * 1024;
 export function chainStep(
   nodeCrypto: typeof crypto,
   scratch: Buffer,
-  prev: Buffer | undefined,
+  prev: Digest | undefined,
   line: Buffer,
-): Buffer {
+): Digest {
   if (line.length + 32 <= scratch.length) {
-    if (!prev) return nodeCrypto.hash('sha256', line, 'buffer');
-    prev.copy(scratch, 0);
+    if (prev === undefined) return nodeCrypto.hash('sha256', line, 'binary');
+    scratch.write(prev, 0, 'latin1');
     line.copy(scratch, 32);
-    return nodeCrypto.hash('sha256', scratch.subarray(0, 32 + line.length), 'buffer');
+    return nodeCrypto.hash('sha256', scratch.subarray(0, 32 + line.length), 'binary');
   }
   const h = nodeCrypto.createHash('sha256');
-  if (prev) h.update(prev);
-  return h.update(line).digest();
+  if (prev !== undefined) h.update(prev, 'latin1');
+  return h.update(line).digest('binary');
+}
+
+/**
+ * {@link chainStep} for a line at `buf[start, end)` whose 32 bytes before it may be overwritten
+ * (the end of a line already hashed, or room left for it): the previous digest is written there
+ * and the two are hashed in one call, with no copy of the line. Self-contained, for the hashing
+ * worker, which owns the buffers it is given.
+ */
+export function chainStepInPlace(
+  nodeCrypto: typeof crypto,
+  buf: Buffer,
+  prev: Digest | undefined,
+  start: number,
+  end: number,
+): Digest {
+  if (prev === undefined) return nodeCrypto.hash('sha256', buf.subarray(start, end), 'binary');
+  buf.write(prev, start - 32, 'latin1');
+  return nodeCrypto.hash('sha256', buf.subarray(start - 32, end), 'binary');
 }
 
 /** {@link chainStep} with its own scratch buffer. */
@@ -38,28 +69,30 @@ export class ChainStepper {
   readonly #scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
 
   /** c(n) for `prev` = c(n-1) (or undefined when `line` is line 1). */
-  step(prev: Buffer | undefined, line: Buffer): Buffer {
+  step(prev: Digest | undefined, line: Buffer): Digest {
     return chainStep(crypto, this.#scratch, prev, line);
   }
 }
+
+const ZERO_HEX = '0'.repeat(64);
 
 /** The chain of a whole byte string (complete lines only): for tests and small files. */
 export function chainOf(data: Buffer): ChainPoint & { digests: Buffer[] } {
   const stepper = new ChainStepper();
   const digests: Buffer[] = [];
-  let c: Buffer | undefined;
+  let c: Digest | undefined;
   let start = 0;
   for (;;) {
     const nl = data.indexOf(10, start);
     if (nl === -1) break;
     c = stepper.step(c, data.subarray(start, nl + 1));
-    digests.push(c);
+    digests.push(Buffer.from(c, 'latin1'));
     start = nl + 1;
   }
   return {
     lines: digests.length,
     bytes: start,
-    chain: (c ?? Buffer.alloc(32)).toString('hex'),
+    chain: c === undefined ? ZERO_HEX : digestHex(c),
     digests,
   };
 }
@@ -72,7 +105,7 @@ export class ChainReader {
   readonly #stepper = new ChainStepper();
   readonly #wanted: ReadonlySet<number>;
   readonly #maxHeader: number;
-  #c: Buffer | undefined;
+  #c: Digest | undefined;
   #partial: Buffer[] = [];
   #partialBytes = 0;
   /** Complete lines so far. */
@@ -96,7 +129,7 @@ export class ChainReader {
 
   /** The chain value after the last complete line (64 zeros before any). */
   get chain(): string {
-    return (this.#c ?? Buffer.alloc(32)).toString('hex');
+    return this.#c === undefined ? ZERO_HEX : digestHex(this.#c);
   }
 
   push(chunk: Buffer): void {
@@ -130,7 +163,7 @@ export class ChainReader {
       this.at.set(this.lines, {
         lines: this.lines,
         bytes: this.bytes,
-        chain: this.#c.toString('hex'),
+        chain: digestHex(this.#c),
       });
   }
 }

@@ -54,6 +54,32 @@ describe('LineHasher', () => {
     });
   }
 
+  it('gives the chain of lines of every size, from one byte to past a batch buffer', async () => {
+    // The worker writes each digest over the 32 bytes before the line it hashes next: lines
+    // shorter than that, and one larger than a batch buffer, must hash as the file's own.
+    const file = { bytesWritten: 0 };
+    const h = new LineHasher(file);
+    const all: Buffer[] = [Buffer.from('{"version":2,"width":80,"height":24}\n')];
+    h.onLine(all[0]!);
+    const sizes = [1, 2, 31, 32, 33, 1, 70_000, 5, 2 * 1024 * 1024, 1, 3];
+    for (let round = 0; round < 40; round++) {
+      for (const size of sizes) {
+        const l = Buffer.alloc(size, 0x61 + ((round + size) % 26));
+        l[size - 1] = 0x0a;
+        all.push(l);
+        h.onLine(l);
+      }
+      if (round % 10 === 9) await turn();
+    }
+    await h.drained();
+    expect(h.workerBytes).toBeGreaterThan(40 * 2 * 1024 * 1024);
+    const whole = Buffer.concat(all);
+    file.bytesWritten = whole.length;
+    const c = chainOf(whole);
+    expect(h.point()).toEqual({ lines: c.lines, bytes: c.bytes, chain: c.chain });
+    h.dispose();
+  });
+
   it('sends a flood that comes 4 KiB a turn, as from a pty, to the worker', async () => {
     const file = { bytesWritten: 0 };
     const h = new LineHasher(file, { batchMs: 50 });
