@@ -23,18 +23,25 @@ interface Result {
   seconds: number;
   mbPerS: number;
   cpuSeconds: number;
+  /** The server's main thread alone (the session's bytes all pass through it). */
+  mainCpuSeconds: number;
   peakRssMiB: number;
   recordedMiB: number;
 }
 
-function procStat(pid: number): { cpu: number; hwm: number } {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+function cpuOf(statFile: string): number {
+  const stat = fs.readFileSync(statFile, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const cpu = (Number(fields[11]) + Number(fields[12])) / TICK;
+  return (Number(fields[11]) + Number(fields[12])) / TICK;
+}
+
+function procStat(pid: number): { cpu: number; main: number; hwm: number } {
+  const cpu = cpuOf(`/proc/${pid}/stat`);
+  const main = cpuOf(`/proc/${pid}/task/${pid}/stat`);
   const hwm =
     Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) /
     1024;
-  return { cpu, hwm };
+  return { cpu, main, hwm };
 }
 
 function startServer(mode: Mode, dir: string): Promise<BenchServer> {
@@ -104,6 +111,7 @@ async function once(mode: Mode, data: string): Promise<Result> {
     seconds,
     mbPerS: SIZE_MB / seconds,
     cpuSeconds: after.cpu - before.cpu,
+    mainCpuSeconds: after.main - before.main,
     peakRssMiB: after.hwm,
     recordedMiB: recorded / 2 ** 20,
   };
@@ -137,14 +145,14 @@ export async function run(): Promise<string> {
     sealedThread.push(await once('sealed-thread', data));
   }
   const row = (name: string, rs: Result[]) =>
-    `| ${name} | ${median(rs.map((r) => r.mbPerS)).toFixed(1)} | ${median(rs.map((r) => r.cpuSeconds)).toFixed(2)} | ${median(rs.map((r) => r.peakRssMiB)).toFixed(0)} | ${median(rs.map((r) => r.recordedMiB)).toFixed(0)} |`;
+    `| ${name} | ${median(rs.map((r) => r.mbPerS)).toFixed(1)} | ${median(rs.map((r) => r.cpuSeconds)).toFixed(2)} | ${median(rs.map((r) => r.mainCpuSeconds)).toFixed(2)} (${(100 * median(rs.map((r) => r.mainCpuSeconds / r.seconds))) | 0}%) | ${median(rs.map((r) => r.peakRssMiB)).toFixed(0)} | ${median(rs.map((r) => r.recordedMiB)).toFixed(0)} |`;
   const ratio = median(on.map((r) => r.mbPerS)) / median(off.map((r) => r.mbPerS));
   const sealedRatio = median(sealed.map((r) => r.mbPerS)) / median(on.map((r) => r.mbPerS));
   return [
     `${SIZE_MB} MiB of base64 text, \`ssh -tt host cat FILE\` to /dev/null, OpenSSH client and the example server on 127.0.0.1; median of ${ROUNDS} alternating rounds.`,
     '',
-    '| recording | MB/s | server CPU s | server peak RSS MiB | recording MiB |',
-    '|---|---|---|---|---|',
+    '| recording | MB/s | server CPU s | of it, main thread s (of the wall time) | server peak RSS MiB | recording MiB |',
+    '|---|---|---|---|---|---|',
     row('off', off),
     row('on', on),
     row('on, sealed every 1 s', sealed),
