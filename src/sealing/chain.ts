@@ -24,10 +24,10 @@ export function digestHex(d: Digest): string {
 }
 
 /**
- * The chain's step: c(n) from c(n-1) (undefined for line 1) and line n. Self-contained (it uses
- * only its arguments) because the hashing worker runs this very function from its source.
- * Short lines are copied behind the previous digest into `scratch` and hashed with one
- * `crypto.hash` call: for them a Hash object's set-up costs more than the hashing.
+ * The chain's step: c(n) from c(n-1) (undefined for line 1) and line n, for lines that must not
+ * be written to (the writer's own, a file's as read). Short lines are copied behind the previous
+ * digest into `scratch` and hashed with one `crypto.hash` call: for them a Hash object's set-up
+ * costs more than the hashing.
  */
 export function chainStep(
   nodeCrypto: typeof crypto,
