@@ -18,6 +18,8 @@ import {
   benchConnect,
   benchKey,
   benchWorkDir,
+  cpuSeconds,
+  mainThreadCpuSeconds,
   startBenchServer,
   type BenchServer,
 } from './example-server.js';
@@ -83,20 +85,6 @@ function server(dir: string, remote: string | undefined): Promise<BenchServer> {
         : []),
     ],
   });
-}
-
-/** User + system CPU seconds of process `pid` so far. */
-function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
-/** User + system CPU seconds of process `pid`'s main thread (its event loop) so far. */
-function mainThreadCpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 /** The collector's process and Swift's: the store side. */

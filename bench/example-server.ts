@@ -13,6 +13,23 @@ import ssh2 from 'ssh2';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SERVER_JS = path.join(root, 'dist/examples/server.js');
 
+/** User + system CPU seconds so far, from a /proc `stat` file (a process's or a thread's). */
+export function statCpuSeconds(statFile: string): number {
+  const stat = fs.readFileSync(statFile, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // clock ticks, 100 a second on Linux
+}
+
+/** User + system CPU seconds of process `pid` so far. */
+export function cpuSeconds(pid: number): number {
+  return statCpuSeconds(`/proc/${pid}/stat`);
+}
+
+/** User + system CPU seconds of process `pid`'s main thread (its event loop) so far. */
+export function mainThreadCpuSeconds(pid: number): number {
+  return statCpuSeconds(`/proc/${pid}/task/${pid}/stat`);
+}
+
 /**
  * A fresh-or-kept directory for one benchmark (mode 0700) below directories no one else can
  * write: authorized_keys files there pass StrictModes even when the checkout sits under /tmp.

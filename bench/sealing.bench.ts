@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { benchWorkDir } from './example-server.js';
+import { benchWorkDir, statCpuSeconds } from './example-server.js';
 import { chunks, corpus, median, prng } from './writer.bench.js';
 import { ManualClock } from '../src/clock.js';
 import { Recorder } from '../src/recording/recorder.js';
@@ -230,11 +230,8 @@ function idleRows(): string[] {
 /** CPU seconds of each of this process's threads, by thread id. */
 function threadCpu(): Map<string, number> {
   const cpu = new Map<string, number>();
-  for (const t of fs.readdirSync('/proc/self/task')) {
-    const stat = fs.readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    cpu.set(t, (Number(f[11]) + Number(f[12])) / 100);
-  }
+  for (const t of fs.readdirSync('/proc/self/task'))
+    cpu.set(t, statCpuSeconds(`/proc/self/task/${t}/stat`));
   return cpu;
 }
 

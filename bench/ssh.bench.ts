@@ -10,7 +10,14 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { benchKey, benchWorkDir, startBenchServer, type BenchServer } from './example-server.js';
+import {
+  benchKey,
+  benchWorkDir,
+  cpuSeconds,
+  mainThreadCpuSeconds,
+  startBenchServer,
+  type BenchServer,
+} from './example-server.js';
 import { chainStepInPlace } from '../src/sealing/chain.js';
 import { initSealing } from '../src/sealing/setup.js';
 
@@ -19,7 +26,6 @@ export const title = 'SSH session throughput, recording on vs off';
 const work = benchWorkDir('ssh');
 const SIZE_MB = Number(process.env.SSHCAST_BENCH_MB ?? 200);
 const ROUNDS = Number(process.env.SSHCAST_BENCH_ROUNDS ?? 3);
-const TICK = 100; // clock ticks per second on Linux
 
 interface Result {
   seconds: number;
@@ -31,15 +37,9 @@ interface Result {
   recordedMiB: number;
 }
 
-function cpuOf(statFile: string): number {
-  const stat = fs.readFileSync(statFile, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICK;
-}
-
 function procStat(pid: number): { cpu: number; main: number; hwm: number } {
-  const cpu = cpuOf(`/proc/${pid}/stat`);
-  const main = cpuOf(`/proc/${pid}/task/${pid}/stat`);
+  const cpu = cpuSeconds(pid);
+  const main = mainThreadCpuSeconds(pid);
   const hwm =
     Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) /
     1024;
