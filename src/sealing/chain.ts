@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import type { ChainPoint } from './ledger.js';
 
-/** Room behind the previous digest for a line hashed in one call (see {@link chainStep}). */
+/** Room behind the previous digest for a line hashed in one call (see {@link ChainStepper}). */
 export const SCRATCH_SIZE = 32 + 64 * 1024;
 
 /**
@@ -24,33 +24,11 @@ export function digestHex(d: Digest): string {
 }
 
 /**
- * The chain's step: c(n) from c(n-1) (undefined for line 1) and line n, for lines that must not
- * be written to (the writer's own, a file's as read). Short lines are copied behind the previous
- * digest into `scratch` and hashed with one `crypto.hash` call: for them a Hash object's set-up
- * costs more than the hashing.
- */
-export function chainStep(
-  nodeCrypto: typeof crypto,
-  scratch: Buffer,
-  prev: Digest | undefined,
-  line: Buffer,
-): Digest {
-  if (line.length + 32 <= scratch.length) {
-    if (prev === undefined) return nodeCrypto.hash('sha256', line, 'binary');
-    scratch.write(prev, 0, 'latin1');
-    line.copy(scratch, 32);
-    return nodeCrypto.hash('sha256', scratch.subarray(0, 32 + line.length), 'binary');
-  }
-  const h = nodeCrypto.createHash('sha256');
-  if (prev !== undefined) h.update(prev, 'latin1');
-  return h.update(line).digest('binary');
-}
-
-/**
- * {@link chainStep} for a line at `buf[start, end)` whose 32 bytes before it may be overwritten
- * (the end of a line already hashed, or room left for it): the previous digest is written there
- * and the two are hashed in one call, with no copy of the line. Self-contained, for the hashing
- * worker, which owns the buffers it is given.
+ * The chain's step, c(n) from c(n-1) (undefined for line 1), for a line at `buf[start, end)`
+ * whose 32 bytes before it may be overwritten (the end of a line already hashed, or room left for
+ * it): the previous digest is written there and the two are hashed in one call, with no copy of
+ * the line. Self-contained (it uses only its arguments): the hashing worker, which owns the
+ * buffers it is given, runs this very function from its source.
  */
 export function chainStepInPlace(
   nodeCrypto: typeof crypto,
@@ -64,13 +42,26 @@ export function chainStepInPlace(
   return nodeCrypto.hash('sha256', buf.subarray(start - 32, end), 'binary');
 }
 
-/** {@link chainStep} with its own scratch buffer. */
+/**
+ * The chain's step for lines that must not be written to (the writer's own, a file's as read),
+ * with its own scratch buffer. Short lines are copied behind the previous digest into it and
+ * hashed with one `crypto.hash` call: for them a Hash object's set-up costs more than the hashing.
+ */
 export class ChainStepper {
   readonly #scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
 
   /** c(n) for `prev` = c(n-1) (or undefined when `line` is line 1). */
   step(prev: Digest | undefined, line: Buffer): Digest {
-    return chainStep(crypto, this.#scratch, prev, line);
+    const scratch = this.#scratch;
+    if (line.length + 32 <= scratch.length) {
+      if (prev === undefined) return crypto.hash('sha256', line, 'binary');
+      scratch.write(prev, 0, 'latin1');
+      line.copy(scratch, 32);
+      return crypto.hash('sha256', scratch.subarray(0, 32 + line.length), 'binary');
+    }
+    const h = crypto.createHash('sha256');
+    if (prev !== undefined) h.update(prev, 'latin1');
+    return h.update(line).digest('binary');
   }
 }
 
