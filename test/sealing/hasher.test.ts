@@ -99,4 +99,35 @@ describe('LineHasher', () => {
     expect(h.point()?.chain).toBe(chainOf(whole).chain);
     h.dispose();
   });
+
+  it('keeps two recordings apart while many batches of each are out at once', async () => {
+    // 12 MB in one turn from each of two recordings: two dozen batches out at once, in reused
+    // buffers and fresh ones; then again, once they are back. One recording's chain or answer
+    // taken for the other's would break both chains.
+    const files = [{ bytesWritten: 0 }, { bytesWritten: 0 }];
+    const hashers = files.map((f) => new LineHasher(f));
+    const all: Buffer[][] = [[], []];
+    for (const [k, h] of hashers.entries()) {
+      all[k]!.push(Buffer.from(`{"version":2,"width":80,"height":${24 + k}}\n`));
+      h.onLine(all[k]![0]!);
+    }
+    let n = 0;
+    for (let wave = 0; wave < 2; wave++) {
+      for (let i = 0; i < 3 * 1024; i++) {
+        for (const [k, h] of hashers.entries()) {
+          const l = line(n++, 4000 + k);
+          all[k]!.push(l);
+          h.onLine(l);
+        }
+      }
+      await Promise.all(hashers.map((h) => h.drained()));
+    }
+    for (const [k, h] of hashers.entries()) {
+      expect(h.workerBytes).toBeGreaterThan(2 * 3 * 1024 * 4000);
+      const whole = Buffer.concat(all[k]!);
+      files[k]!.bytesWritten = whole.length;
+      expect(h.point()?.chain).toBe(chainOf(whole).chain);
+      h.dispose();
+    }
+  });
 });
