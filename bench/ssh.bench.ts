@@ -182,6 +182,11 @@ export async function run(): Promise<string> {
     `| ${name} | ${median(rs.map((r) => r.mbPerS)).toFixed(1)} | ${median(rs.map((r) => r.cpuSeconds)).toFixed(2)} | ${median(rs.map((r) => r.mainCpuSeconds)).toFixed(2)} (${(100 * median(rs.map((r) => r.mainCpuSeconds / r.seconds))) | 0}%) | ${median(rs.map((r) => r.peakRssMiB)).toFixed(0)} | ${median(rs.map((r) => r.recordedMiB)).toFixed(0)} |`;
   const ratio = median(on.map((r) => r.mbPerS)) / median(off.map((r) => r.mbPerS));
   const sealedRatio = median(sealed.map((r) => r.mbPerS)) / median(on.map((r) => r.mbPerS));
+  // The machine's speed drifts from minute to minute: each round's own ratio shows the spread.
+  const rounds = (a: Result[], b: Result[]) => {
+    const rs = a.map((r, i) => r.mbPerS / b[i]!.mbPerS).sort((x, y) => x - y);
+    return `${rs[0]!.toFixed(2)}–${rs.at(-1)!.toFixed(2)}, median ${median(rs).toFixed(3)}`;
+  };
   return [
     `${SIZE_MB} MiB of base64 text, \`ssh -tt host cat FILE\` to /dev/null, OpenSSH client and the example server on 127.0.0.1; median of ${ROUNDS} alternating rounds.`,
     '',
@@ -194,6 +199,6 @@ export async function run(): Promise<string> {
     row('on, sealed every 1 s, `--record-thread`', sealedThread),
     row('on, not sealed, a process hashing as much alongside', alongside),
     '',
-    `Throughput ratio on/off: **${ratio.toFixed(3)}** (target ≥ 0.95). Sealing on/off (both recorded): **${sealedRatio.toFixed(3)}** (target ≥ 0.95). With \`--record-thread\` (not the default; docs/performance.md): on/off **${(median(thread.map((r) => r.mbPerS)) / median(off.map((r) => r.mbPerS))).toFixed(3)}**, sealed/on **${(median(sealedThread.map((r) => r.mbPerS)) / median(thread.map((r) => r.mbPerS))).toFixed(3)}**. The hashing alone (a process hashing what sealing would, at the recorded session's rate, beside an unsealed session: nothing copied or sent) gives **${(median(alongside.map((r) => r.mbPerS)) / median(on.map((r) => r.mbPerS))).toFixed(3)}** of the recorded throughput: the ceiling of sealing on this machine.`,
+    `Throughput ratio on/off: **${ratio.toFixed(3)}** (target ≥ 0.95; round by round ${rounds(on, off)}). Sealing on/off (both recorded): **${sealedRatio.toFixed(3)}** (target ≥ 0.95; round by round ${rounds(sealed, on)}). With \`--record-thread\` (not the default; docs/performance.md): on/off **${(median(thread.map((r) => r.mbPerS)) / median(off.map((r) => r.mbPerS))).toFixed(3)}**, sealed/on **${(median(sealedThread.map((r) => r.mbPerS)) / median(thread.map((r) => r.mbPerS))).toFixed(3)}**. The hashing alone (a process hashing what sealing would, at the recorded session's rate, beside an unsealed session: nothing copied or sent) gives **${(median(alongside.map((r) => r.mbPerS)) / median(on.map((r) => r.mbPerS))).toFixed(3)}** of the recorded throughput: the ceiling of sealing on this machine.`,
   ].join('\n');
 }
