@@ -384,6 +384,27 @@ function judge(
   return verdict(file, 'ok', `sealed through line ${sealedLines}`, seen);
 }
 
+/**
+ * The earliest header time of a recording that may have started after the ledger's last entry:
+ * the latest time some entry shows the clock had reached. An entry's time is clamped into its
+ * epoch's range, and each `stop` (and the `init`) moves the key one epoch past the clock: until
+ * the next tick, entries written before the clock reaches their epoch (a restart, a prune of a
+ * stopped server) carry its start, up to an interval ahead of the clock for each such stop. A
+ * time past its epoch's start was not moved ahead; one at the start may have been.
+ */
+function afterLastEntry(check: LedgerCheck): number {
+  const { t0, interval } = check.key;
+  let latest = t0;
+  let ahead = 0;
+  for (const e of check.entries) {
+    const reached = e.time > t0 + e.epoch * interval ? e.time : e.time - ahead * interval;
+    if (reached > latest) latest = reached;
+    if (e.kind === 'tick') ahead = 0;
+    else if (e.kind === 'stop' || e.kind === 'init') ahead++;
+  }
+  return latest;
+}
+
 function notInLedger(
   file: string,
   check: LedgerCheck,
@@ -394,8 +415,7 @@ function notInLedger(
   if (ts < check.key.t0) return verdict(file, 'not-in-ledger', `header time ${ts}`);
   // Started after the ledger's last entry: its `open` may be being written now (a live server),
   // and nothing after the last entry is protected locally anyway.
-  const lastTime = check.entries.at(-1)?.time ?? check.key.t0;
-  if (ts >= lastTime && !check.failure)
+  if (ts >= afterLastEntry(check) && !check.failure)
     return verdict(file, 'not-in-ledger', `header time ${ts}, after the ledger's last entry`);
   return verdict(file, 'not-in-ledger', `header time ${ts}`, { failed: true });
 }

@@ -227,6 +227,44 @@ describe('Sealer', () => {
     expect(report.exitCode).toBe(0);
   });
 
+  it('after quick restarts, a recording the ledger never saw that began after its last entry is not planted', async () => {
+    // Each stop moves the key an epoch past the clock: a restart in the same interval writes
+    // times clamped to the next epoch's start, ahead of the clock.
+    const { dir, key } = sealedDir();
+    const clock = new SteppedClock(T0 + 12);
+    for (let i = 0; i < 3; i++) {
+      const sealer = Sealer.open(dir, { clock, timers: false, log: () => {} });
+      sealer.start();
+      await sealer.stop();
+      clock.advance(1);
+    }
+    expect(entries(dir).map((x) => `${x.kind}@${x.epoch}:${Number(x.time) - T0}`)).toEqual([
+      'init@0:0',
+      'start@1:12',
+      'stop@1:12',
+      'start@2:20',
+      'stop@2:20',
+      'start@3:30',
+      'stop@3:30',
+    ]);
+    const header = (t: number) => `{"version":2,"width":80,"height":24,"timestamp":${t}}\n`;
+    // Begun at T0 + 15, after every entry was written, though before the last one's time.
+    fs.writeFileSync(`${dir}/after.cast`, header(T0 + 15), { mode: 0o600 });
+    let report = await verifyDirectory(dir, key, { now: T0 + 16 });
+    expect(report.recordings.map((r) => [r.file, r.finding, r.failed])).toEqual([
+      ['after.cast', 'not-in-ledger', false],
+    ]);
+    expect(report.exitCode).toBe(0);
+    // Begun before the first start, which no clamping moved: planted.
+    fs.writeFileSync(`${dir}/planted.cast`, header(T0 + 5), { mode: 0o600 });
+    report = await verifyDirectory(dir, key, { now: T0 + 16 });
+    expect(report.recordings.find((r) => r.file === 'planted.cast')).toMatchObject({
+      finding: 'not-in-ledger',
+      failed: true,
+    });
+    expect(report.exitCode).toBe(1);
+  });
+
   it('removes a ledger line cut short by a crash before it writes start', async () => {
     const { dir, key } = sealedDir();
     const ledger = sealPaths(dir).ledger;
