@@ -393,11 +393,11 @@ function judge(
  * time past its epoch's start was not moved ahead; one at the start may have been.
  */
 function afterLastEntry(check: LedgerCheck): number {
-  const { t0, interval } = check.key;
-  let latest = t0;
+  let latest = check.key.t0;
   let ahead = 0;
   for (const e of check.entries) {
-    const reached = e.time > t0 + e.epoch * interval ? e.time : e.time - ahead * interval;
+    const start = epochStart(check.key, e.epoch);
+    const reached = e.time > start ? e.time : e.time - ahead * check.key.interval;
     if (reached > latest) latest = reached;
     if (e.kind === 'tick') ahead = 0;
     else if (e.kind === 'stop' || e.kind === 'init') ahead++;
