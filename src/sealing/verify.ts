@@ -279,6 +279,8 @@ export async function judgeRecordings(
     if (!list) byFile.set(e.file, (list = []));
     list.push(e);
   }
+  // Once per ledger, not once per recording it never saw (after a rotation, every later one).
+  const openedAfter = afterLastEntry(check);
   const present = new Set(await source.names());
   const names = [...new Set([...byFile.keys(), ...present, ...check.untrusted])].sort();
   const verdicts: RecordingVerdict[] = [];
@@ -293,7 +295,7 @@ export async function judgeRecordings(
         facts = await readFacts(stream, wanted, entries.length === 0);
       }
     }
-    verdicts.push(judge(name, entries, check, present.has(name), facts));
+    verdicts.push(judge(name, entries, check, present.has(name), facts, openedAfter));
   }
   return verdicts;
 }
@@ -314,11 +316,12 @@ function judge(
   check: LedgerCheck,
   present: boolean,
   facts: FileFacts | undefined,
+  openedAfter: number,
 ): RecordingVerdict {
   const { key } = check;
   if (check.untrusted.has(file))
     return verdict(file, 'unverifiable', 'it has entries at or after the one that fails');
-  if (entries.length === 0) return notInLedger(file, check, facts);
+  if (entries.length === 0) return notInLedger(file, check, facts, openedAfter);
   const first = entries[0]!;
   const last = entries.at(-1)!;
   const sealedLines = last.lines;
@@ -405,17 +408,19 @@ function afterLastEntry(check: LedgerCheck): number {
   return latest;
 }
 
+/** `openedAfter`: {@link afterLastEntry} of the ledger. */
 function notInLedger(
   file: string,
   check: LedgerCheck,
   facts: FileFacts | undefined,
+  openedAfter: number,
 ): RecordingVerdict {
   const ts = facts?.headerTime;
   if (ts === undefined) return verdict(file, 'not-in-ledger', 'no header time', { failed: true });
   if (ts < check.key.t0) return verdict(file, 'not-in-ledger', `header time ${ts}`);
   // Started after the ledger's last entry: its `open` may be being written now (a live server),
   // and nothing after the last entry is protected locally anyway.
-  if (ts >= afterLastEntry(check) && !check.failure)
+  if (ts >= openedAfter && !check.failure)
     return verdict(file, 'not-in-ledger', `header time ${ts}, after the ledger's last entry`);
   return verdict(file, 'not-in-ledger', `header time ${ts}`, { failed: true });
 }
