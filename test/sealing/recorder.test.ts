@@ -12,6 +12,7 @@ import { RecordingStartError, SealWriteError, type SinkWriteError } from '../../
 import { ManualClock } from '../../src/clock.js';
 import { Recorder } from '../../src/recording/recorder.js';
 import type { WriteFailurePolicy } from '../../src/recording/policy.js';
+import { chainOf } from '../../src/sealing/chain.js';
 import { initSealing } from '../../src/sealing/setup.js';
 import { writeState } from '../../src/sealing/state.js';
 import type { SealFileOps } from '../../src/sealing/store.js';
@@ -114,6 +115,61 @@ describe('Recorder with sealing', () => {
       finding: 'ok',
       detail: `sealed through line ${lines}`,
     });
+  });
+
+  it('hashes each line as the writer gave it: a byte changed in the file just after its write is found', async () => {
+    // DESIGN section 6: the chain is computed from the line's bytes before any sink has them.
+    // An attacker who changes the file the moment a write lands, before the hasher has seen
+    // those lines (the hasher waits up to 20 ms, or for 1 MiB), must not get that change sealed:
+    // a hasher that read the lines back from the file would seal it, and verify would say ok.
+    const { dir, key } = sealed(3600);
+    let tampered: { at: number; was: number } | undefined;
+    const recorder = new Recorder({
+      enabled: true,
+      dir,
+      log: () => {},
+      fileOps: {
+        writeSync: (fd, b) => fs.writeSync(fd, b),
+        writev: (fd, bufs, cb) =>
+          fs.writev(fd, bufs, (err, n) => {
+            if (!err && !tampered && n >= 32 * 1024) {
+              // A letter in the middle of what was just written becomes another letter: the
+              // line stays valid JSON, only its bytes differ.
+              const end = fs.fstatSync(fd).size;
+              const window = Buffer.alloc(256);
+              const reader = fs.openSync(`/proc/self/fd/${fd}`, 'r'); // the sink's is write-only
+              fs.readSync(reader, window, 0, window.length, end - Math.floor(n / 2));
+              fs.closeSync(reader);
+              const i = window.findIndex((c) => c >= 0x61 && c <= 0x79);
+              const at = end - Math.floor(n / 2) + i;
+              fs.writeSync(fd, Buffer.from([window[i]! + 1]), 0, 1, at);
+              tampered = { at, was: window[i]! };
+            }
+            cb(err, n);
+          }),
+        ftruncate: (fd, len, cb) => fs.ftruncate(fd, len, cb),
+        fsync: (fd, cb) => fs.fsync(fd, cb),
+        close: (fd, cb) => fs.close(fd, cb),
+      },
+    });
+    const rec = recorder.start({ cols: 80, rows: 24 });
+    const text = Buffer.from('abcdefghijklmnopqrstuvwxy'.repeat(320) + '\r\n'); // 8 KiB a chunk
+    for (let i = 0; i < 384; i++) if (!rec.output(text)) await once(rec, 'drain'); // 3 MiB
+    await rec.finish(0);
+    await recorder.close();
+    expect(tampered).toBeDefined();
+    const file = fs.readFileSync(rec.file!);
+    expect(file[tampered!.at]).toBe(tampered!.was + 1);
+    // What was sealed is the chain of the lines as written, not of the file as it is: sealing
+    // what the file holds (the naive hasher) would have made verify's own computation agree.
+    const close = ledgerEntries(dir).find((e) => e.kind === 'close')!;
+    const asWritten = Buffer.from(file);
+    asWritten[tampered!.at] = tampered!.was;
+    expect(close).toMatchObject({ bytes: file.length, chain: chainOf(asWritten).chain });
+    expect(chainOf(file).chain).not.toBe((close as { chain?: string }).chain);
+    const report = await verifyDirectory(dir, key);
+    expect(report.recordings).toMatchObject([{ finding: 'modified' }]);
+    expect(report.exitCode).toBe(1);
   });
 
   it('refuses a session whose open entry cannot be written, and removes its file', async () => {
