@@ -54,33 +54,65 @@ export function encodeCast(header: Header, events: Iterable<Event>): string {
   return out;
 }
 
-// Lines are encoded into a shared slab rather than a Buffer.from() each: a buffer per line cost a
-// quarter of the recorder's time (bench/writer.bench.ts). Slices are never reused, so a sink may
-// keep them; a line too big for a quarter of the slab gets its own buffer.
-const SLAB_SIZE = 256 * 1024;
-let slab = Buffer.allocUnsafe(SLAB_SIZE);
-let slabUsed = 0;
+const NO_SLAB = Buffer.alloc(0);
 
-function reserve(most: number): Buffer | undefined {
-  if (most > SLAB_SIZE / 4) return undefined;
-  if (slabUsed + most > SLAB_SIZE) {
-    slab = Buffer.allocUnsafe(SLAB_SIZE);
-    slabUsed = 0;
+/**
+ * Where lines are encoded: a slab that lines are cut from one after another, rather than a
+ * Buffer.from() each (a buffer per line cost a quarter of the recorder's time,
+ * bench/writer.bench.ts). A slab's bytes are never written twice, so a sink may keep the lines;
+ * a full slab is left to whoever holds its lines, and a line too big for a quarter of a slab gets
+ * a buffer of its own. Every writer shares one set of slabs unless it is given its own (a sealed
+ * recording's, whose full slabs go on to the hashing worker, src/sealing/hasher.ts).
+ */
+export class LineSlabs {
+  /** The slab lines are cut from now (empty until the first line, and after `renew()`). */
+  slab: Buffer = NO_SLAB;
+  /** Where the next line starts in it. */
+  used: number;
+  /** How large the next slab is (its lines start at `start`). */
+  size: number;
+  readonly #start: number;
+  readonly #alloc: (size: number) => Buffer;
+
+  constructor(size: number, start = 0, alloc: (size: number) => Buffer = Buffer.allocUnsafe) {
+    this.size = size;
+    this.#start = start;
+    this.#alloc = alloc;
+    this.used = start;
   }
-  return slab;
+
+  /** The slab, with room for `most` bytes at `used`; undefined when the line needs its own. */
+  reserve(most: number): Buffer | undefined {
+    if (most > this.size / 4) return undefined;
+    if (this.used + most > this.slab.length) {
+      this.slab = this.#alloc(this.size);
+      this.used = this.#start;
+    }
+    return this.slab;
+  }
+
+  /** Leaves the current slab to the lines cut from it; the next line starts a new one. */
+  renew(): void {
+    this.slab = NO_SLAB;
+    this.used = this.#start;
+  }
+
+  /** The line from `used` to `end`, which was just written there. */
+  take(end: number): Buffer {
+    const buf = this.slab.subarray(this.used, end);
+    this.used = end;
+    return buf;
+  }
 }
 
-function take(end: number): Buffer {
-  const buf = slab.subarray(slabUsed, end);
-  slabUsed = end;
-  return buf;
-}
+const SHARED = new LineSlabs(256 * 1024);
 
-/** A line (as from {@link encodeEvent}) as UTF-8 bytes. */
-export function lineBuffer(line: string): Buffer {
+/** A line (as from {@link encodeEvent}) as UTF-8 bytes, cut from `slabs`' slab. */
+export function lineBuffer(line: string, slabs: LineSlabs = SHARED): Buffer {
   const most = line.length * 3; // UTF-8 bytes per UTF-16 code unit, at most
-  if (!reserve(most)) return Buffer.from(line, 'utf8');
-  return take(slabUsed + slab.write(line, slabUsed, 'utf8'));
+  const slab = slabs.reserve(most);
+  if (!slab) return Buffer.from(line, 'utf8');
+  return slabs.take(slabs.used + slab.write(line, slabs.used, 'utf8'));
 }
 
 const KEEP_BOM = new TextDecoder('utf-8', { ignoreBOM: true });
@@ -91,15 +123,21 @@ const KEEP_BOM = new TextDecoder('utf-8', { ignoreBOM: true });
  * recorder's hot path. Bytes that are not valid UTF-8 are decoded (invalid sequences become
  * U+FFFD) and encoded as text. Give it complete characters only (Utf8StreamDecoder.complete()).
  */
-export function encodeEventBytes(time: number, code: EventCode, data: Uint8Array): Buffer {
+export function encodeEventBytes(
+  time: number,
+  code: EventCode,
+  data: Uint8Array,
+  slabs: LineSlabs = SHARED,
+): Buffer {
   if (!isUtf8(data))
-    return lineBuffer(encodeEvent({ time, code, data: KEEP_BOM.decode(data) } as Event));
+    return lineBuffer(encodeEvent({ time, code, data: KEEP_BOM.decode(data) } as Event), slabs);
   const head = `[${formatTime(time)},"${code}","`;
   // Escaped first where that can be done in place, so the line's buffer has its exact size.
   const escaped = escapeView(data);
   const most = head.length + (escaped ? escaped.length : escapedMax(data.length)) + 3;
-  const out = reserve(most) ?? Buffer.allocUnsafe(most);
-  let o = out === slab ? slabUsed : 0;
+  const slab = slabs.reserve(most);
+  const out = slab ?? Buffer.allocUnsafe(most);
+  let o = slab ? slabs.used : 0;
   o += out.write(head, o, 'latin1');
   if (escaped) {
     out.set(escaped, o);
@@ -108,7 +146,7 @@ export function encodeEventBytes(time: number, code: EventCode, data: Uint8Array
   out[o++] = 0x22; // "
   out[o++] = 0x5d; // ]
   out[o++] = 0x0a; // LF
-  if (out === slab) return take(o);
+  if (slab) return slabs.take(o);
   // A long line escaped in pieces had room for the worst case: keep only what it needs.
   return o * 2 < out.length ? Buffer.from(out.subarray(0, o)) : out.subarray(0, o);
 }

@@ -295,13 +295,14 @@ export class Recorder extends EventEmitter<RecorderEvents> {
             ...(o.fileOps ? { fs: o.fileOps } : {}),
           });
           sink = file = fileSink;
-          sealed = this.#sealing?.track(created!, fileSink);
+          // The file sink keeps no line once it is written: the hasher may then take its slab.
+          sealed = this.#sealing?.track(created!, fileSink, { slabs: true });
         } else sink = o.sink!(meta);
         const castWriter = new CastWriter(sink!, {
           clock,
           ...maxBytes,
           admit,
-          ...(sealed ? { onLine: sealed.onLine } : {}),
+          ...(sealed ? { onLine: sealed.onLine, slabs: sealed.hasher.slabs } : {}),
         });
         writer = castWriter;
         // A file sink writes the header synchronously: a full disk fails here, at start.

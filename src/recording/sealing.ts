@@ -60,7 +60,11 @@ export class RecorderSealing implements SealingStatus {
   }
 
   /** Starts sealing the recording `file`; its `onLine` goes to the writer, then `open()`. */
-  track(file: string, written: WrittenBytes, options: { hashed?: boolean } = {}): SealedRecording {
+  track(
+    file: string,
+    written: WrittenBytes,
+    options: { hashed?: boolean; slabs?: boolean } = {},
+  ): SealedRecording {
     return this.#sealer.track(file, written, options);
   }
 

@@ -5,7 +5,13 @@
  * final exit event through.
  */
 import { EventEmitter } from 'node:events';
-import { encodeEvent, encodeEventBytes, encodeHeader, lineBuffer } from '../asciicast/encoder.js';
+import {
+  encodeEvent,
+  encodeEventBytes,
+  encodeHeader,
+  lineBuffer,
+  type LineSlabs,
+} from '../asciicast/encoder.js';
 import type { Event, EventCode, Header } from '../asciicast/event.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { Sink } from './sink.js';
@@ -33,6 +39,12 @@ export interface CastWriterOptions {
    */
   onLine?: (line: Buffer) => void;
   /**
+   * @internal The slabs its lines are cut from (a sealed recording's own, which the hasher hands
+   * to its worker once the sink has written them: the sink must keep no line after its write).
+   * Default: the slabs every writer shares.
+   */
+  slabs?: LineSlabs;
+  /**
    * Asked before each event line but the final `x`, with its size: undefined lets it through;
    * a text cuts the recording there, as `maxBytes` does, with that text as the `m` event's label.
    */
@@ -43,13 +55,14 @@ export interface CastWriterOptions {
 export type HeaderFields = Omit<Header, 'version'> & { version?: 2 };
 
 /** The header line, its timestamp `startWall` (milliseconds) unless the header has one. */
-export function headerLine(header: HeaderFields, startWall: number): Buffer {
+export function headerLine(header: HeaderFields, startWall: number, slabs?: LineSlabs): Buffer {
   return lineBuffer(
     encodeHeader({
       ...header,
       version: 2,
       timestamp: header.timestamp ?? Math.floor(startWall / 1000),
     }),
+    slabs,
   );
 }
 
@@ -116,6 +129,7 @@ export class CastWriter extends EventKinds implements RecordingWriter {
   readonly #maxBytes: number;
   readonly #onLine: ((line: Buffer) => void) | undefined;
   readonly #admit: ((bytes: number) => string | undefined) | undefined;
+  readonly #slabs: LineSlabs | undefined;
   #origin = 0;
   #last = 0;
   #state: 'new' | 'live' | 'capped' | 'failed' | 'closed' = 'new';
@@ -131,6 +145,7 @@ export class CastWriter extends EventKinds implements RecordingWriter {
     this.#maxBytes = options.maxBytes ?? Infinity;
     this.#onLine = options.onLine;
     this.#admit = options.admit;
+    this.#slabs = options.slabs;
     sink.on('drain', () => this.emit('drain'));
     sink.on('error', (err) => {
       if (this.#state === 'failed') return;
@@ -176,7 +191,7 @@ export class CastWriter extends EventKinds implements RecordingWriter {
     this.#origin = this.#clock.monotonic();
     this.#startWall = this.#clock.wall();
     this.#state = 'live';
-    return this.#emitLine(headerLine(header, this.#startWall));
+    return this.#emitLine(headerLine(header, this.#startWall, this.#slabs));
   }
 
   /**
@@ -212,6 +227,7 @@ export class CastWriter extends EventKinds implements RecordingWriter {
     this.#last = time;
     const line = lineBuffer(
       encodeEvent(time === event.time ? event : ({ ...event, time } as Event)),
+      this.#slabs,
     );
     if (event.code === 'x') this.#exited = true;
     return this.#emitCapped(line, time);
@@ -223,7 +239,7 @@ export class CastWriter extends EventKinds implements RecordingWriter {
         this.#bytes + line.length > this.#maxBytes ? SIZE_LIMIT_MARKER : this.#admit?.(line.length);
       if (cut !== undefined) {
         this.#state = 'capped';
-        return this.#emitLine(lineBuffer(encodeEvent({ time, code: 'm', data: cut })));
+        return this.#emitLine(lineBuffer(encodeEvent({ time, code: 'm', data: cut }), this.#slabs));
       }
     }
     return this.#emitLine(line);
@@ -236,7 +252,9 @@ export class CastWriter extends EventKinds implements RecordingWriter {
   cut(label: string): boolean {
     if (this.#state !== 'live' || this.#exited) return true;
     this.#state = 'capped';
-    return this.#emitLine(lineBuffer(encodeEvent({ time: this.#last, code: 'm', data: label })));
+    return this.#emitLine(
+      lineBuffer(encodeEvent({ time: this.#last, code: 'm', data: label }), this.#slabs),
+    );
   }
 
   /**
@@ -247,7 +265,7 @@ export class CastWriter extends EventKinds implements RecordingWriter {
     if (this.#state === 'new') throw notStarted();
     if (this.#state !== 'live' || this.#exited || data.length === 0) return true;
     const time = this.now();
-    return this.#emitCapped(encodeEventBytes(time, 'o', data), time);
+    return this.#emitCapped(encodeEventBytes(time, 'o', data, this.#slabs), time);
   }
 
   #emitLine(buf: Buffer): boolean {

@@ -10,9 +10,15 @@
  * message and its answer cost the writer's thread 40–70 µs here). The header is hashed at once, so a
  * recording's `open` entry can be written when it starts. Memory stays bounded: past
  * {@link MAX_IN_FLIGHT} bytes waiting for the worker, the writer waits for it.
+ *
+ * A file recording's lines are cut from slabs of its own ({@link LineHasher.slabs}), which go to
+ * the worker as they are once the file holds them: copying each line into a batch cost the
+ * writer's thread a tenth of its throughput, more than the copy's own time (docs/performance.md).
+ * The worker hashes the bytes the writer gave, in memory, never what the file holds.
  */
 import crypto from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { LineSlabs } from '../asciicast/encoder.js';
 import { ChainStepper, chainStepInPlace, type Digest, digestHex } from './chain.js';
 import type { ChainPoint } from './ledger.js';
 
@@ -39,8 +45,14 @@ const RESERVE = 32;
  * it: copying 122 MB into fresh 1 MiB buffers took 38–45 ms here, into one reused 15 ms.
  */
 const BUFFER_BYTES = RESERVE + BATCH_BYTES + 256 * 1024;
-/** Batch buffers kept for reuse while none is out (2.5 MiB). */
-const SPARE_BUFFERS = 2;
+/** Batch buffers kept for reuse while none is out (3.75 MiB). */
+const SPARE_BUFFERS = 3;
+/**
+ * The size of a sealed recording's own slabs (src/asciicast/encoder.ts) while its output is
+ * hashed on this thread: a session's usual trickle keeps no more than this. Once a batch goes to
+ * the worker, its slabs are batch buffers ({@link BUFFER_BYTES}).
+ */
+const SMALL_SLAB = 64 * 1024;
 
 /** Lines `firstLine`… hashed: each one's end offset in the file and 32-byte chain digest. */
 type Hashed = (firstLine: number, ends: number[], digests: Buffer) => void;
@@ -59,7 +71,14 @@ interface Batch {
   digests: Buffer | undefined;
 }
 
-type Reply = { id: number; digests: ArrayBuffer; data: ArrayBuffer };
+/** A run of lines in one buffer: `start` is the first one's offset, `ends` each one's end. */
+interface Part {
+  data: ArrayBuffer;
+  start: number;
+  ends: Uint32Array;
+}
+
+type Reply = { id: number; digests: ArrayBuffer; datas: ArrayBuffer[] };
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -70,19 +89,23 @@ const chains = new Map();
 parentPort.on('message', (m) => {
   if (m.end) return void chains.delete(m.id);
   let c = m.prev ?? chains.get(m.id);
-  // The batch's buffer is this thread's until it goes back: each digest is written over the
-  // end of the line before, in front of the next line, which is hashed where it lies.
-  const data = Buffer.from(m.data);
-  const out = Buffer.allocUnsafeSlow(32 * m.ends.length);
-  let start = ${RESERVE};
-  for (let i = 0; i < m.ends.length; i++) {
-    const end = ${RESERVE} + m.ends[i];
-    c = chainStepInPlace(crypto, data, c, start, end);
-    out.write(c, 32 * i, 'latin1');
-    start = end;
+  // The batch's buffers are this thread's until they go back: each digest is written over the
+  // end of the line before (or the room in front of the first), and the line is hashed where it
+  // lies.
+  const out = Buffer.allocUnsafeSlow(32 * m.lines);
+  let k = 0;
+  for (const p of m.parts) {
+    const data = Buffer.from(p.data);
+    let start = p.start;
+    for (let i = 0; i < p.ends.length; i++) {
+      const end = p.ends[i];
+      c = chainStepInPlace(crypto, data, c, start, end);
+      out.write(c, 32 * k++, 'latin1');
+      start = end;
+    }
   }
   chains.set(m.id, c);
-  parentPort.postMessage({ id: m.id, digests: out.buffer, data: m.data }, [out.buffer, m.data]);
+  parentPort.postMessage({ id: m.id, digests: out.buffer, datas: m.datas }, [out.buffer, ...m.datas]);
   Atomics.add(hashed, 0, BigInt(m.bytes));
   Atomics.notify(hashed, 0);
 });
@@ -109,8 +132,9 @@ class HashWorker {
     this.#worker.on('message', (m: Reply) => {
       // Held only while batches are out, so an idle worker never keeps the process alive.
       if (--this.#out === 0) this.#worker.unref();
-      if (m.data.byteLength === BUFFER_BYTES && this.#spare.length < SPARE_BUFFERS)
-        this.#spare.push(m.data);
+      for (const data of m.datas)
+        if (data.byteLength === BUFFER_BYTES && this.#spare.length < SPARE_BUFFERS)
+          this.#spare.push(data);
       this.#handlers.get(m.id)?.answered(Buffer.from(m.digests));
     });
     // Only a bug could end the worker: its recordings stop sealing further lines (each is told),
@@ -157,36 +181,49 @@ class HashWorker {
   }
 
   /**
-   * Sends a batch: `bytes` of lines in `data` (from {@link buffer}, which goes to the worker and
-   * must not be used again), ending at `ends` (offsets from the first line's start).
+   * Sends a batch: `lines` lines, `bytes` in all, in `parts`, in order. Each part's buffer goes
+   * to the worker and must not be used again; each has room before its first line (the worker
+   * writes the previous digest there).
    */
-  post(id: number, prev: Digest | undefined, data: Buffer, bytes: number, ends: Uint32Array): void {
+  post(id: number, prev: Digest | undefined, parts: Part[], lines: number, bytes: number): void {
     // Bounded memory: when the worker is this far behind, wait for it (it hashes at GB/s).
     while (this.#posted - Atomics.load(this.#hashed, 0) > BigInt(MAX_IN_FLIGHT)) {
       Atomics.wait(this.#hashed, 0, Atomics.load(this.#hashed, 0), 100);
     }
-    const message = {
-      id,
-      prev,
-      data: data.buffer,
-      bytes,
-      ends,
-    };
+    const datas = [...new Set(parts.map((p) => p.data))];
     if (this.#out++ === 0) this.#worker.ref();
-    this.#worker.postMessage(message, [data.buffer as ArrayBuffer, ends.buffer as ArrayBuffer]);
+    this.#worker.postMessage({ id, prev, parts, datas, lines, bytes }, datas);
     this.#posted += BigInt(bytes);
   }
+}
+
+/** A batch the worker is to hash once the file holds all of it (its lines are then no sink's). */
+interface Waiting {
+  firstLine: number;
+  lines: Buffer[];
+  ends: number[];
+  bytes: number;
+  /** Whether some of its lines lie in the recording's own slabs (they go without a copy). */
+  inSlabs: boolean;
 }
 
 /**
  * Follows one recording's chain. Pass {@link LineHasher.onLine} as the writer's line hook; ask
  * {@link LineHasher.point} for what can be sealed now.
+ *
+ * With `slabs`, the writer cuts the lines from {@link LineHasher.slabs}, slabs of this
+ * recording's own: once the file holds every line of a full slab, no sink holds them any more,
+ * and the slab goes to the worker as it is, without a copy on the writer's thread. Its lines are
+ * hashed as the writer gave them (DESIGN section 6), never read back from the file.
  */
 export class LineHasher {
   readonly #file: WrittenBytes;
   readonly #worker: HashWorker | undefined;
   readonly #id: number;
   readonly #stepper = new ChainStepper();
+  readonly #slabs: LineSlabs | undefined;
+  /** The buffers of this recording's own slabs that have not gone to the worker. */
+  readonly #own = new WeakSet<ArrayBufferLike>();
   #lines = 0;
   #bytes = 0;
   /** The chain's head (its last digest), whenever no batch is out at the worker. */
@@ -197,6 +234,10 @@ export class LineHasher {
   #pending: Buffer[] = [];
   #pendingEnds: number[] = [];
   #pendingBytes = 0;
+  /** Batches for the worker whose lines are not all in the file yet, in order. */
+  #waiting: Waiting[] = [];
+  /** bytesWritten when the timer last found batches waiting. */
+  #waitedAt = -1;
   #scheduled = false;
   #inFlight = 0;
   #waiters: (() => void)[] = [];
@@ -204,25 +245,42 @@ export class LineHasher {
   readonly #batchMs: number;
   readonly #onHashed: Hashed | undefined;
   #workerBytes = 0;
+  #slabBytes = 0;
 
   /**
    * `file` says how many bytes of whole lines are in the file (a FileSink's `bytesWritten`).
    * `batchMs` (default {@link BATCH_MS}): how long lines wait for more before they are hashed.
    * `onHashed`: told each run of lines once hashed, in order (the recording thread sends them on).
+   * `slabs`: the writer cuts its lines from {@link LineHasher.slabs}, and its sink keeps no line
+   * once it is in the file (a FileSink).
    */
   constructor(
     file: WrittenBytes,
-    options: { worker?: boolean; batchMs?: number; onHashed?: Hashed } = {},
+    options: { worker?: boolean; batchMs?: number; onHashed?: Hashed; slabs?: boolean } = {},
   ) {
     this.#file = file;
     this.#batchMs = options.batchMs ?? BATCH_MS;
     this.#onHashed = options.onHashed;
-    this.#worker = options.worker === false ? undefined : HashWorker.get();
+    const worker = options.worker === false ? undefined : HashWorker.get();
+    this.#worker = worker;
     this.#id =
-      this.#worker?.register({
+      worker?.register({
         answered: (d) => this.#answered(d),
         dead: () => this.dispose(),
       }) ?? 0;
+    if (worker && options.slabs) {
+      this.#slabs = new LineSlabs(SMALL_SLAB, RESERVE, (size) => {
+        const slab =
+          size === BUFFER_BYTES ? worker.buffer(size - RESERVE) : Buffer.allocUnsafeSlow(size);
+        this.#own.add(slab.buffer);
+        return slab;
+      });
+    }
+  }
+
+  /** The slabs the writer cuts this recording's lines from, when it was asked to (`slabs`). */
+  get slabs(): LineSlabs | undefined {
+    return this.#slabs;
   }
 
   /** The writer's line hook: every line, header first, as its exact bytes. */
@@ -241,10 +299,35 @@ export class LineHasher {
     this.#pending.push(line);
     this.#pendingBytes += line.length;
     this.#pendingEnds.push(this.#bytes);
+    if (this.#waiting.length > 0 && this.#file.bytesWritten >= this.#waiting[0]!.ends.at(-1)!)
+      this.#sendWritten();
     if (this.#pendingBytes >= BATCH_BYTES) this.#flush();
-    else if (!this.#scheduled) {
-      this.#scheduled = true;
-      setTimeout(() => this.#flush(), this.#batchMs);
+    else this.#schedule();
+  };
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setTimeout(this.#onTimer, this.#batchMs);
+  }
+
+  readonly #onTimer = (): void => {
+    this.#scheduled = false;
+    this.#flush();
+    this.#sendWritten();
+    if (this.#disposed || this.#waiting.length === 0) {
+      this.#waitedAt = -1;
+      return;
+    }
+    const written = this.#file.bytesWritten;
+    // Nothing reached the file for a whole wait: the sink is stalled or failed. What waits is
+    // hashed here, from the lines as the writer gave them, so the chain never waits on it.
+    if (written === this.#waitedAt && this.#inFlight === 0) {
+      this.#waitedAt = -1;
+      this.#hashWaitingHere();
+    } else {
+      this.#waitedAt = written;
+      this.#schedule();
     }
   };
 
@@ -272,13 +355,17 @@ export class LineHasher {
     return this.#workerBytes;
   }
 
+  /** @internal Of those, bytes sent in the recording's own slabs, without a copy. */
+  get slabBytes(): number {
+    return this.#slabBytes;
+  }
+
   /** Lines the hook has seen. */
   get lines(): number {
     return this.#lines;
   }
 
   #flush(): void {
-    this.#scheduled = false;
     if (this.#pending.length === 0 || this.#disposed) return;
     const firstLine = this.#lines - this.#pending.length + 1;
     const lines = this.#pending;
@@ -290,31 +377,113 @@ export class LineHasher {
     // A little output per turn of the event loop (a session's usual pace) costs less to hash here
     // than to send: a message each way costs more than hashing a few KiB. The worker takes the
     // floods, in batches, and only while it holds the chain's head can nothing be hashed here.
-    if (!this.#worker || (this.#inFlight === 0 && bytes <= INLINE_BYTES)) {
-      const digests = Buffer.allocUnsafe(32 * lines.length);
-      let c = this.#last;
-      for (let i = 0; i < lines.length; i++) {
-        c = this.#stepper.step(c, lines[i]!);
-        digests.write(c, 32 * i, 'latin1');
+    if (
+      !this.#worker ||
+      (this.#inFlight === 0 && this.#waiting.length === 0 && bytes <= INLINE_BYTES)
+    ) {
+      const slabs = this.#slabs;
+      if (slabs) {
+        // Back to a trickle: the flood's last batch buffer is left to its lines, and what comes
+        // next is cut from small slabs again.
+        slabs.size = SMALL_SLAB;
+        if (slabs.slab.length > SMALL_SLAB) slabs.renew();
       }
-      this.#last = c;
-      this.#batches.push({ firstLine, ends, digests });
-      this.#onHashed?.(firstLine, ends, digests);
-      this.#trim();
+      this.#hashHere(firstLine, lines, ends);
       return;
     }
-    const data = this.#worker.buffer(bytes);
-    let at = RESERVE;
-    for (const b of lines) at += b.copy(data, at);
-    const base = ends[0]! - lines[0]!.length;
-    const relative = new Uint32Array(ends.length);
-    for (let i = 0; i < ends.length; i++) relative[i] = ends[i]! - base;
+    let inSlabs = false;
+    const slabs = this.#slabs;
+    if (slabs) {
+      // The slab the last lines were cut from is left to them: no later line lands in a slab that
+      // is on its way to the worker. While the flood lasts, slabs are batch buffers.
+      let i = lines.length - 1;
+      while (i >= 0 && !this.#own.has(lines[i]!.buffer)) i--;
+      inSlabs = i >= 0;
+      if (inSlabs && lines[i]!.buffer === slabs.slab.buffer) slabs.renew();
+      slabs.size = BUFFER_BYTES;
+    }
     this.#batches.push({ firstLine, ends, digests: undefined });
-    // With nothing out, this thread knows the chain's head (it may have hashed the last lines).
-    const prev = this.#inFlight === 0 ? this.#last : undefined;
-    this.#inFlight++;
-    this.#workerBytes += bytes;
-    this.#worker.post(this.#id, prev, data, bytes, relative);
+    this.#waiting.push({ firstLine, lines, ends, bytes, inSlabs });
+    this.#sendWritten();
+    if (this.#waiting.length > 0) this.#schedule();
+  }
+
+  /** Hashes lines on this thread, from the line buffers as the writer gave them. */
+  #hashHere(firstLine: number, lines: Buffer[], ends: number[], batch?: Batch): void {
+    const digests = Buffer.allocUnsafe(32 * lines.length);
+    let c = this.#last;
+    for (let i = 0; i < lines.length; i++) {
+      c = this.#stepper.step(c, lines[i]!);
+      digests.write(c, 32 * i, 'latin1');
+    }
+    this.#last = c;
+    if (batch) batch.digests = digests;
+    else this.#batches.push({ firstLine, ends, digests });
+    this.#onHashed?.(firstLine, ends, digests);
+    this.#trim();
+  }
+
+  /** Hashes every waiting batch here (none may be out at the worker). */
+  #hashWaitingHere(): void {
+    for (const w of this.#waiting.splice(0)) {
+      const batch = this.#batches.find((b) => b.digests === undefined);
+      this.#hashHere(w.firstLine, w.lines, w.ends, batch);
+    }
+  }
+
+  /** Sends the waiting batches the file now holds, in order. */
+  #sendWritten(): void {
+    const worker = this.#worker;
+    if (!worker) return;
+    while (this.#waiting.length > 0) {
+      const w = this.#waiting[0]!;
+      // A batch with lines in the recording's slabs goes once the sink is done with them.
+      if (w.inSlabs && this.#file.bytesWritten < w.ends.at(-1)!) return;
+      this.#waiting.shift();
+      const parts = this.#parts(worker, w);
+      // With nothing out, this thread knows the chain's head (it may have hashed the last lines).
+      const prev = this.#inFlight === 0 ? this.#last : undefined;
+      this.#inFlight++;
+      this.#workerBytes += w.bytes;
+      worker.post(this.#id, prev, parts, w.lines.length, w.bytes);
+    }
+  }
+
+  /**
+   * A batch as the worker takes it: runs of lines in this recording's slabs as they lie there;
+   * any other lines copied into a batch buffer, after the room the worker writes in.
+   */
+  #parts(worker: HashWorker, w: Waiting): Part[] {
+    const parts: { data: ArrayBuffer; start: number; ends: number[] }[] = [];
+    let copied: Buffer[] = [];
+    let copiedBytes = 0;
+    const copy = () => {
+      if (copied.length === 0) return;
+      const data = worker.buffer(copiedBytes);
+      const ends: number[] = [];
+      let at = RESERVE;
+      for (const b of copied) ends.push((at += b.copy(data, at)));
+      parts.push({ data: data.buffer as ArrayBuffer, start: RESERVE, ends });
+      copied = [];
+      copiedBytes = 0;
+    };
+    for (const line of w.lines) {
+      if (!this.#own.has(line.buffer)) {
+        copied.push(line);
+        copiedBytes += line.length;
+        continue;
+      }
+      copy();
+      const data = line.buffer as ArrayBuffer;
+      const last = parts.at(-1);
+      if (last?.data === data && last.ends.at(-1) === line.byteOffset)
+        last.ends.push(line.byteOffset + line.length);
+      else parts.push({ data, start: line.byteOffset, ends: [line.byteOffset + line.length] });
+      this.#slabBytes += line.length;
+    }
+    copy();
+    for (const p of parts) this.#own.delete(p.data);
+    return parts.map((p) => ({ data: p.data, start: p.start, ends: Uint32Array.from(p.ends) }));
   }
 
   #answered(digests: Buffer): void {
@@ -326,12 +495,19 @@ export class LineHasher {
     this.#inFlight--;
     if (this.#inFlight === 0) this.#last = digests.toString('latin1', digests.length - 32);
     this.#trim();
-    if (this.#inFlight === 0 && this.#waiters.length > 0) {
-      this.#flush(); // what came meanwhile: hashed here, or sent (then the next answer resolves)
-      if (this.#inFlight === 0) for (const w of this.#waiters.splice(0)) w();
-    }
+    this.#sendWritten();
+    if (this.#inFlight === 0 && this.#waiters.length > 0) this.#drain();
   }
 
+  /** What `drained()` waits for: every line hashed, here or by the worker. */
+  #drain(): void {
+    this.#flush(); // what came meanwhile: hashed here, or sent (then the next answer resolves)
+    this.#sendWritten();
+    if (this.#inFlight > 0) return;
+    // Lines still not in the file (a sink closed after a failure) are hashed here.
+    this.#hashWaitingHere();
+    for (const w of this.#waiters.splice(0)) w();
+  }
   /** Forgets the chain below what is in the file (no seal can ever need it). */
   #trim(): void {
     const p = this.point();
@@ -371,15 +547,18 @@ export class LineHasher {
 
   /** Resolves when every line seen so far is hashed. */
   drained(): Promise<void> {
-    this.#flush();
-    if (this.#inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    if (this.#disposed) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.#waiters.push(resolve));
+    this.#drain();
+    return done;
   }
 
   /** Releases the worker's state for this recording. */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#waiting = [];
+    this.#pending = [];
     if (this.#worker) this.#worker.unregister(this.#id);
     for (const w of this.#waiters.splice(0)) w();
   }

@@ -193,12 +193,19 @@ export class Sealer extends EventEmitter<SealerEvents> {
   /**
    * Starts sealing one recording; pass its `onLine` to the writer, then call `open()`. `hashed`:
    * after the header, the writer hashes the lines and gives their digests to `hasher.add()`.
+   * `slabs`: the writer cuts its lines from `hasher.slabs` (see LineHasher), and `written` is a
+   * sink that keeps no line once it is in the file.
    */
-  track(file: string, written: WrittenBytes, options: { hashed?: boolean } = {}): SealedRecording {
+  track(
+    file: string,
+    written: WrittenBytes,
+    options: { hashed?: boolean; slabs?: boolean } = {},
+  ): SealedRecording {
     if (this.#state !== 'running') throw new SealingError('sealing is not running');
     // Lines hashed by the recording thread come with their digests (LineHasher.add).
     const worker = options.hashed ? false : this.#hashWorker;
-    const rec = new SealedRecording(this, file, new LineHasher(written, { worker }));
+    const slabs = !options.hashed && options.slabs === true;
+    const rec = new SealedRecording(this, file, new LineHasher(written, { worker, slabs }));
     this.#recordings.add(rec);
     return rec;
   }

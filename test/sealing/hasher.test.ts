@@ -4,6 +4,7 @@
  * a seal never covers more than the file holds.
  */
 import { describe, expect, it } from 'vitest';
+import { lineBuffer } from '../../src/asciicast/encoder.js';
 import { chainOf } from '../../src/sealing/chain.js';
 import { LineHasher } from '../../src/sealing/hasher.js';
 
@@ -129,5 +130,126 @@ describe('LineHasher', () => {
       expect(h.point()?.chain).toBe(chainOf(whole).chain);
       h.dispose();
     }
+  });
+});
+
+/**
+ * A sink as a FileSink is to the hasher's slabs: it holds the lines it was given until it writes
+ * them, then keeps none. It checks each line, as it writes it, against a copy taken when the line
+ * was made: a slab handed to the worker while the sink still held a line of it would be found
+ * here (the line's view is empty once its buffer has gone to the other thread).
+ */
+class HoldingSink {
+  bytesWritten = 0;
+  readonly file: Buffer[] = [];
+  readonly #held: [Buffer, Buffer][] = [];
+
+  give(line: Buffer): void {
+    this.#held.push([line, Buffer.from(line)]);
+  }
+
+  /** Writes all but the last `keep` lines held. */
+  write(keep = 0): void {
+    for (const [line, copy] of this.#held.splice(0, Math.max(0, this.#held.length - keep))) {
+      expect(line.equals(copy)).toBe(true);
+      this.file.push(copy);
+      this.bytesWritten += copy.length;
+    }
+  }
+
+  get held(): number {
+    return this.#held.length;
+  }
+}
+
+describe('LineHasher with slabs of its own', () => {
+  function lineIn(h: LineHasher, i: number, size: number): Buffer {
+    return lineBuffer(`[${i},"o",${JSON.stringify('y'.repeat(size))}]\n`, h.slabs);
+  }
+
+  it('hands a slab to the worker, without a copy, only once the file holds every line of it', async () => {
+    const sink = new HoldingSink();
+    const h = new LineHasher(sink, { slabs: true });
+    expect(h.slabs).toBeDefined();
+    const made = (l: Buffer) => {
+      h.onLine(l);
+      sink.give(l);
+    };
+    made(lineBuffer('{"version":2,"width":80,"height":24}\n', h.slabs));
+    sink.write();
+    let n = 0;
+    for (let round = 0; round < 3; round++) {
+      // 2.4 MB in bursts of 200 lines; the file is always behind by the last 100 lines made.
+      for (let burst = 0; burst < 3; burst++) {
+        for (let i = 0; i < 200; i++) made(lineIn(h, n++, 4000));
+        sink.write(100);
+        await turn();
+      }
+      for (let i = 0; i < 30; i++) {
+        made(lineIn(h, n++, 40)); // a trickle, hashed here
+        sink.write();
+        await turn();
+      }
+    }
+    sink.write();
+    await h.drained();
+    const whole = Buffer.concat(sink.file);
+    expect(h.point()).toEqual(
+      (({ lines, bytes, chain }) => ({ lines, bytes, chain }))(chainOf(whole)),
+    );
+    // The floods went to the worker in the recording's own slabs, not copied into batches.
+    expect(h.workerBytes).toBeGreaterThan(5_000_000);
+    expect(h.slabBytes).toBe(h.workerBytes);
+    h.dispose();
+  });
+
+  it('hashes on this thread what a stalled sink has not written, so drained() never waits on it', async () => {
+    const sink = new HoldingSink();
+    const h = new LineHasher(sink, { slabs: true });
+    const all: Buffer[] = [];
+    const made = (l: Buffer) => {
+      h.onLine(l);
+      sink.give(l);
+      all.push(Buffer.from(l));
+    };
+    made(lineBuffer('{"version":2,"width":80,"height":24}\n', h.slabs));
+    for (let i = 0; i < 600; i++) made(lineIn(h, i, 4000)); // 2.4 MB in one turn
+    sink.write(300); // then the sink stalls with 300 lines unwritten (a full disk, say)
+    await h.drained();
+    const half = Buffer.concat(sink.file);
+    expect(h.point()).toMatchObject({ lines: 301, bytes: half.length, chain: chainOf(half).chain });
+    // The unwritten lines were never handed over (the sink checks them) and were hashed here:
+    // were they written now, the seal would be the whole file's.
+    expect(sink.held).toBe(300);
+    sink.write();
+    const whole = Buffer.concat(all);
+    expect(h.point()?.chain).toBe(chainOf(whole).chain);
+    h.dispose();
+  });
+
+  it('copies lines too big for a slab, between lines that lie in one', async () => {
+    const sink = new HoldingSink();
+    const h = new LineHasher(sink, { slabs: true });
+    const made = (l: Buffer) => {
+      h.onLine(l);
+      sink.give(l);
+    };
+    made(lineBuffer('{"version":2,"width":80,"height":24}\n', h.slabs));
+    let n = 0;
+    for (let round = 0; round < 6; round++) {
+      // A big line has a buffer of its own: one batch then holds the same slab on both sides of
+      // it, and a slab may only be handed over once.
+      for (let i = 0; i < 50; i++) made(lineIn(h, n++, 3000));
+      made(lineIn(h, n++, 500_000));
+      for (let i = 0; i < 50; i++) made(lineIn(h, n++, 3000));
+      sink.write();
+      await turn();
+    }
+    await h.drained();
+    expect(h.workerBytes).toBeGreaterThan(h.slabBytes);
+    expect(h.slabBytes).toBeGreaterThan(0);
+    const whole = Buffer.concat(sink.file);
+    expect(h.point()?.chain).toBe(chainOf(whole).chain);
+    h.dispose();
   });
 });
