@@ -127,6 +127,9 @@ class HashWorker {
   private constructor() {
     this.#worker = new Worker(WORKER_SOURCE, {
       eval: true,
+      // The source is CommonJS: a process started with `node --input-type=module -e` would
+      // have the worker read it as a module, and it would die at its first line.
+      execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
       workerData: { hashed: this.#hashed.buffer },
     });
     this.#worker.on('message', (m: Reply) => {

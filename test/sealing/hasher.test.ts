@@ -3,6 +3,8 @@
  * worker for a flood, or no worker at all), the chain is the one computed over the whole file, and
  * a seal never covers more than the file holds.
  */
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lineBuffer } from '../../src/asciicast/encoder.js';
 import { chainOf } from '../../src/sealing/chain.js';
@@ -251,5 +253,30 @@ describe('LineHasher with slabs of its own', () => {
     const whole = Buffer.concat(sink.file);
     expect(h.point()?.chain).toBe(chainOf(whole).chain);
     h.dispose();
+  });
+});
+
+describe('the hashing worker', () => {
+  it('starts in a process run as `node --input-type=module -e`', () => {
+    // The worker inherits the process's flags; with --input-type=module its CommonJS source
+    // died at its first line, and the recording sealed nothing past its header.
+    const hasher = path.resolve(import.meta.dirname, '../../dist/src/sealing/hasher.js');
+    const script = `
+      const { LineHasher } = await import(${JSON.stringify(hasher)});
+      const file = { bytesWritten: 0 };
+      const h = new LineHasher(file);
+      let bytes = 0;
+      const give = (b) => { h.onLine(b); bytes += b.length; };
+      give(Buffer.from('{"version":2,"width":80,"height":24}\\n'));
+      for (let i = 0; i < 300; i++) give(Buffer.alloc(10000, 0x61 + (i % 20)));
+      file.bytesWritten = bytes;
+      await h.drained();
+      console.log(JSON.stringify({ lines: h.point()?.lines, worker: h.workerBytes }));
+      h.dispose();`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(JSON.parse(out)).toEqual({ lines: 301, worker: 3_000_000 });
   });
 });
