@@ -511,6 +511,7 @@ export class LineHasher {
     this.#hashWaitingHere();
     for (const w of this.#waiters.splice(0)) w();
   }
+
   /** Forgets the chain below what is in the file (no seal can ever need it). */
   #trim(): void {
     const p = this.point();
