@@ -256,6 +256,61 @@ describe('LineHasher with slabs of its own', () => {
   });
 });
 
+describe('LineHasher with slabs, under random line sizes, write lags and stalls', () => {
+  for (const seed of [1, 2, 3, 4]) {
+    it(`gives the file's chain and hands over no line the sink still holds (seed ${seed})`, async () => {
+      // A small PRNG (mulberry32), so that a failure can be replayed.
+      let a = seed * 0x9e3779b9;
+      const rand = () => {
+        a = (a + 0x6d2b79f5) | 0;
+        let t = Math.imul(a ^ (a >>> 15), 1 | a);
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      };
+      const sink = new HoldingSink();
+      const h = new LineHasher(sink, { slabs: true });
+      const all: Buffer[] = [];
+      const made = (l: Buffer) => {
+        h.onLine(l);
+        sink.give(l);
+        all.push(Buffer.from(l));
+      };
+      made(lineBuffer('{"version":2,"width":80,"height":24}\n', h.slabs));
+      let n = 0;
+      for (let step = 0; step < 60; step++) {
+        // A burst: a trickle, a pty's pace, or a flood; now and then a line too big for a slab.
+        const kind = rand();
+        const count = kind < 0.3 ? 1 + Math.floor(rand() * 5) : 20 + Math.floor(rand() * 400);
+        for (let i = 0; i < count; i++) {
+          const r = rand();
+          const size =
+            r < 0.01
+              ? 20_000 + Math.floor(rand() * 400_000)
+              : r < 0.3
+                ? 1 + Math.floor(rand() * 100)
+                : 1000 + Math.floor(rand() * 8000);
+          made(lineBuffer(`[${n++},"o",${JSON.stringify('z'.repeat(size))}]\n`, h.slabs));
+        }
+        // The file: keeps up, lags by some lines, or stalls for a while (past the hasher's wait).
+        const w = rand();
+        if (w < 0.5) sink.write();
+        else if (w < 0.85) sink.write(Math.floor(rand() * 50));
+        if (rand() < 0.15) await new Promise((r) => setTimeout(r, 45));
+        else if (rand() < 0.3) await new Promise((r) => setTimeout(r, 5));
+        else await turn();
+      }
+      sink.write();
+      await h.drained();
+      const whole = Buffer.concat(all);
+      expect(Buffer.concat(sink.file).equals(whole)).toBe(true);
+      const c = chainOf(whole);
+      expect(h.point()).toEqual({ lines: c.lines, bytes: c.bytes, chain: c.chain });
+      expect(h.slabBytes).toBeGreaterThan(0);
+      h.dispose();
+    });
+  }
+});
+
 describe('the hashing worker', () => {
   it('starts in a process run as `node --input-type=module -e`', () => {
     // The worker inherits the process's flags; with --input-type=module its CommonJS source
