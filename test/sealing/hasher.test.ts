@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lineBuffer } from '../../src/asciicast/encoder.js';
+import { prng } from '../../bench/writer.bench.js';
 import { chainOf } from '../../src/sealing/chain.js';
 import { LineHasher } from '../../src/sealing/hasher.js';
 
@@ -164,20 +165,31 @@ class HoldingSink {
   }
 }
 
+/**
+ * A hasher with slabs of its own and a holding sink, the header given: `made` gives a line to
+ * both, as a writer does, and keeps a copy of it in `all`.
+ */
+function slabbed() {
+  const sink = new HoldingSink();
+  const h = new LineHasher(sink, { slabs: true });
+  const all: Buffer[] = [];
+  const made = (l: Buffer) => {
+    h.onLine(l);
+    sink.give(l);
+    all.push(Buffer.from(l));
+  };
+  made(lineBuffer('{"version":2,"width":80,"height":24}\n', h.slabs));
+  return { sink, h, all, made };
+}
+
 describe('LineHasher with slabs of its own', () => {
   function lineIn(h: LineHasher, i: number, size: number): Buffer {
     return lineBuffer(`[${i},"o",${JSON.stringify('y'.repeat(size))}]\n`, h.slabs);
   }
 
   it('hands a slab to the worker, without a copy, only once the file holds every line of it', async () => {
-    const sink = new HoldingSink();
-    const h = new LineHasher(sink, { slabs: true });
+    const { sink, h, made } = slabbed();
     expect(h.slabs).toBeDefined();
-    const made = (l: Buffer) => {
-      h.onLine(l);
-      sink.give(l);
-    };
-    made(lineBuffer('{"version":2,"width":80,"height":24}\n', h.slabs));
     sink.write();
     let n = 0;
     for (let round = 0; round < 3; round++) {
@@ -206,15 +218,7 @@ describe('LineHasher with slabs of its own', () => {
   });
 
   it('hashes on this thread what a stalled sink has not written, so drained() never waits on it', async () => {
-    const sink = new HoldingSink();
-    const h = new LineHasher(sink, { slabs: true });
-    const all: Buffer[] = [];
-    const made = (l: Buffer) => {
-      h.onLine(l);
-      sink.give(l);
-      all.push(Buffer.from(l));
-    };
-    made(lineBuffer('{"version":2,"width":80,"height":24}\n', h.slabs));
+    const { sink, h, all, made } = slabbed();
     for (let i = 0; i < 600; i++) made(lineIn(h, i, 4000)); // 2.4 MB in one turn
     sink.write(300); // then the sink stalls with 300 lines unwritten (a full disk, say)
     await h.drained();
@@ -230,13 +234,7 @@ describe('LineHasher with slabs of its own', () => {
   });
 
   it('copies lines too big for a slab, between lines that lie in one', async () => {
-    const sink = new HoldingSink();
-    const h = new LineHasher(sink, { slabs: true });
-    const made = (l: Buffer) => {
-      h.onLine(l);
-      sink.give(l);
-    };
-    made(lineBuffer('{"version":2,"width":80,"height":24}\n', h.slabs));
+    const { sink, h, made } = slabbed();
     let n = 0;
     for (let round = 0; round < 6; round++) {
       // A big line has a buffer of its own: one batch then holds the same slab on both sides of
@@ -259,23 +257,8 @@ describe('LineHasher with slabs of its own', () => {
 describe('LineHasher with slabs, under random line sizes, write lags and stalls', () => {
   for (const seed of [1, 2, 3, 4]) {
     it(`gives the file's chain and hands over no line the sink still holds (seed ${seed})`, async () => {
-      // A small PRNG (mulberry32), so that a failure can be replayed.
-      let a = seed * 0x9e3779b9;
-      const rand = () => {
-        a = (a + 0x6d2b79f5) | 0;
-        let t = Math.imul(a ^ (a >>> 15), 1 | a);
-        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      };
-      const sink = new HoldingSink();
-      const h = new LineHasher(sink, { slabs: true });
-      const all: Buffer[] = [];
-      const made = (l: Buffer) => {
-        h.onLine(l);
-        sink.give(l);
-        all.push(Buffer.from(l));
-      };
-      made(lineBuffer('{"version":2,"width":80,"height":24}\n', h.slabs));
+      const rand = prng(seed); // seeded, so that a failure can be replayed
+      const { sink, h, all, made } = slabbed();
       let n = 0;
       for (let step = 0; step < 60; step++) {
         // A burst: a trickle, a pty's pace, or a flood; now and then a line too big for a slab.
