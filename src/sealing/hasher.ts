@@ -202,9 +202,9 @@ class HashWorker {
 
 /** A batch the worker is to hash once the file holds all of it (its lines are then no sink's). */
 interface Waiting {
-  firstLine: number;
+  /** Its entry in the hasher's batches, digests to come. */
+  batch: Batch;
   lines: Buffer[];
-  ends: number[];
   bytes: number;
   /** Whether some of its lines lie in the recording's own slabs (they go without a copy). */
   inSlabs: boolean;
@@ -302,7 +302,7 @@ export class LineHasher {
     this.#pending.push(line);
     this.#pendingBytes += line.length;
     this.#pendingEnds.push(this.#bytes);
-    if (this.#waiting.length > 0 && this.#file.bytesWritten >= this.#waiting[0]!.ends.at(-1)!)
+    if (this.#waiting.length > 0 && this.#file.bytesWritten >= this.#waiting[0]!.batch.ends.at(-1)!)
       this.#sendWritten();
     if (this.#pendingBytes >= BATCH_BYTES) this.#flush();
     else this.#schedule();
@@ -405,8 +405,9 @@ export class LineHasher {
       if (inSlabs && lines[i]!.buffer === slabs.slab.buffer) slabs.renew();
       slabs.size = BUFFER_BYTES;
     }
-    this.#batches.push({ firstLine, ends, digests: undefined });
-    this.#waiting.push({ firstLine, lines, ends, bytes, inSlabs });
+    const batch: Batch = { firstLine, ends, digests: undefined };
+    this.#batches.push(batch);
+    this.#waiting.push({ batch, lines, bytes, inSlabs });
     this.#sendWritten();
     if (this.#waiting.length > 0) this.#schedule();
   }
@@ -428,10 +429,8 @@ export class LineHasher {
 
   /** Hashes every waiting batch here (none may be out at the worker). */
   #hashWaitingHere(): void {
-    for (const w of this.#waiting.splice(0)) {
-      const batch = this.#batches.find((b) => b.digests === undefined);
-      this.#hashHere(w.firstLine, w.lines, w.ends, batch);
-    }
+    for (const { batch, lines } of this.#waiting.splice(0))
+      this.#hashHere(batch.firstLine, lines, batch.ends, batch);
   }
 
   /** Sends the waiting batches the file now holds, in order. */
@@ -441,7 +440,7 @@ export class LineHasher {
     while (this.#waiting.length > 0) {
       const w = this.#waiting[0]!;
       // A batch with lines in the recording's slabs goes once the sink is done with them.
-      if (w.inSlabs && this.#file.bytesWritten < w.ends.at(-1)!) return;
+      if (w.inSlabs && this.#file.bytesWritten < w.batch.ends.at(-1)!) return;
       this.#waiting.shift();
       const parts = this.#parts(worker, w);
       // With nothing out, this thread knows the chain's head (it may have hashed the last lines).
