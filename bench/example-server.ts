@@ -30,6 +30,36 @@ export function mainThreadCpuSeconds(pid: number): number {
   return statCpuSeconds(`/proc/${pid}/task/${pid}/stat`);
 }
 
+/** The machine's steal time so far, in seconds: CPU its hypervisor gave to other guests. */
+export function stealSeconds(): number {
+  const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/);
+  return Number(cpu[8]) / 100;
+}
+
+/**
+ * The median of `xs` and a distribution-free interval for it: the k-th smallest and k-th largest
+ * values, with k the largest rank that still holds the true median with at least 95%
+ * probability (from the binomial distribution of how many values fall below it). Undefined
+ * bounds with fewer than 6 values, where no such interval exists.
+ */
+export function medianInterval(xs: number[]): { median: number; low?: number; high?: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  const median = n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+  // P(Bin(n, 1/2) <= j) for j = 0, 1, ...: the interval [s(k), s(n-k+1)] misses the median with
+  // probability 2 P(Bin <= k - 1).
+  let k = 0;
+  let choose = 1;
+  let below = 0;
+  for (let j = 0; j < n; j++) {
+    below += choose / 2 ** n;
+    if (2 * below > 0.05) break;
+    k = j + 1;
+    choose = (choose * (n - j)) / (j + 1);
+  }
+  return k === 0 ? { median } : { median, low: s[k - 1]!, high: s[n - k]! };
+}
+
 /**
  * A fresh-or-kept directory for one benchmark (mode 0700) below directories no one else can
  * write: authorized_keys files there pass StrictModes even when the checkout sits under /tmp.
