@@ -19,6 +19,7 @@ import {
   benchKey,
   benchWorkDir,
   cpuSeconds,
+  machineCpuSeconds,
   mainThreadCpuSeconds,
   startBenchServer,
   type BenchServer,
@@ -108,9 +109,8 @@ function storeSideCpuSeconds(collectorPid: number): number {
 
 /** CPU seconds the whole machine has been busy so far (all cores; /proc/stat). */
 function machineBusySeconds(): number {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1);
-  const [user, nice, system, , , irq, softirq, steal] = f.map(Number);
-  return (user! + nice! + system! + irq! + softirq! + steal!) / 100;
+  const c = machineCpuSeconds();
+  return c.user + c.nice + c.system + c.irq + c.softirq + c.steal;
 }
 
 /**

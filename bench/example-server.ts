@@ -30,10 +30,29 @@ export function mainThreadCpuSeconds(pid: number): number {
   return statCpuSeconds(`/proc/${pid}/task/${pid}/stat`);
 }
 
+/** The whole machine's CPU seconds so far by kind (all cores; the `cpu` line of /proc/stat). */
+export function machineCpuSeconds(): Record<
+  'user' | 'nice' | 'system' | 'idle' | 'iowait' | 'irq' | 'softirq' | 'steal',
+  number
+> {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = f.slice(1, 9).map(Number);
+  const s = (ticks: number | undefined) => ticks! / 100; // clock ticks, 100 a second on Linux
+  return {
+    user: s(user),
+    nice: s(nice),
+    system: s(system),
+    idle: s(idle),
+    iowait: s(iowait),
+    irq: s(irq),
+    softirq: s(softirq),
+    steal: s(steal),
+  };
+}
+
 /** The machine's steal time so far, in seconds: CPU its hypervisor gave to other guests. */
 export function stealSeconds(): number {
-  const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/);
-  return Number(cpu[8]) / 100;
+  return machineCpuSeconds().steal;
 }
 
 /**

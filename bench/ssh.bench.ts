@@ -202,8 +202,8 @@ export async function run(): Promise<string> {
     for (const m of order) set[m] = await once(m, data, onRate);
     sets.push(set as Record<'on' | 'sealed' | 'alongside', Result>);
   }
-  const paired = medianInterval(sets.map((p) => p.sealed.mbPerS / p.on.mbPerS));
-  const pairedCeiling = medianInterval(sets.map((p) => p.alongside.mbPerS / p.on.mbPerS));
+  const setSealed = medianInterval(sets.map((p) => p.sealed.mbPerS / p.on.mbPerS));
+  const setCeiling = medianInterval(sets.map((p) => p.alongside.mbPerS / p.on.mbPerS));
   const stealOf = (rs: Result[]) => rs.reduce((n, r) => n + r.stealSeconds, 0);
   const interval = (m: { low?: number; high?: number }) =>
     m.low === undefined
@@ -232,6 +232,6 @@ export async function run(): Promise<string> {
     '',
     `Throughput ratio on/off: **${ratio.toFixed(3)}** (target ≥ 0.95; round by round ${rounds(on, off)}). Sealing on/off (both recorded), in the table's rounds: ${sealedRatio.toFixed(3)} (round by round ${rounds(sealed, on)}). With \`--record-thread\` (not the default; docs/performance.md): on/off **${(median(thread.map((r) => r.mbPerS)) / median(off.map((r) => r.mbPerS))).toFixed(3)}**, sealed/on **${(median(sealedThread.map((r) => r.mbPerS)) / median(thread.map((r) => r.mbPerS))).toFixed(3)}**. The hashing alone (a process hashing what sealing would, at the recorded session's rate, beside an unsealed session: nothing copied or sent) gives **${(median(alongside.map((r) => r.mbPerS)) / median(on.map((r) => r.mbPerS))).toFixed(3)}** of the recorded throughput: the ceiling of sealing on this machine.`,
     '',
-    `Over ${SETS} sets of three sessions (recorded, sealed, and recorded beside the hashing process, in an order that turns from set to set), each set's own ratio: sealed/recorded has a median of **${paired.median.toFixed(3)}** (target ≥ 0.95)${interval(paired)}, set by set ${sets.map((p) => (p.sealed.mbPerS / p.on.mbPerS).toFixed(2)).join(', ')}; the hashing alone, ${pairedCeiling.median.toFixed(3)}${interval(pairedCeiling)}. The hypervisor gave other guests ${stealOf(sets.map((p) => p.on)).toFixed(1)} s of this machine's CPU during the recorded sessions of the sets, ${stealOf(sets.map((p) => p.sealed)).toFixed(1)} s during the sealed ones and ${stealOf(sets.map((p) => p.alongside)).toFixed(1)} s beside the hashing (steal time, /proc/stat).`,
+    `Over ${SETS} sets of three sessions (recorded, sealed, and recorded beside the hashing process, in an order that turns from set to set), each set's own ratio: sealed/recorded has a median of **${setSealed.median.toFixed(3)}** (target ≥ 0.95)${interval(setSealed)}, set by set ${sets.map((p) => (p.sealed.mbPerS / p.on.mbPerS).toFixed(2)).join(', ')}; the hashing alone, ${setCeiling.median.toFixed(3)}${interval(setCeiling)}. The hypervisor gave other guests ${stealOf(sets.map((p) => p.on)).toFixed(1)} s of this machine's CPU during the recorded sessions of the sets, ${stealOf(sets.map((p) => p.sealed)).toFixed(1)} s during the sealed ones and ${stealOf(sets.map((p) => p.alongside)).toFixed(1)} s beside the hashing (steal time, /proc/stat).`,
   ].join('\n');
 }
