@@ -50,11 +50,6 @@ export function machineCpuSeconds(): Record<
   };
 }
 
-/** The machine's steal time so far, in seconds: CPU its hypervisor gave to other guests. */
-export function stealSeconds(): number {
-  return machineCpuSeconds().steal;
-}
-
 /**
  * The median of `xs` and a distribution-free interval for it: the k-th smallest and k-th largest
  * values, with k the largest rank that still holds the true median with at least 95%

@@ -15,9 +15,9 @@ import {
   benchWorkDir,
   cpuSeconds,
   mainThreadCpuSeconds,
+  machineCpuSeconds,
   medianInterval,
   startBenchServer,
-  stealSeconds,
   type BenchServer,
 } from './example-server.js';
 import { chainStepInPlace } from '../src/sealing/chain.js';
@@ -108,7 +108,7 @@ async function once(mode: Mode, data: string, alongsideMiBPerS = 0): Promise<Res
   const server = await startServer(mode, dir);
   const user = os.userInfo().username;
   const before = procStat(server.pid);
-  const steal = stealSeconds();
+  const steal = machineCpuSeconds().steal;
   const hasher = mode === 'alongside' ? hashAlongside(alongsideMiBPerS) : undefined;
   const start = process.hrtime.bigint();
   await new Promise<void>((resolve, reject) => {
@@ -142,7 +142,7 @@ async function once(mode: Mode, data: string, alongsideMiBPerS = 0): Promise<Res
   });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   const after = procStat(server.pid);
-  const stolen = stealSeconds() - steal;
+  const stolen = machineCpuSeconds().steal - steal;
   hasher?.kill();
   await server.stop();
   const recorded = fs.existsSync(dir)
